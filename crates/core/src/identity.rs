@@ -1,0 +1,121 @@
+//! Users' identifying input, parsed at the boundary.
+
+use crate::Error;
+
+/// A login name: 1–64 characters of ASCII letters, digits and `.`, `_`, `-`, `@`, `+`,
+/// compared case-insensitively (stored lowercased).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw.is_empty() || raw.len() > Self::MAX_LEN {
+            return Err(Error::validation("username must be 1 to 64 characters"));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'))
+        {
+            return Err(Error::validation(
+                "username may contain only ASCII letters, digits and . _ - @ +",
+            ));
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password. Length is bounded both ways: at least 8 characters (NIST SP 800-63B),
+/// at most 256 bytes so that hashing cost stays bounded. `Debug` never shows it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_BYTES: usize = 256;
+
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw.chars().count() < Self::MIN_CHARS {
+            return Err(Error::validation("password must be at least 8 characters"));
+        }
+        if raw.len() > Self::MAX_BYTES {
+            return Err(Error::validation("password must be at most 256 bytes"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// An email address, checked for shape only (one `@`, non-empty parts, no spaces,
+/// at most 254 bytes); deliverability is the mail server's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let invalid = || Error::validation("email must look like name@domain");
+        if raw.len() > 254 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid());
+        }
+        match raw.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.') =>
+            {
+                Ok(Self(raw.to_owned()))
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_bounded() {
+        assert_eq!(Username::parse("Alice.B").unwrap().as_str(), "alice.b");
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse(&"a".repeat(65)).is_err());
+        assert!(Username::parse("a b").is_err());
+        assert!(Username::parse("ünï").is_err());
+    }
+
+    #[test]
+    fn passwords_are_bounded_and_never_debug_printed() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"x".repeat(257)).is_err());
+        let p = Password::parse("correct horse").unwrap();
+        assert_eq!(format!("{p:?}"), "Password(***)");
+    }
+
+    #[test]
+    fn emails_need_one_at_and_two_parts() {
+        assert!(Email::parse("a@b.example").is_ok());
+        for bad in ["", "a", "@b", "a@", "a@@b", "a b@c", "a@.b", "a@b."] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

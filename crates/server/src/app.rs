@@ -1,0 +1,70 @@
+//! Building the application from a config in one place: data dir, keys, store.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use stepgate_core::session::SessionLifetimes;
+use stepgate_store::{ConnectOptions, Store};
+
+use crate::config::Config;
+use crate::keys::{KeySet, SecretsKey};
+use crate::passwords::Passwords;
+use crate::tokens::Tokens;
+
+/// Everything a request handler may need. Shared behind an `Arc`.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub tokens: Tokens,
+    pub passwords: Passwords,
+    pub lifetimes: SessionLifetimes,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+pub type SharedApp = Arc<App>;
+
+/// Current time in Unix seconds: the shell's only clock. The core gets it as an argument.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Creates the data dir and opens the database, applying migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let store = Store::connect(
+        &config.database_url(),
+        ConnectOptions {
+            max_connections: config.database_max_connections,
+        },
+    )
+    .await
+    .context("opening the database")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+impl App {
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let store = open_store(&config).await?;
+        let keys = KeySet::load_or_create(&config.signing_key_file(), now())?;
+        SecretsKey::load_or_create(&config.secrets_key_file())?;
+        let tokens = Tokens::new(config.issuer(), config.signing_key_file(), keys);
+        let passwords = Passwords::new(config.password_hash_concurrency)?;
+        let lifetimes = SessionLifetimes {
+            session_ttl: config.session.ttl_seconds,
+            access_token_ttl: config.session.access_token_ttl_seconds,
+        };
+        Ok(Self {
+            config,
+            store,
+            tokens,
+            passwords,
+            lifetimes,
+            metrics: None,
+        })
+    }
+}

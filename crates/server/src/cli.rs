@@ -1,0 +1,224 @@
+//! The `stepgate` command line. Every subcommand reads the same settings as `serve`
+//! (`--config` / `STEPGATE_*`), so a key created here works in the server.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use stepgate_core::api_key::ApiKeyScope;
+use stepgate_core::identity::{Email, Password, Username};
+use stepgate_store::UserRecord;
+
+use crate::app::{App, now, open_store};
+use crate::config::{Config, ConfigSource, write_dev_config_if_missing};
+use crate::keys::KeySet;
+use crate::passwords::Passwords;
+use crate::{api_keys, http, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "stepgate",
+    version,
+    about = "Risk-based step-up authentication and authorization"
+)]
+struct Cli {
+    /// TOML config file [env: STEPGATE_CONFIG; default: ./data/stepgate.toml]
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (creates the data dir, database, keys and a dev config).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Manage API keys.
+    #[command(name = "api-keys")]
+    ApiKeys {
+        #[command(subcommand)]
+        action: ApiKeyAction,
+    },
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Manage the token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Check the config; on error name the offending key and exit 1.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum ApiKeyAction {
+    /// Create a key; it is printed once, on the last line, and stored hashed.
+    Create {
+        #[arg(long, value_parser = ["service", "admin"])]
+        scope: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a user; the password is read from the first line of standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Add a new signing key; tokens signed by earlier keys keep verifying until they
+    /// expire. Running servers pick the new key up within `keys_reload_seconds`.
+    Rotate,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let source = ConfigSource::locate(cli.config);
+    if matches!(cli.command, Command::Serve) && !source.explicit {
+        match write_dev_config_if_missing(&source.path) {
+            Ok(true) => println!("Wrote a development config to {}", source.path.display()),
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("cannot write {}: {e}", source.path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let config = match Config::load(&source) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("invalid configuration ({}):\n{e}", source.path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let serving = matches!(cli.command, Command::Serve);
+    telemetry::init(config.log_format, &config.log_filter, serving);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config, &source)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => http::serve(App::open(config).await?).await,
+        Command::Migrate => {
+            open_store(&config).await?.close().await;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Config {
+            action: ConfigAction::Check,
+        } => {
+            let file = if source.path.exists() {
+                source.path.display().to_string()
+            } else {
+                format!(
+                    "{} (absent: defaults and environment only)",
+                    source.path.display()
+                )
+            };
+            println!(
+                "configuration OK: {file}; listen {}; {} purposes",
+                config.listen,
+                config.purposes.len()
+            );
+            Ok(())
+        }
+        Command::ApiKeys {
+            action: ApiKeyAction::Create { scope, label },
+        } => {
+            let scope = ApiKeyScope::parse(&scope)?;
+            let store = open_store(&config).await?;
+            let key = api_keys::generate(scope, label, now())?;
+            store.insert_api_key(&key.record).await?;
+            store.close().await;
+            eprintln!(
+                "Created {} API key {}. It is shown once:",
+                scope.as_str(),
+                key.record.id
+            );
+            println!("{}", key.plain);
+            Ok(())
+        }
+        Command::Users {
+            action: UserAction::Create { username, email },
+        } => {
+            let username = Username::parse(&username)?;
+            let email = email.as_deref().map(Email::parse).transpose()?;
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let password = Password::parse(line.trim_end_matches(['\r', '\n']))?;
+            let store = open_store(&config).await?;
+            let hash = Passwords::new(1)?
+                .hash(password.expose().to_owned())
+                .await?;
+            let record = UserRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                username: username.as_str().to_owned(),
+                email: email.map(|e| e.as_str().to_owned()),
+                password_hash: hash,
+                created_at: now(),
+            };
+            store.insert_user(&record).await.map_err(|e| match e {
+                stepgate_store::StoreError::Conflict => {
+                    anyhow::anyhow!("username {} is taken", username.as_str())
+                }
+                other => other.into(),
+            })?;
+            store.close().await;
+            println!("{}", record.id);
+            Ok(())
+        }
+        Command::Keys {
+            action: KeyAction::Rotate,
+        } => {
+            let path = config.signing_key_file();
+            KeySet::load_or_create(&path, now())?;
+            // A key must stay while any token it signed can be live.
+            let kid = KeySet::rotate(&path, now(), config.session.access_token_ttl_seconds)?;
+            println!("{kid}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! Configuration: a TOML file plus `STEPGATE_*` environment variables (env wins), with
+//! defaults that make a fresh `stepgate serve` work with no file at all.
+//!
+//! Nested keys map to env vars with `__`: `session.ttl_seconds` ↔
+//! `STEPGATE_SESSION__TTL_SECONDS`. Errors name the offending key and where it came from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Top-level keys, so that unrelated `STEPGATE_*` variables (e.g. a test harness's) are
+/// not mistaken for settings.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "database_url",
+    "database_max_connections",
+    "public_url",
+    "issuer",
+    "trusted_proxies",
+    "signing_key_file",
+    "secrets_key_file",
+    "keys_reload_seconds",
+    "log_format",
+    "log_filter",
+    "password_hash_concurrency",
+    "max_body_bytes",
+    "session",
+    "purposes",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite file, keys and dev mail go.
+    pub data_dir: PathBuf,
+    /// Socket address to listen on (port 0 picks a free port; the log line names it).
+    pub listen: SocketAddr,
+    /// `sqlite:…` or `postgres://…`; default: `sqlite` file `stepgate.db` in the data dir.
+    pub database_url: Option<String>,
+    /// Pool size (PostgreSQL, and SQLite readers).
+    pub database_max_connections: u32,
+    /// External base URL: WebAuthn origin, links, and the token issuer by default.
+    pub public_url: String,
+    /// The `iss` claim; default: `public_url`.
+    pub issuer: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed. Env: comma-separated CIDRs.
+    #[serde(deserialize_with = "cidr_list")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// JWT signing key set; default `signing-keys.json` in the data dir, generated.
+    pub signing_key_file: Option<PathBuf>,
+    /// Key that encrypts factor secrets; default `secrets.key` in the data dir, generated.
+    pub secrets_key_file: Option<PathBuf>,
+    /// How often the server looks for a rotated signing key file.
+    pub keys_reload_seconds: u64,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `stepgate_server=debug`.
+    pub log_filter: String,
+    /// How many password hashes may run at once (each takes 19 MiB for ~20 ms).
+    pub password_hash_concurrency: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    pub session: SessionConfig,
+    pub purposes: Vec<PurposeConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// How long a session lasts from login.
+    pub ttl_seconds: i64,
+    /// How long one access token lasts (never past its session's end).
+    pub access_token_ttl_seconds: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 12 * 3600,
+            access_token_ttl_seconds: 900,
+        }
+    }
+}
+
+/// A purpose as declared by the operator; its values are the platform minimum.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeConfig {
+    pub name: String,
+    pub title: String,
+    pub factor: String,
+    pub ttl_seconds: i64,
+    #[serde(default = "yes")]
+    pub single_use: bool,
+    #[serde(default)]
+    pub bind_ip: bool,
+    #[serde(default)]
+    pub approvals: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            database_max_connections: 16,
+            public_url: "http://localhost:8080".into(),
+            issuer: None,
+            trusted_proxies: Vec::new(),
+            signing_key_file: None,
+            secrets_key_file: None,
+            keys_reload_seconds: 2,
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
+            password_hash_concurrency: 4,
+            max_body_bytes: 64 * 1024,
+            session: SessionConfig::default(),
+            purposes: Vec::new(),
+        }
+    }
+}
+
+/// Accepts a TOML array of CIDRs or one comma-separated string (the env var form). A bare
+/// address means that single host.
+fn cidr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Raw::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a CIDR or IP address")))
+        })
+        .collect()
+}
+
+/// Where the config file was looked for, and whether it existed.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    pub explicit: bool,
+}
+
+impl ConfigSource {
+    /// `--config`, else `STEPGATE_CONFIG`, else `stepgate.toml` in `STEPGATE_DATA_DIR`
+    /// (default `./data`).
+    pub fn locate(flag: Option<PathBuf>) -> Self {
+        if let Some(path) = flag.or_else(|| std::env::var_os("STEPGATE_CONFIG").map(PathBuf::from))
+        {
+            return Self {
+                path,
+                explicit: true,
+            };
+        }
+        let dir = std::env::var_os("STEPGATE_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Config::default().data_dir);
+        Self {
+            path: dir.join("stepgate.toml"),
+            explicit: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the file (if present; a missing explicit file is an error) and the
+    /// environment, then checks the values.
+    pub fn load(source: &ConfigSource) -> Result<Self, String> {
+        if source.explicit && !source.path.exists() {
+            return Err(format!(
+                "config file {} does not exist",
+                source.path.display()
+            ));
+        }
+        let env = Env::prefixed("STEPGATE_").split("__").filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or_default();
+            TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+        });
+        let config: Config = Figment::new()
+            .merge(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&source.path))
+            .merge(env)
+            .extract()
+            .map_err(|e| {
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Semantic checks serde cannot express. Each message starts with the key.
+    fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("session.ttl_seconds", self.session.ttl_seconds),
+            (
+                "session.access_token_ttl_seconds",
+                self.session.access_token_ttl_seconds,
+            ),
+        ];
+        for (key, value) in positive {
+            if value <= 0 {
+                return Err(format!("{key}: must be a positive number of seconds"));
+            }
+        }
+        if self.password_hash_concurrency == 0 {
+            return Err("password_hash_concurrency: must be at least 1".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("max_body_bytes: must be at least 1024".into());
+        }
+        if self.database_max_connections == 0 {
+            return Err("database_max_connections: must be at least 1".into());
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err("database_url: must start with sqlite: or postgres://".into());
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err("public_url: must be an http:// or https:// URL".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in self.purposes.iter().enumerate() {
+            let key = |field: &str| format!("purposes[{i}].{field}");
+            if p.name.is_empty()
+                || p.name.len() > 128
+                || !p
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
+            {
+                return Err(format!(
+                    "{}: 1 to 128 characters of letters, digits and : _ - .",
+                    key("name")
+                ));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(format!("{}: {:?} is declared twice", key("name"), p.name));
+            }
+            if p.title.trim().is_empty() {
+                return Err(format!("{}: must not be empty", key("title")));
+            }
+            if !matches!(p.factor.as_str(), "any" | "phishing_resistant") {
+                return Err(format!(
+                    "{}: must be \"any\" or \"phishing_resistant\"",
+                    key("factor")
+                ));
+            }
+            if p.ttl_seconds <= 0 {
+                return Err(format!("{}: must be positive", key("ttl_seconds")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("stepgate.db").display()))
+    }
+
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| self.public_url.trim_end_matches('/').to_owned())
+    }
+
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing-keys.json"))
+    }
+
+    pub fn secrets_key_file(&self) -> PathBuf {
+        self.secrets_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets.key"))
+    }
+}
+
+/// The config `serve` writes on first start: the three purposes of the spec's acceptance
+/// story, so they can be tried at once.
+pub const DEV_CONFIG: &str = r#"# stepgate development config, generated on first start.
+# Every key can also be set by an environment variable: listen -> STEPGATE_LISTEN,
+# session.ttl_seconds -> STEPGATE_SESSION__TTL_SECONDS. `stepgate config check` validates.
+
+# listen = "127.0.0.1:8080"
+# public_url = "http://localhost:8080"
+# database_url = "postgres://user@host/db"   # default: SQLite in the data dir
+# trusted_proxies = ["10.0.0.0/8"]
+# log_format = "json"
+
+[session]
+ttl_seconds = 43200
+access_token_ttl_seconds = 900
+
+[[purposes]]
+name = "admin:resources:delete"
+title = "Delete a production resource"
+factor = "any"
+ttl_seconds = 300
+single_use = true
+bind_ip = true
+approvals = 0
+
+[[purposes]]
+name = "factors:delete"
+title = "Remove a sign-in factor"
+factor = "any"
+ttl_seconds = 300
+single_use = true
+bind_ip = false
+approvals = 0
+
+[[purposes]]
+name = "payroll:transmit"
+title = "Transmit payroll"
+factor = "phishing_resistant"
+ttl_seconds = 120
+single_use = true
+bind_ip = true
+approvals = 0
+"#;
+
+/// Writes the dev config if `path` does not exist yet. Returns whether it wrote.
+pub fn write_dev_config_if_missing(path: &Path) -> std::io::Result<bool> {
+    if path.exists() {
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, DEV_CONFIG)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_config_is_valid() {
+        let config: Config = Figment::new()
+            .merge(Serialized::defaults(Config::default()))
+            .merge(Toml::string(DEV_CONFIG))
+            .extract()
+            .unwrap();
+        config.check().unwrap();
+        assert_eq!(config.purposes.len(), 3);
+    }
+
+    #[test]
+    fn bad_purpose_names_its_key() {
+        let config: Config = Figment::new()
+            .merge(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                "[[purposes]]\nname='a'\ntitle='A'\nfactor='strong'\nttl_seconds=1\n",
+            ))
+            .extract()
+            .unwrap();
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .starts_with("purposes[0].factor")
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_accept_a_comma_list() {
+        let config: Config = Figment::new()
+            .merge(Serialized::defaults(Config::default()))
+            .merge(Toml::string("trusted_proxies = '10.0.0.0/8, 127.0.0.1'"))
+            .extract()
+            .unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+    }
+}

@@ -1,0 +1,135 @@
+//! The one place where errors become HTTP: status codes and RFC 9457 problem+json.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use stepgate_core::ErrorCode;
+
+/// An error on its way to the caller: a stable code, a detail safe to show, and
+/// optional extra members of the problem document.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub detail: Cow<'static, str>,
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            extensions: serde_json::Map::new(),
+        }
+    }
+
+    pub fn unauthenticated(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, detail)
+    }
+
+    pub fn validation(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::ValidationFailed, detail)
+    }
+
+    /// Logs the cause and answers with a bare 500 that reveals nothing.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorCode::Internal, "an internal error occurred")
+    }
+}
+
+/// HTTP status for each stable code: the only such mapping in the product.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode::*;
+    match code {
+        StepupRequired => StatusCode::UNAUTHORIZED,
+        StepupFactorInsufficient => StatusCode::FORBIDDEN,
+        StepupTokenExpired | StepupTokenReused | StepupTokenInvalid => StatusCode::FORBIDDEN,
+        StepupIpMismatch | StepupScopeMismatch => StatusCode::FORBIDDEN,
+        StepupFailed => StatusCode::UNAUTHORIZED,
+        StepupBlocked => StatusCode::FORBIDDEN,
+        ChallengeExpired => StatusCode::GONE,
+        InvalidCredentials => StatusCode::UNAUTHORIZED,
+        AccountLocked => StatusCode::LOCKED,
+        RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        PolicyBelowMinimum => StatusCode::CONFLICT,
+        ValidationFailed => StatusCode::BAD_REQUEST,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Unauthenticated => StatusCode::UNAUTHORIZED,
+        Forbidden => StatusCode::FORBIDDEN,
+        NotFound => StatusCode::NOT_FOUND,
+        Conflict => StatusCode::CONFLICT,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_of(self.code);
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "type".into(),
+            format!("urn:stepgate:problem:{}", self.code.as_str()).into(),
+        );
+        body.insert("title".into(), self.code.title().into());
+        body.insert("status".into(), status.as_u16().into());
+        body.insert("detail".into(), self.detail.into_owned().into());
+        body.insert("code".into(), self.code.as_str().into());
+        for (k, v) in self.extensions {
+            body.entry(k).or_insert(v);
+        }
+        let mut response = (status, serde_json::Value::Object(body).to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.code == ErrorCode::Unauthenticated {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"stepgate\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<stepgate_core::Error> for ApiError {
+    fn from(e: stepgate_core::Error) -> Self {
+        Self::new(e.code, e.detail)
+    }
+}
+
+impl From<stepgate_store::StoreError> for ApiError {
+    fn from(e: stepgate_store::StoreError) -> Self {
+        match e {
+            stepgate_store::StoreError::Conflict => {
+                Self::new(ErrorCode::Conflict, "a record with this key already exists")
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(format!("{e:#}"))
+    }
+}
+
+/// The problem document's shape, for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:stepgate:problem:<code>`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The stable error code, e.g. `INVALID_CREDENTIALS`.
+    pub code: String,
+}

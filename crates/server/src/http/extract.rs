@@ -1,0 +1,257 @@
+//! Request extractors: who is calling, from where, and the body parsed or refused with a
+//! problem+json (never axum's plain-text rejections).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use stepgate_core::ErrorCode;
+use stepgate_core::api_key::ApiKeyScope;
+use stepgate_store::SessionRecord;
+
+use crate::api_keys;
+use crate::app::{SharedApp, now};
+use crate::http::error::ApiError;
+use crate::tokens::AccessClaims;
+
+/// A JSON body; malformed, mistyped, oversized or non-JSON bodies become 4xx problems.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "the body must be sent with Content-Type: application/json",
+        ),
+        _ => ApiError::validation(rejection.body_text()),
+    }
+}
+
+/// Path parameters, with a problem on failure.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|e: PathRejection| ApiError::validation(e.body_text()))
+    }
+}
+
+/// The credential from `Authorization: Bearer <credential>`.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer header is required"))?;
+    let malformed =
+        || ApiError::unauthenticated("the Authorization header must be \"Bearer <credential>\"");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, credential) = value.split_once(' ').ok_or_else(malformed)?;
+    // RFC 6750 b64token characters only.
+    let b64token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") || !b64token(credential) {
+        return Err(malformed());
+    }
+    Ok(credential)
+}
+
+async fn api_key_scope(parts: &Parts, app: &SharedApp) -> Result<ApiKeyScope, ApiError> {
+    let credential = bearer(parts)?;
+    api_keys::authenticate(&app.store, credential)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("the API key is not valid"))
+}
+
+async fn require_scope(
+    parts: &Parts,
+    app: &SharedApp,
+    required: ApiKeyScope,
+) -> Result<(), ApiError> {
+    let scope = api_key_scope(parts, app).await?;
+    if scope.allows(required) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "this route needs an API key with scope {}",
+                required.as_str()
+            ),
+        ))
+    }
+}
+
+/// A relying party's backend: an API key with scope `service` (or `admin`).
+pub struct ServiceCaller;
+
+impl FromRequestParts<SharedApp> for ServiceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
+        require_scope(parts, app, ApiKeyScope::Service)
+            .await
+            .map(|()| Self)
+    }
+}
+
+/// An operator: an API key with scope `admin`.
+pub struct AdminCaller;
+
+impl FromRequestParts<SharedApp> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
+        require_scope(parts, app, ApiKeyScope::Admin)
+            .await
+            .map(|()| Self)
+    }
+}
+
+/// An end user: a valid access token whose session is still live.
+pub struct UserCaller {
+    pub claims: AccessClaims,
+    pub session: SessionRecord,
+}
+
+impl FromRequestParts<SharedApp> for UserCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
+        let credential = bearer(parts)?;
+        if api_keys::looks_like_api_key(credential) {
+            return Err(ApiError::unauthenticated(
+                "this route needs a user's access token, not an API key",
+            ));
+        }
+        let claims = app.tokens.verify(credential).map_err(|e| {
+            tracing::debug!(reason = %e, "access token refused");
+            ApiError::unauthenticated("the access token is invalid or expired")
+        })?;
+        // Revocation is server-side: the token is only as good as its session.
+        let session = app
+            .store
+            .session(&claims.sid)
+            .await?
+            .filter(|s| s.user_id == claims.sub && s.to_domain().is_live(now()))
+            .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
+        Ok(Self { claims, session })
+    }
+}
+
+/// The client's address: the socket peer, or the `X-Forwarded-For` hop just before the
+/// first trusted proxy when the peer is a trusted proxy.
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<SharedApp> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+            .ok_or_else(|| ApiError::internal("no peer address on the request"))?;
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Self(client_ip(
+            peer,
+            &forwarded,
+            &app.config.trusted_proxies,
+        )))
+    }
+}
+
+/// Walks `X-Forwarded-For` from the right while the hop is a trusted proxy. A malformed
+/// entry stops the walk at the last address we could trust to have reported it.
+pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer;
+    if forwarded_for.trim().is_empty() {
+        return client;
+    }
+    for hop in forwarded_for.rsplit(',') {
+        if !is_trusted(&client) {
+            break;
+        }
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => client = ip,
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(
+            client_ip(ip("192.0.2.1"), "203.0.113.9", &trusted),
+            ip("192.0.2.1")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), "203.0.113.9", &trusted),
+            ip("203.0.113.9")
+        );
+        // A client-supplied left part cannot hide the real client behind our proxies.
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), "1.1.1.1, 203.0.113.9, 10.0.0.2", &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), "garbage", &trusted),
+            ip("10.0.0.1")
+        );
+        assert_eq!(client_ip(ip("10.0.0.1"), "", &trusted), ip("10.0.0.1"));
+    }
+}

@@ -1,0 +1,213 @@
+//! The HTTP shell: routes, middleware, the OpenAPI document, and `serve`.
+//! Only this module knows about status codes and JSON bodies.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use stepgate_core::ErrorCode;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::{App, SharedApp};
+use error::ApiError;
+
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use routes::{api_keys, ops, sessions, users, wellknown};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "stepgate", description = "Risk-based step-up authentication and authorization."),
+    modifiers(&SecuritySchemes),
+    components(schemas(error::Problem))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key (`sgk_…`) with scope service or admin"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "access_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("A user's access token from POST /v1/sessions"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The documented routes; the OpenAPI document is generated from exactly these.
+fn api_routes() -> OpenApiRouter<SharedApp> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(users::create))
+        .routes(routes!(sessions::login))
+        .routes(routes!(sessions::current, sessions::logout))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(wellknown::jwks))
+        .routes(routes!(wellknown::openid_configuration))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+}
+
+/// The OpenAPI 3.1 document as JSON.
+pub fn openapi_json() -> String {
+    let (_, api) = api_routes().split_for_parts();
+    api.to_pretty_json()
+        .expect("the OpenAPI document serializes")
+}
+
+/// The whole application router.
+pub fn router(app: SharedApp) -> Router {
+    let (routes, api) = api_routes().split_for_parts();
+    let openapi: Arc<str> = api
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+        .into();
+    let max_body = app.config.max_body_bytes;
+    routes
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move {
+                ([(header::CONTENT_TYPE, "application/json")], openapi.to_string())
+            }),
+        )
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take this method")
+        })
+        .layer(middleware::from_fn(record_metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    // The path only: query strings may carry tokens.
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
+                }))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(app)
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let response = next.run(req).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("stepgate_http_requests_total", &labels).increment(1);
+    metrics::histogram!("stepgate_http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// RFC 3339 UTC text for a Unix time, as every `*_at` field in the API is rendered.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(mut app: App) -> anyhow::Result<()> {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    app.metrics = Some(recorder.clone());
+    let app = Arc::new(app);
+    let listener = tokio::net::TcpListener::bind(app.config.listen).await?;
+    let addr = listener.local_addr()?;
+
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            recorder.run_upkeep();
+        }
+    });
+    let reload = app.clone();
+    tokio::spawn(async move {
+        let every = Duration::from_secs(reload.config.keys_reload_seconds.max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            match reload.tokens.reload_if_changed() {
+                Ok(true) => {
+                    tracing::info!(keys = reload.tokens.keys().len(), "signing keys reloaded")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "signing keys could not be reloaded; keeping the current ones")
+                }
+            }
+        }
+    });
+
+    if app.store.api_keys().await?.is_empty() {
+        println!(
+            "No API key exists yet. Create the first one with:\n    stepgate api-keys create --scope admin\n(with the same --config / STEPGATE_* settings as this server)"
+        );
+    }
+    tracing::info!(backend = ?app.store.backend(), "listening on http://{addr}");
+    let store = app.store.clone();
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+}

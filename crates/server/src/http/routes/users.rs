@@ -1,0 +1,63 @@
+//! `POST /v1/users`: a relying party's backend creates users.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use stepgate_core::ErrorCode;
+use stepgate_core::identity::{Email, Password, Username};
+use stepgate_store::{StoreError, UserRecord};
+use utoipa::ToSchema;
+
+use crate::app::{SharedApp, now};
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{ApiJson, ServiceCaller};
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateUser {
+    /// 1–64 characters: letters, digits, `. _ - @ +`; case-insensitive.
+    pub username: String,
+    /// At least 8 characters, at most 256 bytes.
+    pub password: String,
+    pub email: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedUser {
+    pub id: String,
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/v1/users", tag = "users",
+    request_body = CreateUser,
+    responses(
+        (status = 201, body = CreatedUser),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "UNAUTHENTICATED"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: username taken"),
+    ),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(app): State<SharedApp>,
+    _caller: ServiceCaller,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
+    let username = Username::parse(&body.username)?;
+    let password = Password::parse(&body.password)?;
+    let email = body.email.as_deref().map(Email::parse).transpose()?;
+    let record = UserRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: username.as_str().to_owned(),
+        email: email.map(|e| e.as_str().to_owned()),
+        password_hash: app.passwords.hash(password.expose().to_owned()).await?,
+        created_at: now(),
+    };
+    match app.store.insert_user(&record).await {
+        Ok(()) => Ok((StatusCode::CREATED, Json(CreatedUser { id: record.id }))),
+        Err(StoreError::Conflict) => Err(ApiError::new(
+            ErrorCode::Conflict,
+            "this username is already taken",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,262 @@
+//! Keys at rest: the JWT signing key set and the key that encrypts factor secrets.
+//!
+//! Access tokens are signed with Ed25519 (JWS `EdDSA`): on this class of machine it
+//! signs and verifies faster than ES256 (see `benches/jwt.rs`), and verification is the
+//! cost on every authenticated request. The key set file holds every key still needed to
+//! verify live tokens; the newest signs. `stepgate keys rotate` appends a key; servers
+//! notice the file changed and reload it, so old tokens keep verifying until they expire.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const ALG: jsonwebtoken::Algorithm = jsonwebtoken::Algorithm::EdDSA;
+
+/// One signing key, ready to sign and verify.
+pub struct SigningKey {
+    pub kid: String,
+    pub created_at: i64,
+    /// Public key, base64url (the JWK `x`).
+    pub x: String,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+}
+
+/// The keys that verify; the last one signs.
+pub struct KeySet {
+    keys: Vec<SigningKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    keys: Vec<KeyFileEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyFileEntry {
+    kid: String,
+    alg: String,
+    created_at: i64,
+    /// PKCS#8 DER, standard base64.
+    private_pkcs8: String,
+}
+
+impl KeySet {
+    pub fn active(&self) -> &SigningKey {
+        self.keys.last().expect("a key set is never empty")
+    }
+
+    pub fn find(&self, kid: &str) -> Option<&SigningKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The public JWK Set (RFC 7517), newest key first.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<_> = self
+            .keys
+            .iter()
+            .rev()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "x": k.x,
+                    "kid": k.kid, "alg": "EdDSA", "use": "sig",
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Reads the key set file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading signing keys {}", path.display()))?;
+        let file: KeyFile = serde_json::from_str(&text)
+            .with_context(|| format!("parsing signing keys {}", path.display()))?;
+        if file.keys.is_empty() {
+            bail!("signing key file {} holds no key", path.display());
+        }
+        let keys = file
+            .keys
+            .iter()
+            .map(SigningKey::from_entry)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self { keys })
+    }
+
+    /// Loads the key set, generating a first key if the file does not exist.
+    pub fn load_or_create(path: &Path, now: i64) -> anyhow::Result<Self> {
+        if !path.exists() {
+            let file = KeyFile {
+                keys: vec![KeyFileEntry::generate(now)?],
+            };
+            write_private(path, serde_json::to_string_pretty(&file)?.as_bytes())?;
+        }
+        Self::load(path)
+    }
+
+    /// Appends a new signing key and drops keys that can no longer verify a live token:
+    /// those replaced more than `max_token_ttl` seconds ago. Returns the new key's id.
+    pub fn rotate(path: &Path, now: i64, max_token_ttl: i64) -> anyhow::Result<String> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading signing keys {}", path.display()))?;
+        let mut file: KeyFile = serde_json::from_str(&text)?;
+        let replaced_at: Vec<i64> = file
+            .keys
+            .iter()
+            .skip(1)
+            .map(|k| k.created_at)
+            .chain(std::iter::once(now))
+            .collect();
+        let mut kept: Vec<KeyFileEntry> = file
+            .keys
+            .drain(..)
+            .zip(replaced_at)
+            .filter(|(_, replaced)| now - replaced <= max_token_ttl)
+            .map(|(k, _)| k)
+            .collect();
+        let new = KeyFileEntry::generate(now)?;
+        let kid = new.kid.clone();
+        kept.push(new);
+        file.keys = kept;
+        write_private(path, serde_json::to_string_pretty(&file)?.as_bytes())?;
+        Ok(kid)
+    }
+}
+
+impl KeyFileEntry {
+    fn generate(now: i64) -> anyhow::Result<Self> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| anyhow::anyhow!("generating an Ed25519 key failed"))?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .map_err(|_| anyhow::anyhow!("reading the generated key failed"))?;
+        Ok(Self {
+            kid: thumbprint(pair.public_key().as_ref()),
+            alg: "EdDSA".into(),
+            created_at: now,
+            private_pkcs8: STANDARD.encode(pkcs8.as_ref()),
+        })
+    }
+}
+
+impl SigningKey {
+    fn from_entry(entry: &KeyFileEntry) -> anyhow::Result<Self> {
+        if entry.alg != "EdDSA" {
+            bail!("signing key {}: unsupported alg {}", entry.kid, entry.alg);
+        }
+        let der = STANDARD
+            .decode(&entry.private_pkcs8)
+            .with_context(|| format!("signing key {}: bad base64", entry.kid))?;
+        let pair = Ed25519KeyPair::from_pkcs8(&der)
+            .map_err(|_| anyhow::anyhow!("signing key {}: not an Ed25519 PKCS#8 key", entry.kid))?;
+        let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        Ok(Self {
+            kid: entry.kid.clone(),
+            created_at: entry.created_at,
+            encoding: EncodingKey::from_ed_der(&der),
+            decoding: DecodingKey::from_ed_components(&x)?,
+            x,
+        })
+    }
+}
+
+/// RFC 7638 JWK thumbprint of an Ed25519 public key: the key id.
+fn thumbprint(public_key: &[u8]) -> String {
+    let canonical = format!(
+        r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(public_key)
+    );
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Writes a file readable by its owner only, replacing any previous one atomically.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The 256-bit key that encrypts factor secrets at rest. Generated on first start.
+pub struct SecretsKey(#[allow(dead_code)] [u8; 32]);
+
+impl SecretsKey {
+    pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        if !path.exists() {
+            let mut key = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut key)
+                .map_err(|_| anyhow::anyhow!("system random source failed"))?;
+            write_private(path, format!("{}\n", STANDARD.encode(key)).as_bytes())?;
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading secrets key {}", path.display()))?;
+        let bytes = STANDARD
+            .decode(text.trim())
+            .with_context(|| format!("secrets key {}: not base64", path.display()))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("secrets key {}: must be 32 bytes", path.display()))?;
+        Ok(Self(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_keys_that_may_still_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let first = KeySet::load_or_create(&path, 1000).unwrap();
+        let kid1 = first.active().kid.clone();
+        let kid2 = KeySet::rotate(&path, 2000, 900).unwrap();
+        let set = KeySet::load(&path).unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.active().kid, kid2);
+        assert!(set.find(&kid1).is_some());
+        // kid1 was replaced at 2000; at 3000 no token it signed can be live any more.
+        let kid3 = KeySet::rotate(&path, 3000, 900).unwrap();
+        let set = KeySet::load(&path).unwrap();
+        assert!(set.find(&kid1).is_none());
+        assert!(set.find(&kid2).is_some());
+        assert_eq!(set.active().kid, kid3);
+    }
+
+    #[test]
+    fn key_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.key");
+        SecretsKey::load_or_create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0);
+    }
+}

@@ -1,0 +1,80 @@
+use crate::{Result, Store, with_pool};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// Client IP at login.
+    pub ip: String,
+    pub user_agent: Option<String>,
+    /// SHA-256 (hex) of the device fingerprint the client sent, if any.
+    pub device_hash: Option<String>,
+    pub acr: String,
+    /// Space-separated RFC 8176 method references.
+    pub amr: String,
+}
+
+impl SessionRecord {
+    pub fn to_domain(&self) -> stepgate_core::session::Session {
+        stepgate_core::session::Session {
+            id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            created_at: self.created_at,
+            auth_time: self.auth_time,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, user_id, created_at, auth_time, expires_at, revoked_at, ip, user_agent, device_hash, acr, amr";
+
+impl Store {
+    pub async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
+        with_pool!(&self.db, write, |p| sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, auth_time, expires_at, revoked_at, \
+             ip, user_agent, device_hash, acr, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        )
+        .bind(&s.id)
+        .bind(&s.user_id)
+        .bind(s.created_at)
+        .bind(s.auth_time)
+        .bind(s.expires_at)
+        .bind(s.revoked_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(&s.device_hash)
+        .bind(&s.acr)
+        .bind(&s.amr)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1");
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    /// Revokes a live session. Returns false when it was already revoked or unknown.
+    pub async fn revoke_session(&self, id: &str, now: i64) -> Result<bool> {
+        let affected = with_pool!(&self.db, write, |p| sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+        )
+        .bind(id)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(affected == 1)
+    }
+}

@@ -1,0 +1,48 @@
+use crate::{Result, Store, StoreError, with_pool};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    /// PHC string (argon2id); never leaves the server.
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Inserts a user; [`StoreError::Conflict`] when the username is taken.
+    pub async fn insert_user(&self, user: &UserRecord) -> Result<()> {
+        with_pool!(&self.db, write, |p| sqlx::query(
+            "INSERT INTO users (id, username, email, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(user.created_at)
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .map_err(StoreError::from_insert)
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(
+            "SELECT id, username, email, password_hash, created_at FROM users WHERE username = $1"
+        )
+        .bind(username)
+        .fetch_optional(p)
+        .await)?)
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>> {
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(
+            "SELECT id, username, email, password_hash, created_at FROM users WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)?)
+    }
+}
