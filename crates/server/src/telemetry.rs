@@ -1,5 +1,7 @@
 //! Structured logging with `tracing`, as text or JSON.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -12,7 +14,14 @@ pub fn init(format: LogFormat, filter: &str, serving: bool) {
     } else {
         EnvFilter::new("warn")
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let ansi = if serving {
+        std::io::stdout().is_terminal()
+    } else {
+        std::io::stderr().is_terminal()
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     let result = match (format, serving) {
         (LogFormat::Json, true) => builder.json().with_writer(std::io::stdout).try_init(),
         (LogFormat::Text, true) => builder.with_writer(std::io::stdout).try_init(),

@@ -1,0 +1,341 @@
+//! Test harness: starts the real `stepgate` binary on a random port with its own data
+//! dir and database (SQLite, or a fresh PostgreSQL database when
+//! `STEPGATE_TEST_DATABASE_URL` is set), and talks HTTP to it.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_stepgate");
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub database_url: String,
+    pub admin_key: String,
+    pub service_key: String,
+    pub http: reqwest::Client,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `Command` for the binary with no inherited `STEPGATE_*` settings.
+pub fn stepgate(config: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("STEPGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("STEPGATE_CONFIG", config);
+    cmd
+}
+
+/// Runs a CLI subcommand to completion; returns (success, stdout, stderr).
+pub fn run_cli(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = stepgate(config)
+        .args(args)
+        .output()
+        .expect("running stepgate");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A database URL for one test: the SQLite file in its data dir, or a new database on
+/// the PostgreSQL server named by `STEPGATE_TEST_DATABASE_URL`.
+pub async fn test_database_url(dir: &Path) -> String {
+    match std::env::var("STEPGATE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let name = format!("sg_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("connecting to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("creating a test database");
+            let (base, _) = url.rsplit_once('/').expect("database URL has a path");
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}", dir.join("stepgate.db").display()),
+    }
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        Self::with_config("").await
+    }
+
+    /// Starts a server whose config file is the harness's base settings plus `extra`
+    /// (top-level keys and tables, in TOML).
+    pub async fn with_config(extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = test_database_url(dir.path()).await;
+        let config_path = dir.path().join("stepgate.toml");
+        let config = format!(
+            "data_dir = {dir:?}\nlisten = \"127.0.0.1:0\"\ndatabase_url = {database_url:?}\nkeys_reload_seconds = 1\n{extra}\n",
+            dir = dir.path().display().to_string(),
+        );
+        std::fs::write(&config_path, config).unwrap();
+        let admin_key = create_api_key(&config_path, "admin");
+        let service_key = create_api_key(&config_path, "service");
+
+        let mut child = stepgate(&config_path)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning stepgate serve");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        let addr = rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
+                        let _ = tx.send(addr);
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start; output:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Self {
+            child,
+            base: format!("http://{addr}"),
+            dir,
+            config_path,
+            database_url,
+            admin_key,
+            service_key,
+            http: reqwest::Client::new(),
+            logs,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        run_cli(&self.config_path, args)
+    }
+
+    /// Sends a request; returns status, headers and the body parsed as JSON (Null when
+    /// empty or not JSON).
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.expect("request failed");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        let mut req = self.http.get(self.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        self.send(req).await
+    }
+
+    pub async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> Reply {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        self.send(req).await
+    }
+
+    pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
+        let mut req = self.http.delete(self.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        self.send(req).await
+    }
+
+    pub async fn create_user(&self, username: &str) -> String {
+        let r = self
+            .post(
+                "/v1/users",
+                Some(&self.service_key),
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.post(
+            "/v1/sessions",
+            None,
+            json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Creates a user and logs in; returns the access token.
+    pub async fn user_token(&self, username: &str) -> String {
+        self.create_user(username).await;
+        let r = self.login(username, PASSWORD).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Row counts of every table (migration bookkeeping aside), to prove a refused
+    /// request stored nothing.
+    pub async fn db_snapshot(&self) -> BTreeMap<String, i64> {
+        let mut counts = BTreeMap::new();
+        if self.database_url.starts_with("sqlite") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            for t in tables {
+                let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                counts.insert(t, n);
+            }
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            for t in tables {
+                let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                counts.insert(t, n);
+            }
+        }
+        counts
+    }
+}
+
+fn create_api_key(config: &Path, scope: &str) -> String {
+    let (ok, stdout, stderr) = run_cli(config, &["api-keys", "create", "--scope", scope]);
+    assert!(ok, "api-keys create failed: {stderr}");
+    stdout
+        .lines()
+        .last()
+        .expect("a key on the last line")
+        .trim()
+        .to_owned()
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// Asserts a problem+json answer with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "not problem+json: {}",
+            self.text
+        );
+        assert_eq!(self.body["code"], code, "{}", self.text);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+    }
+}
+
+/// Decodes a JWT's payload without verifying (tests verify separately).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Polls `probe` until it returns true or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut probe: impl AsyncFnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if probe().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
