@@ -165,6 +165,28 @@ fn cidr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
         .collect()
 }
 
+/// One figment error as `key: what is wrong (in where it came from)`, naming the
+/// environment variable when the value came from one.
+fn describe(e: figment::Error) -> String {
+    let key = e.path.join(".").to_ascii_lowercase();
+    let origin = match &e.metadata {
+        Some(m) if m.name.contains("environment") => format!(
+            "environment variable STEPGATE_{}",
+            e.path.join("__").to_ascii_uppercase()
+        ),
+        Some(m) => match &m.source {
+            Some(figment::Source::File(path)) => path.display().to_string(),
+            _ => m.name.to_string(),
+        },
+        None => "defaults".into(),
+    };
+    if key.is_empty() {
+        format!("{} (in {origin})", e.kind)
+    } else {
+        format!("{key}: {} (in {origin})", e.kind)
+    }
+}
+
 /// Where the config file was looked for, and whether it existed.
 #[derive(Debug, Clone)]
 pub struct ConfigSource {
@@ -212,12 +234,7 @@ impl Config {
             .merge(Toml::file(&source.path))
             .merge(env)
             .extract()
-            .map_err(|e| {
-                e.into_iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })?;
+            .map_err(|e| e.into_iter().map(describe).collect::<Vec<_>>().join("\n"))?;
         config.check()?;
         Ok(config)
     }

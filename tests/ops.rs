@@ -1,0 +1,280 @@
+//! Running it: first start with no config, config checks, discovery, health, metrics,
+//! OpenAPI, client IP behind proxies, logs.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{BIN, PASSWORD, Server, run_cli};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_fresh_start_needs_no_config() {
+    let cwd = tempfile::tempdir().unwrap();
+    let clean = |cmd: &mut Command| {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("STEPGATE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.current_dir(cwd.path());
+    };
+    let mut serve = Command::new(BIN);
+    clean(&mut serve);
+    let mut child = serve
+        .arg("serve")
+        .env("STEPGATE_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut output = Vec::new();
+    let mut addr = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            addr = Some(rest.split_whitespace().next().unwrap().to_owned());
+            break;
+        }
+        output.push(line);
+    }
+    let addr = addr.expect("the server announced its address");
+    let printed = output.join("\n");
+    assert!(
+        printed.contains("stepgate api-keys create --scope admin"),
+        "{printed}"
+    );
+
+    let data = cwd.path().join("data");
+    for file in [
+        "stepgate.toml",
+        "stepgate.db",
+        "signing-keys.json",
+        "secrets.key",
+    ] {
+        assert!(data.join(file).exists(), "{file} was not created");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for secret in ["signing-keys.json", "secrets.key"] {
+        let mode = std::fs::metadata(data.join(secret))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{secret} is readable by others");
+    }
+    let dev_config = std::fs::read_to_string(data.join("stepgate.toml")).unwrap();
+    for purpose in [
+        "admin:resources:delete",
+        "factors:delete",
+        "payroll:transmit",
+    ] {
+        assert!(dev_config.contains(purpose));
+    }
+    use sqlx::Connection;
+    let mut db = sqlx::SqliteConnection::connect(&format!(
+        "sqlite://{}",
+        data.join("stepgate.db").display()
+    ))
+    .await
+    .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+
+    // The CLI run from the same place writes into the same database.
+    let mut create = Command::new(BIN);
+    clean(&mut create);
+    let out = create
+        .args(["api-keys", "create", "--scope", "service"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/users"))
+        .bearer_auth(&key)
+        .json(&json!({"username": "first", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn config_check_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let check = |toml: &str, env: &[(&str, &str)]| {
+        std::fs::write(&path, toml).unwrap();
+        let mut cmd = common::stepgate(&path);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(["config", "check"]).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _) = check("listen = \"127.0.0.1:9000\"\n", &[]);
+    assert!(ok);
+
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("listen = \"nowhere\"\n", &[], "listen"),
+        ("lissen = \"127.0.0.1:1\"\n", &[], "lissen"),
+        ("", &[("STEPGATE_LISTEN", "nowhere")], "STEPGATE_LISTEN"),
+        ("[session]\nttl_seconds = -5\n", &[], "session.ttl_seconds"),
+        (
+            "trusted_proxies = [\"10.0.0.0/33\"]\n",
+            &[],
+            "trusted_proxies",
+        ),
+        ("database_url = \"mysql://x\"\n", &[], "database_url"),
+        (
+            "[[purposes]]\nname = \"a:b\"\ntitle = \"A\"\nfactor = \"strong\"\nttl_seconds = 60\n",
+            &[],
+            "purposes[0].factor",
+        ),
+        ("listen = ", &[], "TOML"),
+    ];
+    for (toml, env, key) in cases {
+        let (ok, stderr) = check(toml, env);
+        assert!(!ok, "{toml} was accepted");
+        assert!(
+            stderr.contains(key),
+            "error for {toml:?} does not name {key}: {stderr}"
+        );
+    }
+    let missing = dir.path().join("missing.toml");
+    let (ok, _, stderr) = run_cli(&missing, &["config", "check"]);
+    assert!(!ok);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+#[tokio::test]
+async fn health_discovery_metrics_and_openapi() {
+    let s = Server::start().await;
+    assert_eq!(s.get("/healthz", None).await.body["status"], "ok");
+    assert_eq!(s.get("/readyz", None).await.body["status"], "ready");
+
+    let d = s.get("/.well-known/openid-configuration", None).await.body;
+    assert_eq!(d["issuer"], "http://localhost:8080");
+    assert_eq!(d["jwks_uri"], "http://localhost:8080/.well-known/jwks.json");
+    assert!(
+        d["acr_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("urn:stepgate:acr:pwd"))
+    );
+
+    s.login("nobody", PASSWORD).await;
+    let metrics = s.send(s.http.get(s.url("/metrics"))).await.text;
+    assert!(
+        metrics.contains(
+            r#"stepgate_http_requests_total{method="POST",route="/v1/sessions",status="401"} 1"#
+        ),
+        "{metrics}"
+    );
+
+    let api = s.get("/openapi.json", None).await.body;
+    assert!(api["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (path, method) in [
+        ("/v1/users", "post"),
+        ("/v1/sessions", "post"),
+        ("/v1/sessions/current", "get"),
+        ("/v1/sessions/current", "delete"),
+        ("/v1/api-keys", "post"),
+        ("/v1/api-keys/{id}", "delete"),
+        ("/.well-known/jwks.json", "get"),
+        ("/.well-known/openid-configuration", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            api["paths"][path][method].is_object(),
+            "{method} {path} is undocumented"
+        );
+    }
+    assert!(api["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_goes_away() {
+    let s = Server::start().await;
+    assert_eq!(s.get("/readyz", None).await.status, 200);
+    if s.database_url.starts_with("postgres") {
+        use sqlx::Connection;
+        let admin = std::env::var("STEPGATE_TEST_DATABASE_URL").unwrap();
+        let name = s.database_url.rsplit('/').next().unwrap().to_owned();
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        s.get("/readyz", None)
+            .await
+            .assert_problem(503, "UNAVAILABLE");
+        // Anything else that needs the database fails cleanly, without details.
+        let r = s.login("anyone", PASSWORD).await;
+        assert_eq!(r.status, 500);
+        assert_eq!(r.body["code"], "INTERNAL");
+        assert!(!r.text.contains("database"), "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_from_trusted_proxies() {
+    let direct = Server::start().await;
+    let proxied = Server::with_config("trusted_proxies = [\"127.0.0.1/32\"]\n").await;
+    for (s, expected) in [(&direct, "127.0.0.1"), (&proxied, "203.0.113.7")] {
+        s.create_user("trent").await;
+        let r = s
+            .send(
+                s.http
+                    .post(s.url("/v1/sessions"))
+                    .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+                    .json(&json!({"username": "trent", "password": PASSWORD})),
+            )
+            .await;
+        let token = r.body["access_token"].as_str().unwrap().to_owned();
+        let current = s.get("/v1/sessions/current", Some(&token)).await;
+        assert_eq!(current.body["ip"], expected);
+    }
+}
+
+#[tokio::test]
+async fn logs_are_json_when_asked_and_never_hold_secrets() {
+    let s = Server::with_config("log_format = \"json\"\nlog_filter = \"debug\"\n").await;
+    let token = s.user_token("walter").await;
+    s.login("walter", "a wrong password").await;
+    s.get("/v1/sessions/current", Some(&token)).await;
+    s.get("/v1/sessions/current", Some("garbage.token.here"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = s.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(lines.iter().any(|l| l.contains("listening on")));
+    for line in &lines {
+        serde_json::from_str::<serde_json::Value>(line).expect("every log line is JSON");
+    }
+    for secret in [
+        PASSWORD,
+        "a wrong password",
+        token.as_str(),
+        s.service_key.as_str(),
+        s.admin_key.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+}
