@@ -129,7 +129,8 @@ fn config_check_names_the_bad_key() {
     let (ok, _) = check("listen = \"127.0.0.1:9000\"\n", &[]);
     assert!(ok);
 
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(&str, Env, &str)] = &[
         ("listen = \"nowhere\"\n", &[], "listen"),
         ("lissen = \"127.0.0.1:1\"\n", &[], "lissen"),
         ("", &[("STEPGATE_LISTEN", "nowhere")], "STEPGATE_LISTEN"),
