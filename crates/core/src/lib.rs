@@ -7,8 +7,11 @@
 
 pub mod api_key;
 pub mod error;
+pub mod factor;
 pub mod identity;
+pub mod purpose;
 pub mod session;
+pub mod stepup;
 
 pub use error::{Error, ErrorCode};
 

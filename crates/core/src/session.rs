@@ -6,6 +6,8 @@ use crate::UnixTime;
 pub mod acr {
     /// Password only.
     pub const PASSWORD: &str = "urn:stepgate:acr:pwd";
+    /// Password plus a second factor (TOTP, email code, recovery code).
+    pub const MFA: &str = "urn:stepgate:acr:mfa";
 }
 
 /// A server-side login record, as the core needs to judge it.

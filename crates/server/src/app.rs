@@ -9,7 +9,9 @@ use stepgate_store::{ConnectOptions, Store};
 use crate::config::Config;
 use crate::keys::{KeySet, SecretsKey};
 use crate::passwords::Passwords;
+use crate::policy::Policy;
 use crate::tokens::Tokens;
+use stepgate_core::stepup::StepupLimits;
 
 /// Everything a request handler may need. Shared behind an `Arc`.
 pub struct App {
@@ -18,6 +20,9 @@ pub struct App {
     pub tokens: Tokens,
     pub passwords: Passwords,
     pub lifetimes: SessionLifetimes,
+    pub secrets: SecretsKey,
+    pub policy: Policy,
+    pub limits: StepupLimits,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
@@ -51,7 +56,10 @@ impl App {
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let store = open_store(&config).await?;
         let keys = KeySet::load_or_create(&config.signing_key_file(), now())?;
-        SecretsKey::load_or_create(&config.secrets_key_file())?;
+        let secrets = SecretsKey::load_or_create(&config.secrets_key_file())?;
+        let policy = Policy::new(config.purposes());
+        policy.ensure_initial(&store, now()).await?;
+        let limits = config.stepup_limits();
         let tokens = Tokens::new(config.issuer(), config.signing_key_file(), keys);
         let passwords = Passwords::new(config.password_hash_concurrency)?;
         let lifetimes = SessionLifetimes {
@@ -64,6 +72,9 @@ impl App {
             tokens,
             passwords,
             lifetimes,
+            secrets,
+            policy,
+            limits,
             metrics: None,
         })
     }

@@ -11,6 +11,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
+use stepgate_core::purpose::{FactorClass, Purpose, PurposeName, Requirement};
+use stepgate_core::stepup::StepupLimits;
 
 /// Top-level keys, so that unrelated `STEPGATE_*` variables (e.g. a test harness's) are
 /// not mistaken for settings.
@@ -30,6 +32,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "password_hash_concurrency",
     "max_body_bytes",
     "session",
+    "stepup",
+    "totp_issuer",
     "purposes",
 ];
 
@@ -66,7 +70,34 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     pub session: SessionConfig,
+    pub stepup: StepupConfig,
+    /// The issuer name authenticator apps show next to the account.
+    pub totp_issuer: String,
     pub purposes: Vec<PurposeConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StepupConfig {
+    /// How long a challenge can be answered.
+    pub challenge_ttl_seconds: i64,
+    /// Wrong answers a challenge allows before it is dead.
+    pub max_attempts: u32,
+    /// Wrong answers per user and factor allowed within `failure_window_seconds`.
+    pub max_failures_per_window: u32,
+    pub failure_window_seconds: i64,
+}
+
+impl Default for StepupConfig {
+    fn default() -> Self {
+        let d = stepgate_core::stepup::StepupLimits::default();
+        Self {
+            challenge_ttl_seconds: d.challenge_ttl_seconds,
+            max_attempts: d.max_attempts,
+            max_failures_per_window: d.window_failures,
+            failure_window_seconds: d.window_seconds,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +145,70 @@ fn yes() -> bool {
     true
 }
 
+impl PurposeConfig {
+    /// The declared purpose as a domain value; on error, the field and why.
+    pub fn to_purpose(&self) -> Result<Purpose, (&'static str, String)> {
+        let name = PurposeName::parse(&self.name).map_err(|e| ("name", e.detail.into_owned()))?;
+        if self.title.trim().is_empty() {
+            return Err(("title", "must not be empty".into()));
+        }
+        let minimum = Requirement {
+            factor: FactorClass::parse(&self.factor)
+                .map_err(|e| ("factor", e.detail.into_owned()))?,
+            ttl_seconds: self.ttl_seconds,
+            single_use: self.single_use,
+            bind_ip: self.bind_ip,
+            approvals: self.approvals,
+        };
+        minimum
+            .validate()
+            .map_err(|e| ("ttl_seconds", e.detail.into_owned()))?;
+        Ok(Purpose {
+            name,
+            title: self.title.clone(),
+            minimum,
+        })
+    }
+}
+
+impl Config {
+    /// The declared purposes, plus the built-in `factors:delete` (removing a factor is
+    /// itself a step-up purpose) when the config does not declare it.
+    pub fn purposes(&self) -> Vec<Purpose> {
+        let mut purposes: Vec<Purpose> = self
+            .purposes
+            .iter()
+            .filter_map(|p| p.to_purpose().ok())
+            .collect();
+        if !purposes.iter().any(|p| p.name.as_str() == FACTORS_DELETE) {
+            purposes.push(Purpose {
+                name: PurposeName::parse(FACTORS_DELETE).expect("a valid name"),
+                title: "Remove a sign-in factor".into(),
+                minimum: Requirement {
+                    factor: FactorClass::Any,
+                    ttl_seconds: 300,
+                    single_use: true,
+                    bind_ip: false,
+                    approvals: 0,
+                },
+            });
+        }
+        purposes
+    }
+
+    pub fn stepup_limits(&self) -> StepupLimits {
+        StepupLimits {
+            challenge_ttl_seconds: self.stepup.challenge_ttl_seconds,
+            max_attempts: self.stepup.max_attempts,
+            window_failures: self.stepup.max_failures_per_window,
+            window_seconds: self.stepup.failure_window_seconds,
+        }
+    }
+}
+
+/// The purpose that guards `DELETE /v1/factors/{id}`.
+pub const FACTORS_DELETE: &str = "factors:delete";
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -132,6 +227,8 @@ impl Default for Config {
             password_hash_concurrency: 4,
             max_body_bytes: 64 * 1024,
             session: SessionConfig::default(),
+            stepup: StepupConfig::default(),
+            totp_issuer: "stepgate".into(),
             purposes: Vec::new(),
         }
     }
@@ -253,6 +350,26 @@ impl Config {
                 return Err(format!("{key}: must be a positive number of seconds"));
             }
         }
+        let stepup = [
+            (
+                "stepup.challenge_ttl_seconds",
+                self.stepup.challenge_ttl_seconds,
+            ),
+            ("stepup.max_attempts", i64::from(self.stepup.max_attempts)),
+            (
+                "stepup.max_failures_per_window",
+                i64::from(self.stepup.max_failures_per_window),
+            ),
+            (
+                "stepup.failure_window_seconds",
+                self.stepup.failure_window_seconds,
+            ),
+        ];
+        for (key, value) in stepup {
+            if value <= 0 {
+                return Err(format!("{key}: must be positive"));
+            }
+        }
         if self.password_hash_concurrency == 0 {
             return Err("password_hash_concurrency: must be at least 1".into());
         }
@@ -274,33 +391,14 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.purposes.iter().enumerate() {
-            let key = |field: &str| format!("purposes[{i}].{field}");
-            if p.name.is_empty()
-                || p.name.len() > 128
-                || !p
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
-            {
+            let purpose = p
+                .to_purpose()
+                .map_err(|(field, why)| format!("purposes[{i}].{field}: {why}"))?;
+            if !names.insert(purpose.name) {
                 return Err(format!(
-                    "{}: 1 to 128 characters of letters, digits and : _ - .",
-                    key("name")
+                    "purposes[{i}].name: {:?} is declared twice",
+                    p.name
                 ));
-            }
-            if !names.insert(p.name.as_str()) {
-                return Err(format!("{}: {:?} is declared twice", key("name"), p.name));
-            }
-            if p.title.trim().is_empty() {
-                return Err(format!("{}: must not be empty", key("title")));
-            }
-            if !matches!(p.factor.as_str(), "any" | "phishing_resistant") {
-                return Err(format!(
-                    "{}: must be \"any\" or \"phishing_resistant\"",
-                    key("factor")
-                ));
-            }
-            if p.ttl_seconds <= 0 {
-                return Err(format!("{}: must be positive", key("ttl_seconds")));
             }
         }
         Ok(())

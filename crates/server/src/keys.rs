@@ -204,8 +204,15 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The 256-bit key that encrypts factor secrets at rest. Generated on first start.
-pub struct SecretsKey(#[allow(dead_code)] [u8; 32]);
+/// The 256-bit key that protects factor secrets at rest: TOTP secrets are sealed with
+/// AES-256-GCM under it, and recovery codes are stored as HMAC-SHA256 under a key derived
+/// from it, so a copy of the database alone reveals neither.
+pub struct SecretsKey {
+    aead: aws_lc_rs::aead::LessSafeKey,
+    recovery_mac: aws_lc_rs::hmac::Key,
+}
+
+const NONCE_LEN: usize = 12;
 
 impl SecretsKey {
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
@@ -223,7 +230,63 @@ impl SecretsKey {
         let key: [u8; 32] = bytes
             .try_into()
             .map_err(|_| anyhow::anyhow!("secrets key {}: must be 32 bytes", path.display()))?;
-        Ok(Self(key))
+        Ok(Self::from_bytes(&key))
+    }
+
+    fn from_bytes(key: &[u8; 32]) -> Self {
+        use aws_lc_rs::{aead, hmac};
+        let aead = aead::LessSafeKey::new(
+            aead::UnboundKey::new(&aead::AES_256_GCM, key).expect("a 32-byte AES-256 key"),
+        );
+        // Separate keys per use: the MAC key is derived, never the raw key.
+        let master = hmac::Key::new(hmac::HMAC_SHA256, key);
+        let derived = hmac::sign(&master, b"stepgate recovery codes v1");
+        Self {
+            aead,
+            recovery_mac: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+        }
+    }
+
+    /// Seals `plain`, bound to `context` (e.g. the factor id) so a sealed value cannot be
+    /// moved to another row. Output: nonce || ciphertext || tag.
+    pub fn seal(&self, context: &str, plain: &[u8]) -> anyhow::Result<Vec<u8>> {
+        use aws_lc_rs::aead::{Aad, Nonce};
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| anyhow::anyhow!("random source failed"))?;
+        let mut data = plain.to_vec();
+        self.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| anyhow::anyhow!("sealing failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Ok(out)
+    }
+
+    pub fn open(&self, context: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+        use aws_lc_rs::aead::{Aad, Nonce};
+        if sealed.len() < NONCE_LEN {
+            anyhow::bail!("sealed value too short");
+        }
+        let (nonce, data) = sealed.split_at(NONCE_LEN);
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
+        let mut data = data.to_vec();
+        let plain = self
+            .aead
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut data)
+            .map_err(|_| anyhow::anyhow!("a sealed secret failed to open (wrong secrets key?)"))?;
+        Ok(plain.to_vec())
+    }
+
+    /// The stored form of a recovery code.
+    pub fn recovery_code_hash(&self, normalized_code: &str) -> Vec<u8> {
+        aws_lc_rs::hmac::sign(&self.recovery_mac, normalized_code.as_bytes())
+            .as_ref()
+            .to_vec()
     }
 }
 
@@ -248,6 +311,21 @@ mod tests {
         assert!(set.find(&kid1).is_none());
         assert!(set.find(&kid2).is_some());
         assert_eq!(set.active().kid, kid3);
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_in_their_context() {
+        let key = SecretsKey::from_bytes(&[7u8; 32]);
+        let sealed = key.seal("factor-1", b"totp secret").unwrap();
+        assert!(!sealed.windows(11).any(|w| w == b"totp secret"));
+        assert_eq!(key.open("factor-1", &sealed).unwrap(), b"totp secret");
+        assert!(key.open("factor-2", &sealed).is_err());
+        let other = SecretsKey::from_bytes(&[8u8; 32]);
+        assert!(other.open("factor-1", &sealed).is_err());
+        assert_ne!(
+            key.recovery_code_hash("abc"),
+            other.recovery_code_hash("abc")
+        );
     }
 
     #[test]

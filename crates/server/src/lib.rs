@@ -11,5 +11,6 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod passwords;
+pub mod policy;
 pub mod telemetry;
 pub mod tokens;

@@ -21,6 +21,15 @@ pub struct AccessClaims {
     pub auth_time: i64,
     pub acr: String,
     pub amr: Vec<String>,
+    /// Set after a session-mode step-up: this token's session holds an elevation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub su: Option<bool>,
+    /// When the step-up happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub su_time: Option<i64>,
+    /// The purpose the step-up was for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub su_purpose: Option<String>,
 }
 
 /// Why a token was refused. Callers only ever see `UNAUTHENTICATED`; this is for logs.
@@ -115,6 +124,9 @@ mod tests {
             auth_time: 0,
             acr: stepgate_core::session::acr::PASSWORD.into(),
             amr: vec!["pwd".into()],
+            su: None,
+            su_time: None,
+            su_purpose: None,
         }
     }
 

@@ -19,11 +19,19 @@ use sqlx::sqlite::{
 };
 
 mod api_keys;
+mod audit;
+mod factors;
+mod policy;
 mod sessions;
+mod stepup;
 mod users;
 
 pub use api_keys::ApiKeyRecord;
+pub use audit::{AuditEvent, AuditFilter, AuditRecord};
+pub use factors::FactorRecord;
+pub use policy::PolicyVersionRecord;
 pub use sessions::SessionRecord;
+pub use stepup::{ChallengeRecord, ElevationRecord, FailureOutcome};
 pub use users::UserRecord;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +95,32 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// Runs a block inside one write transaction, committing if it evaluates without error
+/// (`?` inside returns early and rolls back). `$tx` is the transaction; `$audit_lock`
+/// is the statement that serializes audit appends on this backend (SQLite's single
+/// writer already serializes them).
+macro_rules! with_tx {
+    ($db:expr, |$tx:ident, $audit_lock:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite { write, .. } => {
+                let mut $tx = write.begin().await?;
+                let $audit_lock: Option<&str> = None;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let $audit_lock: Option<&str> = Some("SELECT pg_advisory_xact_lock(7403100)");
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use with_tx;
 
 /// Connection settings beyond the URL.
 #[derive(Debug, Clone, Copy)]

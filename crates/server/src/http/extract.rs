@@ -59,6 +59,20 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// Query parameters, with a problem on failure.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e| ApiError::validation(e.body_text()))
+    }
+}
+
 /// The credential from `Authorization: Bearer <credential>`.
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
@@ -170,6 +184,30 @@ impl FromRequestParts<SharedApp> for UserCaller {
             .filter(|s| s.user_id == claims.sub && s.to_domain().is_live(now()))
             .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
         Ok(Self { claims, session })
+    }
+}
+
+/// Either an end user (access token) or a relying party's backend (service key).
+pub enum UserOrService {
+    User(Box<UserCaller>),
+    Service,
+}
+
+impl FromRequestParts<SharedApp> for UserOrService {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
+        if api_keys::looks_like_api_key(bearer(parts)?) {
+            require_scope(parts, app, ApiKeyScope::Service).await?;
+            Ok(Self::Service)
+        } else {
+            Ok(Self::User(Box::new(
+                UserCaller::from_request_parts(parts, app).await?,
+            )))
+        }
     }
 }
 

@@ -25,7 +25,7 @@ pub mod error;
 pub mod extract;
 pub mod routes;
 
-use routes::{api_keys, ops, sessions, users, wellknown};
+use routes::{api_keys, audit, factors, ops, policy, sessions, stepup, users, wellknown};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -70,6 +70,19 @@ fn api_routes() -> OpenApiRouter<SharedApp> {
         .routes(routes!(sessions::current, sessions::logout))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(factors::enroll_totp))
+        .routes(routes!(factors::confirm_totp))
+        .routes(routes!(factors::create_recovery_codes))
+        .routes(routes!(factors::list))
+        .routes(routes!(factors::delete))
+        .routes(routes!(stepup::create))
+        .routes(routes!(stepup::verify))
+        .routes(routes!(stepup::redeem))
+        .routes(routes!(stepup::list))
+        .routes(routes!(stepup::revoke))
+        .routes(routes!(policy::show))
+        .routes(routes!(policy::update))
+        .routes(routes!(audit::list))
         .routes(routes!(wellknown::jwks))
         .routes(routes!(wellknown::openid_configuration))
         .routes(routes!(ops::healthz))

@@ -135,6 +135,9 @@ pub async fn login(
         auth_time: session.auth_time,
         acr: session.acr.clone(),
         amr: vec!["pwd".into()],
+        su: None,
+        su_time: None,
+        su_purpose: None,
     };
     let access_token = app.tokens.sign(&claims)?;
     Ok((

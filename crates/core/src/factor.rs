@@ -1,0 +1,170 @@
+//! Factors: the ways a user proves presence, and one-time codes.
+
+use subtle::ConstantTimeEq;
+
+use crate::Error;
+use crate::purpose::FactorClass;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FactorKind {
+    Password,
+    Totp,
+    EmailOtp,
+    Webauthn,
+    RecoveryCode,
+}
+
+impl FactorKind {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw {
+            "password" => Ok(Self::Password),
+            "totp" => Ok(Self::Totp),
+            "email_otp" => Ok(Self::EmailOtp),
+            "webauthn" => Ok(Self::Webauthn),
+            "recovery_code" => Ok(Self::RecoveryCode),
+            _ => Err(Error::validation(
+                "factor must be one of totp, email_otp, webauthn, recovery_code",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Totp => "totp",
+            Self::EmailOtp => "email_otp",
+            Self::Webauthn => "webauthn",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+
+    /// Only WebAuthn with user verification is phishing-resistant.
+    pub fn class(self, user_verified: bool) -> FactorClass {
+        match self {
+            Self::Webauthn if user_verified => FactorClass::PhishingResistant,
+            _ => FactorClass::Any,
+        }
+    }
+
+    /// RFC 8176 authentication method reference.
+    pub fn amr(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::Totp | Self::EmailOtp => "otp",
+            Self::Webauthn => "hwk",
+            Self::RecoveryCode => "kba",
+        }
+    }
+}
+
+/// A TOTP code as typed: exactly 6 ASCII digits (spaces are tolerated and dropped).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpCode(String);
+
+impl TotpCode {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+        if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(digits))
+        } else {
+            Err(Error::validation("a TOTP code is 6 digits"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TotpCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpCode(***)")
+    }
+}
+
+/// RFC 6238 parameters stepgate uses: SHA-1, 6 digits, 30-second steps, ±1 step.
+pub const TOTP_STEP: u64 = 30;
+pub const TOTP_DIGITS: usize = 6;
+pub const TOTP_SKEW_STEPS: u64 = 1;
+
+/// The RFC 6238 code for a time step (`unix_time / 30`), with `digits` digits.
+pub fn totp_code(secret: &[u8], digits: usize, step: u64) -> String {
+    totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        digits,
+        0,
+        TOTP_STEP,
+        secret.to_vec(),
+    )
+    .generate(step * TOTP_STEP)
+}
+
+/// The time step whose code matches, within ±1 step of `now`, compared in constant
+/// time. The caller must then record the step so it is never accepted again.
+pub fn totp_matching_step(secret: &[u8], code: &TotpCode, now: i64) -> Option<u64> {
+    let current = u64::try_from(now).ok()? / TOTP_STEP;
+    let mut found = None;
+    for step in current.saturating_sub(TOTP_SKEW_STEPS)..=current + TOTP_SKEW_STEPS {
+        let expected = totp_code(secret, TOTP_DIGITS, step);
+        if bool::from(expected.as_bytes().ct_eq(code.as_str().as_bytes())) {
+            found = Some(step);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6238 Appendix B, SHA-1 rows (8 digits, secret "12345678901234567890").
+    #[test]
+    fn rfc6238_appendix_b_vectors() {
+        let secret = b"12345678901234567890";
+        for (time, code) in [
+            (59u64, "94287082"),
+            (1_111_111_109, "07081804"),
+            (1_111_111_111, "14050471"),
+            (1_234_567_890, "89005924"),
+            (2_000_000_000, "69279037"),
+            (20_000_000_000, "65353130"),
+        ] {
+            assert_eq!(totp_code(secret, 8, time / TOTP_STEP), code, "T = {time}");
+        }
+    }
+
+    #[test]
+    fn codes_match_within_one_step_only() {
+        let secret = b"12345678901234567890";
+        let now = 1_111_111_111_i64;
+        let step = now as u64 / TOTP_STEP;
+        for offset in [-1i64, 0, 1] {
+            let s = (step as i64 + offset) as u64;
+            let code = TotpCode::parse(&totp_code(secret, 6, s)).unwrap();
+            assert_eq!(totp_matching_step(secret, &code, now), Some(s));
+        }
+        for offset in [-2i64, 2] {
+            let code =
+                TotpCode::parse(&totp_code(secret, 6, (step as i64 + offset) as u64)).unwrap();
+            assert_eq!(totp_matching_step(secret, &code, now), None);
+        }
+    }
+
+    #[test]
+    fn totp_codes_parse_strictly() {
+        assert!(TotpCode::parse("123 456").is_ok());
+        for bad in ["", "12345", "1234567", "12345a", "１２３４５６"] {
+            assert!(TotpCode::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_verified_webauthn_is_phishing_resistant() {
+        assert_eq!(
+            FactorKind::Webauthn.class(true),
+            FactorClass::PhishingResistant
+        );
+        assert_eq!(FactorKind::Webauthn.class(false), FactorClass::Any);
+        assert_eq!(FactorKind::Totp.class(true), FactorClass::Any);
+    }
+}

@@ -1,0 +1,741 @@
+//! Step-up over HTTP: challenges, verification, elevations, redemption.
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use stepgate_core::factor::{FactorKind, TotpCode, totp_matching_step};
+use stepgate_core::session::acr;
+use stepgate_core::stepup::{self, Challenge, ElevationMode, Use};
+use stepgate_core::{Error, ErrorCode};
+use stepgate_store::{AuditEvent, ChallengeRecord, ElevationRecord, FactorRecord, FailureOutcome};
+use utoipa::ToSchema;
+
+use crate::app::{SharedApp, now};
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{ApiJson, ApiPath, ClientIp, ServiceCaller, UserCaller, UserOrService};
+use crate::http::rfc3339;
+use crate::tokens::AccessClaims;
+
+const TOKEN_PREFIX: &str = "sge_";
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewChallenge {
+    /// A purpose declared in the config, e.g. `admin:resources:delete`.
+    pub purpose: String,
+    /// `token` (default): the verify answer holds an elevation token for the RP to
+    /// redeem. `session`: the elevation attaches to this session and the answer holds a
+    /// fresh access token with `su: true`.
+    pub mode: Option<String>,
+    /// Hex SHA-256 of the exact action (e.g. method + path + body), computed by the RP:
+    /// the elevation then redeems only for that digest.
+    pub action_digest: Option<String>,
+    /// What the user is approving, in words, shown on the challenge.
+    pub action_summary: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChallengeView {
+    pub challenge_id: String,
+    pub purpose: String,
+    /// The purpose in words a person understands.
+    pub title: String,
+    /// The factors this user has that the requirement allows and that are not blocked.
+    pub allowed_factors: Vec<String>,
+    /// The factor class required: `any` or `phishing_resistant`.
+    pub factor: String,
+    pub mode: String,
+    pub expires_at: String,
+    pub attempts_left: u32,
+    pub policy_version: i64,
+    pub action_summary: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyChallenge {
+    /// `totp` or `recovery_code`.
+    pub factor: String,
+    pub code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Verified {
+    pub elevation_id: String,
+    /// Token mode: the opaque elevation token (shown once).
+    pub elevation_token: Option<String>,
+    /// Session mode: a fresh access token for this session with `su: true`.
+    pub access_token: Option<String>,
+    pub purpose: String,
+    pub mode: String,
+    pub expires_at: String,
+    pub single_use: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Redeem {
+    pub elevation_token: String,
+    /// The purpose the RP is about to act on.
+    pub purpose: String,
+    /// The end user's IP as the RP sees it; required for IP-bound purposes.
+    pub ip: Option<String>,
+    /// The action's digest, required if the challenge was bound to one.
+    pub action_digest: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Redeemed {
+    pub elevation_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub purpose: String,
+    pub factor: String,
+    pub factor_class: String,
+    /// When the step-up passed.
+    pub verified_at: String,
+    pub single_use: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ElevationView {
+    pub elevation_id: String,
+    pub purpose: String,
+    pub session_id: String,
+    pub mode: String,
+    pub created_at: String,
+    pub expires_at: String,
+    /// 1 for an unused single-use elevation; null for multi-use.
+    pub uses_left: Option<u32>,
+    pub ip: Option<String>,
+    /// The user agent of the session that stepped up.
+    pub device: Option<String>,
+    pub current_session: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ElevationList {
+    pub elevations: Vec<ElevationView>,
+}
+
+fn corrupt(e: Error) -> ApiError {
+    ApiError::internal(format!("corrupt row: {e}"))
+}
+
+/// Checks an RP-supplied action digest: 64 lowercase hex digits (SHA-256).
+fn parse_digest(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some(d) if d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(Some(d.to_ascii_lowercase()))
+        }
+        Some(_) => Err(ApiError::validation(
+            "action_digest must be 64 hex digits (SHA-256)",
+        )),
+    }
+}
+
+/// The user's active factor kinds, each once, in enrollment order.
+fn active_kinds(factors: &[FactorRecord]) -> Vec<FactorKind> {
+    let mut kinds = Vec::new();
+    for f in factors.iter().filter(|f| f.status == "active") {
+        if let Ok(kind) = FactorKind::parse(&f.kind)
+            && !kinds.contains(&kind)
+        {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}
+
+async fn window_exhausted(
+    app: &SharedApp,
+    user_id: &str,
+    kind: FactorKind,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let since = now - app.limits.window_seconds;
+    let failures = app
+        .store
+        .stepup_failures_since(user_id, kind.as_str(), since)
+        .await?;
+    Ok(app
+        .limits
+        .window_exhausted(u32::try_from(failures).unwrap_or(u32::MAX)))
+}
+
+/// Opens a challenge for `purpose` on the caller's session (also used when a route
+/// answers `STEPUP_REQUIRED` with a ready challenge).
+pub(crate) async fn open_challenge(
+    app: &SharedApp,
+    caller: &UserCaller,
+    ip: IpAddr,
+    request: NewChallenge,
+) -> Result<ChallengeView, ApiError> {
+    let now = now();
+    let purpose = app.policy.purpose(&request.purpose).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("no purpose named {:?}", request.purpose),
+        )
+    })?;
+    let mode = ElevationMode::parse(request.mode.as_deref().unwrap_or("token"))?;
+    let action_digest = parse_digest(request.action_digest)?;
+    if request
+        .action_summary
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > 200)
+    {
+        return Err(ApiError::validation(
+            "action_summary must be at most 200 characters",
+        ));
+    }
+    let snapshot = app.policy.current(&app.store).await?;
+    let requirement = app.policy.requirement(&snapshot, purpose);
+    let user_id = &caller.session.user_id;
+
+    let factors = app.store.factors_of_user(user_id).await?;
+    let strong_enough: Vec<FactorKind> = active_kinds(&factors)
+        .into_iter()
+        .filter(|k| k.class(false).satisfies(requirement.factor))
+        .collect();
+    let mut allowed = Vec::new();
+    for kind in &strong_enough {
+        if !window_exhausted(app, user_id, *kind, now).await? {
+            allowed.push(kind.as_str().to_owned());
+        }
+    }
+    let base_event = AuditEvent {
+        at: now,
+        user_id: Some(user_id.clone()),
+        session_id: Some(caller.session.id.clone()),
+        purpose: Some(purpose.name.as_str().to_owned()),
+        ip: Some(ip.to_string()),
+        policy_version: Some(snapshot.version),
+        ..Default::default()
+    };
+    if !strong_enough.is_empty() && allowed.is_empty() {
+        app.store
+            .append_audit(&AuditEvent {
+                kind: "ACCOUNT_STEPUP_BLOCKED",
+                data: Some(r#"{"reason":"failure budget exhausted"}"#.into()),
+                ..base_event
+            })
+            .await?;
+        return Err(ApiError::new(
+            ErrorCode::StepupBlocked,
+            "too many wrong step-up answers recently; try again later",
+        ));
+    }
+
+    let record = ChallengeRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.clone(),
+        session_id: caller.session.id.clone(),
+        purpose: purpose.name.as_str().to_owned(),
+        policy_version: snapshot.version,
+        factor_class: requirement.factor.as_str().to_owned(),
+        ttl_seconds: requirement.ttl_seconds,
+        single_use: requirement.single_use,
+        bind_ip: requirement.bind_ip,
+        approvals: i64::from(requirement.approvals),
+        mode: mode.as_str().to_owned(),
+        status: "pending".into(),
+        failures: 0,
+        max_attempts: i64::from(app.limits.max_attempts),
+        created_at: now,
+        expires_at: now + app.limits.challenge_ttl_seconds,
+        action_digest,
+        action_summary: request.action_summary,
+    };
+    let event = AuditEvent {
+        kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
+        challenge_id: Some(record.id.clone()),
+        data: Some(serde_json::json!({ "mode": mode.as_str() }).to_string()),
+        ..base_event
+    };
+    app.store.insert_challenge(&record, &event).await?;
+    Ok(ChallengeView {
+        challenge_id: record.id,
+        purpose: record.purpose,
+        title: purpose.title.clone(),
+        allowed_factors: allowed,
+        factor: record.factor_class,
+        mode: record.mode,
+        expires_at: rfc3339(record.expires_at),
+        attempts_left: app.limits.max_attempts,
+        policy_version: snapshot.version,
+        action_summary: record.action_summary,
+    })
+}
+
+/// Start a step-up for a purpose.
+#[utoipa::path(post, path = "/v1/stepup/challenges", tag = "stepup",
+    request_body = NewChallenge,
+    responses(
+        (status = 201, body = ChallengeView),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_BLOCKED: failure budget exhausted"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND: no such purpose"),
+    ),
+    security(("access_token" = [])))]
+pub async fn create(
+    State(app): State<SharedApp>,
+    caller: UserCaller,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<NewChallenge>,
+) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
+    let view = open_challenge(&app, &caller, ip, body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Answer a challenge. Checks, in order: the challenge is live, the factor is strong
+/// enough (nothing counted otherwise), then the code.
+#[utoipa::path(post, path = "/v1/stepup/challenges/{id}/verify", tag = "stepup",
+    params(("id" = String, Path, description = "The challenge id")),
+    request_body = VerifyChallenge,
+    responses(
+        (status = 200, body = Verified),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "STEPUP_FAILED, with attempts_left"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_FACTOR_INSUFFICIENT or STEPUP_BLOCKED"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "CHALLENGE_EXPIRED"),
+    ),
+    security(("access_token" = [])))]
+pub async fn verify(
+    State(app): State<SharedApp>,
+    caller: UserCaller,
+    ClientIp(ip): ClientIp,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<VerifyChallenge>,
+) -> Result<Json<Verified>, ApiError> {
+    let now = now();
+    let record = app
+        .store
+        .challenge(&id)
+        .await?
+        .filter(|c| c.session_id == caller.session.id)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such challenge for this session"))?;
+    let challenge = record.to_domain().map_err(corrupt)?;
+    challenge.check_live(now)?;
+    let kind = FactorKind::parse(&body.factor)?;
+    challenge.check_factor(kind.class(false))?;
+
+    let factors = app.store.factors_of_user(&challenge.user_id).await?;
+    let factor = factors
+        .iter()
+        .find(|f| f.status == "active" && f.kind == kind.as_str())
+        .ok_or_else(|| {
+            ApiError::validation(format!("you have no active {} factor", kind.as_str()))
+        })?;
+    let event = |kind_name: &'static str| AuditEvent {
+        kind: kind_name,
+        at: now,
+        user_id: Some(challenge.user_id.clone()),
+        session_id: Some(challenge.session_id.clone()),
+        purpose: Some(challenge.purpose.as_str().to_owned()),
+        ip: Some(ip.to_string()),
+        factor: Some(kind.as_str().to_owned()),
+        policy_version: Some(challenge.policy_version),
+        challenge_id: Some(challenge.id.clone()),
+        ..Default::default()
+    };
+    if window_exhausted(&app, &challenge.user_id, kind, now).await? {
+        app.store
+            .append_audit(&event("ACCOUNT_STEPUP_BLOCKED"))
+            .await?;
+        return Err(ApiError::new(
+            ErrorCode::StepupBlocked,
+            "too many wrong answers with this factor recently; try again later",
+        ));
+    }
+    let code = body
+        .code
+        .ok_or_else(|| ApiError::validation("code is required"))?;
+    let passed = match kind {
+        FactorKind::Totp => {
+            let code = TotpCode::parse(&code)?;
+            let sealed = factor
+                .secret
+                .as_deref()
+                .ok_or_else(|| ApiError::internal("TOTP factor without a secret"))?;
+            let secret = app.secrets.open(&factor.id, sealed)?;
+            match totp_matching_step(&secret, &code, now) {
+                // Never the same code twice: the store accepts each step once, in order.
+                Some(step) => app.store.use_totp_step(&factor.id, step as i64).await?,
+                None => false,
+            }
+        }
+        FactorKind::RecoveryCode => {
+            let normalized = crate::http::routes::factors::normalize_recovery_code(&code)
+                .ok_or_else(|| ApiError::validation("a recovery code is 10 letters and digits"))?;
+            let hash = app.secrets.recovery_code_hash(&normalized);
+            app.store.use_recovery_code(&factor.id, &hash, now).await?
+        }
+        _ => {
+            return Err(ApiError::validation(format!(
+                "{} cannot answer this challenge",
+                kind.as_str()
+            )));
+        }
+    };
+    if !passed {
+        return Err(count_failure(
+            &app,
+            &challenge,
+            kind,
+            event("ACCOUNT_STEPUP_FAILED"),
+            event("ACCOUNT_STEPUP_BLOCKED"),
+            now,
+        )
+        .await);
+    }
+
+    let token = (challenge.mode == ElevationMode::Token)
+        .then(new_elevation_token)
+        .transpose()?;
+    let elevation = ElevationRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        token_hash: token.as_deref().map(token_hash),
+        challenge_id: challenge.id.clone(),
+        user_id: challenge.user_id.clone(),
+        session_id: challenge.session_id.clone(),
+        purpose: challenge.purpose.as_str().to_owned(),
+        factor: kind.as_str().to_owned(),
+        factor_class: kind.class(false).as_str().to_owned(),
+        mode: challenge.mode.as_str().to_owned(),
+        created_at: now,
+        expires_at: challenge.elevation_expiry(now),
+        // An IP-bound elevation is bound to the client IP of this verify request.
+        ip: challenge.requirement.bind_ip.then(|| ip.to_string()),
+        single_use: challenge.requirement.single_use,
+        consumed_at: None,
+        revoked_at: None,
+        action_digest: challenge.action_digest.clone(),
+    };
+    let verified = AuditEvent {
+        elevation_id: Some(elevation.id.clone()),
+        data: Some(
+            serde_json::json!({ "mode": elevation.mode, "expires_at": elevation.expires_at })
+                .to_string(),
+        ),
+        ..event("ACCOUNT_STEPUP_VERIFIED")
+    };
+    if !app
+        .store
+        .complete_challenge(&challenge.id, now, &elevation, &verified)
+        .await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::ChallengeExpired,
+            "this challenge was completed, closed or expired meanwhile",
+        ));
+    }
+    let access_token = match challenge.mode {
+        ElevationMode::Token => None,
+        ElevationMode::Session => Some(
+            app.tokens.sign(&AccessClaims {
+                iss: app.tokens.issuer().to_owned(),
+                sub: caller.session.user_id.clone(),
+                sid: caller.session.id.clone(),
+                iat: now,
+                exp: app
+                    .lifetimes
+                    .access_token_expiry(now, caller.session.expires_at),
+                auth_time: caller.session.auth_time,
+                acr: acr::MFA.into(),
+                amr: vec!["pwd".into(), kind.amr().into()],
+                su: Some(true),
+                su_time: Some(now),
+                su_purpose: Some(elevation.purpose.clone()),
+            })?,
+        ),
+    };
+    Ok(Json(Verified {
+        elevation_id: elevation.id,
+        elevation_token: token,
+        access_token,
+        purpose: elevation.purpose,
+        mode: elevation.mode,
+        expires_at: rfc3339(elevation.expires_at),
+        single_use: elevation.single_use,
+    }))
+}
+
+/// Counts a wrong answer and names the outcome: `STEPUP_FAILED` with the attempts left,
+/// or, if the challenge stopped being answerable meanwhile, why.
+async fn count_failure(
+    app: &SharedApp,
+    challenge: &Challenge,
+    kind: FactorKind,
+    failed: AuditEvent,
+    blocked: AuditEvent,
+    now: i64,
+) -> ApiError {
+    let last = i64::from(challenge.max_attempts) == i64::from(challenge.failures) + 1;
+    let events = if last {
+        vec![failed, blocked]
+    } else {
+        vec![failed]
+    };
+    match app
+        .store
+        .record_stepup_failure(&challenge.id, kind.as_str(), now, &events)
+        .await
+    {
+        Ok(FailureOutcome::Counted(failures)) => {
+            let left = i64::from(challenge.max_attempts)
+                .saturating_sub(failures)
+                .max(0);
+            let mut e = ApiError::new(ErrorCode::StepupFailed, "the code is not valid");
+            e.extensions.insert("attempts_left".into(), left.into());
+            e
+        }
+        Ok(FailureOutcome::NotPending) => match app.store.challenge(&challenge.id).await {
+            Ok(Some(fresh)) => match fresh.to_domain().map(|c| c.check_live(now)) {
+                Ok(Err(e)) => e.into(),
+                _ => ApiError::new(
+                    ErrorCode::ChallengeExpired,
+                    "this challenge is no longer open",
+                ),
+            },
+            Ok(None) => ApiError::new(ErrorCode::NotFound, "no such challenge"),
+            Err(e) => e.into(),
+        },
+        Err(e) => e.into(),
+    }
+}
+
+fn new_elevation_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ApiError::internal("random source failed"))?;
+    Ok(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// Only this hash is stored; the token carries 256 random bits.
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The stored hash of a well-formed elevation token, or `STEPUP_TOKEN_INVALID`.
+pub(crate) fn parse_elevation_token(raw: &str) -> Result<Vec<u8>, ApiError> {
+    let ok = raw
+        .strip_prefix(TOKEN_PREFIX)
+        .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
+        .is_some_and(|bytes| bytes.len() == 32);
+    if ok {
+        Ok(token_hash(raw))
+    } else {
+        Err(ApiError::new(
+            ErrorCode::StepupTokenInvalid,
+            "the elevation token is malformed",
+        ))
+    }
+}
+
+/// Relies on an elevation for one use: checks it against the use and uses it up
+/// atomically if single-use. A second use of a single-use elevation is answered
+/// `STEPUP_TOKEN_REUSED` and raises the critical `ACCOUNT_STEPUP_REUSED` event.
+pub(crate) async fn rely_on(
+    app: &SharedApp,
+    record: &ElevationRecord,
+    use_: &Use<'_>,
+    now: i64,
+) -> Result<(), ApiError> {
+    let session_live = app
+        .store
+        .session(&record.session_id)
+        .await?
+        .is_some_and(|s| s.to_domain().is_live(now));
+    if !session_live {
+        return Err(ApiError::new(
+            ErrorCode::StepupTokenInvalid,
+            "the session that stepped up has ended",
+        ));
+    }
+    let event = |kind: &'static str| AuditEvent {
+        kind,
+        at: now,
+        user_id: Some(record.user_id.clone()),
+        session_id: Some(record.session_id.clone()),
+        purpose: Some(record.purpose.clone()),
+        ip: use_.ip.map(str::to_owned),
+        factor: Some(record.factor.clone()),
+        challenge_id: Some(record.challenge_id.clone()),
+        elevation_id: Some(record.id.clone()),
+        ..Default::default()
+    };
+    let reused = async || -> ApiError {
+        tracing::warn!(elevation_id = %record.id, user_id = %record.user_id, "single-use elevation presented again");
+        let critical = AuditEvent {
+            data: Some(r#"{"severity":"critical"}"#.into()),
+            ..event("ACCOUNT_STEPUP_REUSED")
+        };
+        match app.store.append_audit(&critical).await {
+            Ok(()) => stepup::reused().into(),
+            Err(e) => e.into(),
+        }
+    };
+    let elevation = record.to_domain().map_err(corrupt)?;
+    if let Err(e) = elevation.check_use(use_, now) {
+        return Err(if e.code == ErrorCode::StepupTokenReused {
+            reused().await
+        } else {
+            e.into()
+        });
+    }
+    if app
+        .store
+        .use_elevation(&record.id, now, &event("ACCOUNT_STEPUP_REDEEMED"))
+        .await?
+    {
+        return Ok(());
+    }
+    // Lost the race, or it changed meanwhile: say which.
+    let fresh = app
+        .store
+        .elevation(&record.id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation"))?
+        .to_domain()
+        .map_err(corrupt)?;
+    match fresh.check_use(use_, now) {
+        Err(e) if e.code != ErrorCode::StepupTokenReused => Err(e.into()),
+        _ => Err(reused().await),
+    }
+}
+
+/// Redeem an elevation token (the RP's backend, just before the action).
+#[utoipa::path(post, path = "/v1/stepup/redeem", tag = "stepup",
+    request_body = Redeem,
+    responses(
+        (status = 200, body = Redeemed),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "STEPUP_TOKEN_INVALID, STEPUP_TOKEN_EXPIRED, STEPUP_TOKEN_REUSED, STEPUP_IP_MISMATCH, STEPUP_SCOPE_MISMATCH"),
+    ),
+    security(("api_key" = [])))]
+pub async fn redeem(
+    State(app): State<SharedApp>,
+    _caller: ServiceCaller,
+    ApiJson(body): ApiJson<Redeem>,
+) -> Result<Json<Redeemed>, ApiError> {
+    let now = now();
+    let ip = body
+        .ip
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<IpAddr>()
+                .map(|ip| ip.to_canonical().to_string())
+                .map_err(|_| ApiError::validation("ip must be an IPv4 or IPv6 address"))
+        })
+        .transpose()?;
+    let digest = parse_digest(body.action_digest)?;
+    let hash = parse_elevation_token(&body.elevation_token)?;
+    let record = app
+        .store
+        .elevation_by_token_hash(&hash)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
+    let use_ = Use {
+        purpose: &body.purpose,
+        ip: ip.as_deref(),
+        action_digest: digest.as_deref(),
+    };
+    rely_on(&app, &record, &use_, now).await?;
+    Ok(Json(Redeemed {
+        elevation_id: record.id,
+        user_id: record.user_id,
+        session_id: record.session_id,
+        purpose: record.purpose,
+        factor: record.factor,
+        factor_class: record.factor_class,
+        verified_at: rfc3339(record.created_at),
+        single_use: record.single_use,
+    }))
+}
+
+/// The caller's live elevations, across all their sessions, so they can see and end them.
+#[utoipa::path(get, path = "/v1/stepup/elevations", tag = "stepup",
+    responses((status = 200, body = ElevationList)),
+    security(("access_token" = [])))]
+pub async fn list(
+    State(app): State<SharedApp>,
+    caller: UserCaller,
+) -> Result<Json<ElevationList>, ApiError> {
+    let now = now();
+    let mut elevations = Vec::new();
+    for e in app
+        .store
+        .live_elevations_of_user(&caller.session.user_id, now)
+        .await?
+    {
+        let device = app
+            .store
+            .session(&e.session_id)
+            .await?
+            .and_then(|s| s.user_agent);
+        let uses_left = e.to_domain().map_err(corrupt)?.uses_left();
+        elevations.push(ElevationView {
+            current_session: e.session_id == caller.session.id,
+            elevation_id: e.id,
+            purpose: e.purpose,
+            session_id: e.session_id,
+            mode: e.mode,
+            created_at: rfc3339(e.created_at),
+            expires_at: rfc3339(e.expires_at),
+            uses_left,
+            ip: e.ip,
+            device,
+        });
+    }
+    Ok(Json(ElevationList { elevations }))
+}
+
+/// Revoke an elevation early (its user, or an RP's backend).
+#[utoipa::path(delete, path = "/v1/stepup/elevations/{id}", tag = "stepup",
+    params(("id" = String, Path, description = "The elevation id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
+    ),
+    security(("access_token" = []), ("api_key" = [])))]
+pub async fn revoke(
+    State(app): State<SharedApp>,
+    caller: UserOrService,
+    ClientIp(ip): ClientIp,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let now = now();
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no live elevation with this id");
+    let record = app.store.elevation(&id).await?.ok_or_else(not_found)?;
+    if let UserOrService::User(user) = &caller
+        && user.session.user_id != record.user_id
+    {
+        return Err(not_found());
+    }
+    let event = AuditEvent {
+        kind: "ACCOUNT_STEPUP_REVOKED",
+        at: now,
+        user_id: Some(record.user_id.clone()),
+        session_id: Some(record.session_id.clone()),
+        purpose: Some(record.purpose.clone()),
+        ip: Some(ip.to_string()),
+        factor: Some(record.factor.clone()),
+        challenge_id: Some(record.challenge_id.clone()),
+        elevation_id: Some(record.id.clone()),
+        data: Some(
+            serde_json::json!({ "by": if matches!(caller, UserOrService::Service) { "service" } else { "user" } })
+                .to_string(),
+        ),
+        ..Default::default()
+    };
+    if app.store.revoke_elevation(&record.id, now, &event).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}

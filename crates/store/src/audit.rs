@@ -1,0 +1,104 @@
+//! The append-only audit log. Appends happen inside the transaction of the change they
+//! record, serialized so that `seq` runs from 1 without gaps.
+
+use crate::{Result, Store, with_pool, with_tx};
+
+/// An event to append. `kind` is the event type, e.g. `ACCOUNT_STEPUP_REDEEMED`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEvent {
+    pub kind: &'static str,
+    pub at: i64,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub purpose: Option<String>,
+    pub ip: Option<String>,
+    pub factor: Option<String>,
+    pub policy_version: Option<i64>,
+    pub challenge_id: Option<String>,
+    pub elevation_id: Option<String>,
+    /// Further fields as a JSON object.
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub seq: i64,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub at: i64,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub purpose: Option<String>,
+    pub ip: Option<String>,
+    pub factor: Option<String>,
+    pub policy_version: Option<i64>,
+    pub challenge_id: Option<String>,
+    pub elevation_id: Option<String>,
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub after_seq: i64,
+    pub limit: i64,
+    pub kind: Option<String>,
+    pub user_id: Option<String>,
+    pub purpose: Option<String>,
+}
+
+/// Appends one event on an open transaction (`$audit_lock` from `with_tx!`).
+macro_rules! append {
+    ($tx:ident, $audit_lock:ident, $event:expr) => {{
+        let e: &$crate::AuditEvent = $event;
+        if let Some(lock) = $audit_lock {
+            sqlx::query(lock).execute(&mut *$tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO audit_events (seq, type, at, user_id, session_id, purpose, ip, factor, \
+             policy_version, challenge_id, elevation_id, data) \
+             SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             FROM audit_events",
+        )
+        .bind(e.kind)
+        .bind(e.at)
+        .bind(&e.user_id)
+        .bind(&e.session_id)
+        .bind(&e.purpose)
+        .bind(&e.ip)
+        .bind(&e.factor)
+        .bind(e.policy_version)
+        .bind(&e.challenge_id)
+        .bind(&e.elevation_id)
+        .bind(&e.data)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(crate) use append;
+
+impl Store {
+    /// Appends one event on its own.
+    pub async fn append_audit(&self, event: &AuditEvent) -> Result<()> {
+        with_tx!(&self.db, |tx, audit_lock| {
+            append!(tx, audit_lock, event);
+        });
+        Ok(())
+    }
+
+    /// Events in `seq` order matching the filter.
+    pub async fn audit_events(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(
+            "SELECT seq, type, at, user_id, session_id, purpose, ip, factor, policy_version, \
+             challenge_id, elevation_id, data FROM audit_events \
+             WHERE seq > $1 AND ($2 IS NULL OR type = $2) AND ($3 IS NULL OR user_id = $3) \
+             AND ($4 IS NULL OR purpose = $4) ORDER BY seq LIMIT $5"
+        )
+        .bind(f.after_seq)
+        .bind(&f.kind)
+        .bind(&f.user_id)
+        .bind(&f.purpose)
+        .bind(f.limit)
+        .fetch_all(p)
+        .await)?)
+    }
+}

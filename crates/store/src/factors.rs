@@ -1,0 +1,192 @@
+//! Enrolled factors: TOTP secrets (encrypted by the caller) and recovery codes (hashed).
+
+use crate::audit::append;
+use crate::{AuditEvent, Result, Store, with_pool, with_tx};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FactorRecord {
+    pub id: String,
+    pub user_id: String,
+    /// `totp`, `recovery_code`, …
+    pub kind: String,
+    /// `pending` until confirmed, then `active`.
+    pub status: String,
+    /// Encrypted secret (TOTP); never plain.
+    pub secret: Option<Vec<u8>>,
+    pub last_step: Option<i64>,
+    pub created_at: i64,
+    pub confirmed_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, user_id, kind, status, secret, last_step, created_at, confirmed_at";
+
+impl Store {
+    pub async fn insert_factor(&self, f: &FactorRecord) -> Result<()> {
+        with_pool!(&self.db, write, |p| {
+            sqlx::query(
+            "INSERT INTO factors (id, user_id, kind, status, secret, last_step, created_at, confirmed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )
+        .bind(&f.id)
+        .bind(&f.user_id)
+        .bind(&f.kind)
+        .bind(&f.status)
+        .bind(&f.secret)
+        .bind(f.last_step)
+        .bind(f.created_at)
+        .bind(f.confirmed_at)
+        .execute(p)
+        .await
+        .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    pub async fn factor(&self, id: &str) -> Result<Option<FactorRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM factors WHERE id = $1");
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    /// A user's factors, oldest first.
+    pub async fn factors_of_user(&self, user_id: &str) -> Result<Vec<FactorRecord>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM factors WHERE user_id = $1 ORDER BY created_at, id");
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(user_id)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// Activates a pending TOTP factor whose code for `step` was just checked, and
+    /// records the step as used. False if it was not pending (e.g. confirmed already).
+    pub async fn confirm_totp(
+        &self,
+        id: &str,
+        step: i64,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            let done = sqlx::query(
+                "UPDATE factors SET status = 'active', confirmed_at = $2, last_step = $3 \
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(step)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if done {
+                append!(tx, audit_lock, audit);
+            }
+            done
+        }))
+    }
+
+    /// Accepts a TOTP time step at most once: the step must be later than any accepted
+    /// before. The UPDATE's WHERE is the lock, so two concurrent uses of one code
+    /// cannot both pass.
+    pub async fn use_totp_step(&self, id: &str, step: i64) -> Result<bool> {
+        let affected = with_pool!(&self.db, write, |p| sqlx::query(
+            "UPDATE factors SET last_step = $2 WHERE id = $1 AND status = 'active' \
+             AND (last_step IS NULL OR last_step < $2)"
+        )
+        .bind(id)
+        .bind(step)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(affected == 1)
+    }
+
+    /// Replaces the user's recovery codes with a new set, as one active factor.
+    pub async fn replace_recovery_codes(
+        &self,
+        factor: &FactorRecord,
+        code_hashes: &[Vec<u8>],
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        with_tx!(&self.db, |tx, audit_lock| {
+            sqlx::query("DELETE FROM factors WHERE user_id = $1 AND kind = 'recovery_code'")
+                .bind(&factor.user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO factors (id, user_id, kind, status, secret, last_step, created_at, confirmed_at) \
+                 VALUES ($1, $2, $3, $4, NULL, NULL, $5, $6)",
+            )
+            .bind(&factor.id)
+            .bind(&factor.user_id)
+            .bind(&factor.kind)
+            .bind(&factor.status)
+            .bind(factor.created_at)
+            .bind(factor.confirmed_at)
+            .execute(&mut *tx)
+            .await?;
+            for hash in code_hashes {
+                sqlx::query("INSERT INTO recovery_codes (factor_id, code_hash) VALUES ($1, $2)")
+                    .bind(&factor.id)
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            append!(tx, audit_lock, audit);
+        });
+        Ok(())
+    }
+
+    /// Uses one recovery code, once: the UPDATE's WHERE is the lock.
+    pub async fn use_recovery_code(
+        &self,
+        factor_id: &str,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<bool> {
+        let affected = with_pool!(&self.db, write, |p| sqlx::query(
+            "UPDATE recovery_codes SET used_at = $3 WHERE factor_id = $1 AND code_hash = $2 \
+             AND used_at IS NULL"
+        )
+        .bind(factor_id)
+        .bind(code_hash)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(affected == 1)
+    }
+
+    pub async fn recovery_codes_left(&self, factor_id: &str) -> Result<i64> {
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recovery_codes WHERE factor_id = $1 AND used_at IS NULL"
+        )
+        .bind(factor_id)
+        .fetch_one(p)
+        .await)?)
+    }
+
+    /// Deletes a user's factor. False if there was none with this id for this user.
+    pub async fn delete_factor(&self, id: &str, user_id: &str, audit: &AuditEvent) -> Result<bool> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            sqlx::query("DELETE FROM recovery_codes WHERE factor_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query("DELETE FROM factors WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if done {
+                append!(tx, audit_lock, audit);
+            }
+            done
+        }))
+    }
+}

@@ -1,0 +1,342 @@
+//! Challenges, elevations and the step-up failure budget.
+
+use crate::audit::append;
+use crate::{AuditEvent, Result, Store, with_pool, with_tx};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChallengeRecord {
+    pub id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub purpose: String,
+    pub policy_version: i64,
+    pub factor_class: String,
+    pub ttl_seconds: i64,
+    pub single_use: bool,
+    pub bind_ip: bool,
+    pub approvals: i64,
+    pub mode: String,
+    pub status: String,
+    pub failures: i64,
+    pub max_attempts: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub action_digest: Option<String>,
+    pub action_summary: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ElevationRecord {
+    pub id: String,
+    pub token_hash: Option<Vec<u8>>,
+    pub challenge_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub purpose: String,
+    pub factor: String,
+    pub factor_class: String,
+    pub mode: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub single_use: bool,
+    pub consumed_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub action_digest: Option<String>,
+}
+
+/// What counting a wrong answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// Counted; this many wrong answers so far.
+    Counted(i64),
+    /// The challenge was no longer pending (completed, expired or closed meanwhile).
+    NotPending,
+}
+
+const CHALLENGE_COLUMNS: &str = "id, user_id, session_id, purpose, policy_version, factor_class, \
+    ttl_seconds, single_use, bind_ip, approvals, mode, status, failures, max_attempts, created_at, \
+    expires_at, action_digest, action_summary";
+
+const ELEVATION_COLUMNS: &str = "id, token_hash, challenge_id, user_id, session_id, purpose, factor, \
+    factor_class, mode, created_at, expires_at, ip, single_use, consumed_at, revoked_at, action_digest";
+
+impl Store {
+    pub async fn insert_challenge(&self, c: &ChallengeRecord, audit: &AuditEvent) -> Result<()> {
+        with_tx!(&self.db, |tx, audit_lock| {
+            sqlx::query(&format!(
+                "INSERT INTO challenges ({CHALLENGE_COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            ))
+            .bind(&c.id)
+            .bind(&c.user_id)
+            .bind(&c.session_id)
+            .bind(&c.purpose)
+            .bind(c.policy_version)
+            .bind(&c.factor_class)
+            .bind(c.ttl_seconds)
+            .bind(c.single_use)
+            .bind(c.bind_ip)
+            .bind(c.approvals)
+            .bind(&c.mode)
+            .bind(&c.status)
+            .bind(c.failures)
+            .bind(c.max_attempts)
+            .bind(c.created_at)
+            .bind(c.expires_at)
+            .bind(&c.action_digest)
+            .bind(&c.action_summary)
+            .execute(&mut *tx)
+            .await?;
+            append!(tx, audit_lock, audit);
+        });
+        Ok(())
+    }
+
+    pub async fn challenge(&self, id: &str) -> Result<Option<ChallengeRecord>> {
+        let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1");
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    /// Counts a wrong answer against the challenge and the user's factor budget, with
+    /// its audit events, in one transaction. The challenge's counter only moves while
+    /// it is pending and below its limit (the UPDATE's WHERE is the lock).
+    pub async fn record_stepup_failure(
+        &self,
+        challenge_id: &str,
+        factor: &str,
+        now: i64,
+        audit: &[AuditEvent],
+    ) -> Result<FailureOutcome> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            let row: Option<(i64, String, String)> = sqlx::query_as(
+                "UPDATE challenges SET failures = failures + 1 \
+                 WHERE id = $1 AND status = 'pending' AND failures < max_attempts \
+                 RETURNING failures, user_id, purpose",
+            )
+            .bind(challenge_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                None => FailureOutcome::NotPending,
+                Some((failures, user_id, purpose)) => {
+                    sqlx::query(
+                        "INSERT INTO stepup_failures (user_id, factor, purpose, at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&user_id)
+                    .bind(factor)
+                    .bind(&purpose)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    for event in audit {
+                        append!(tx, audit_lock, event);
+                    }
+                    FailureOutcome::Counted(failures)
+                }
+            }
+        }))
+    }
+
+    /// Wrong step-up answers by this user with this factor since `since`.
+    pub async fn stepup_failures_since(
+        &self,
+        user_id: &str,
+        factor: &str,
+        since: i64,
+    ) -> Result<i64> {
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM stepup_failures WHERE user_id = $1 AND factor = $2 AND at > $3"
+        )
+        .bind(user_id)
+        .bind(factor)
+        .bind(since)
+        .fetch_one(p)
+        .await)?)
+    }
+
+    /// Marks a pending, live challenge verified and creates its elevation, atomically.
+    /// False (and nothing written) if the challenge was completed, closed or expired
+    /// meanwhile.
+    pub async fn complete_challenge(
+        &self,
+        challenge_id: &str,
+        now: i64,
+        elevation: &ElevationRecord,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            let won = sqlx::query(
+                "UPDATE challenges SET status = 'verified' WHERE id = $1 AND status = 'pending' \
+                 AND failures < max_attempts AND expires_at > $2",
+            )
+            .bind(challenge_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if won {
+                sqlx::query(&format!(
+                    "INSERT INTO elevations ({ELEVATION_COLUMNS}) VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                ))
+                .bind(&elevation.id)
+                .bind(&elevation.token_hash)
+                .bind(&elevation.challenge_id)
+                .bind(&elevation.user_id)
+                .bind(&elevation.session_id)
+                .bind(&elevation.purpose)
+                .bind(&elevation.factor)
+                .bind(&elevation.factor_class)
+                .bind(&elevation.mode)
+                .bind(elevation.created_at)
+                .bind(elevation.expires_at)
+                .bind(&elevation.ip)
+                .bind(elevation.single_use)
+                .bind(elevation.consumed_at)
+                .bind(elevation.revoked_at)
+                .bind(&elevation.action_digest)
+                .execute(&mut *tx)
+                .await?;
+                append!(tx, audit_lock, audit);
+            }
+            won
+        }))
+    }
+
+    pub async fn elevation(&self, id: &str) -> Result<Option<ElevationRecord>> {
+        let sql = format!("SELECT {ELEVATION_COLUMNS} FROM elevations WHERE id = $1");
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    pub async fn elevation_by_token_hash(&self, hash: &[u8]) -> Result<Option<ElevationRecord>> {
+        let sql = format!("SELECT {ELEVATION_COLUMNS} FROM elevations WHERE token_hash = $1");
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(hash)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    /// A user's elevations that are neither revoked, expired nor used up, newest first.
+    pub async fn live_elevations_of_user(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<ElevationRecord>> {
+        let sql = format!(
+            "SELECT {ELEVATION_COLUMNS} FROM elevations WHERE user_id = $1 AND revoked_at IS NULL \
+             AND expires_at > $2 AND NOT (single_use AND consumed_at IS NOT NULL) \
+             ORDER BY created_at DESC, id"
+        );
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// Uses an elevation. For a single-use one this is the atomic consume: of any
+    /// number of concurrent callers on any number of nodes exactly one sees `true`,
+    /// because the UPDATE's WHERE is the lock. A multi-use one is only checked to be
+    /// live. The audit event is written in the same transaction.
+    pub async fn use_elevation(&self, id: &str, now: i64, audit: &AuditEvent) -> Result<bool> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            let won = sqlx::query(
+                "UPDATE elevations SET consumed_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+                 AND expires_at > $2 AND (NOT single_use OR consumed_at IS NULL)",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if won {
+                append!(tx, audit_lock, audit);
+            }
+            won
+        }))
+    }
+
+    /// Revokes a live elevation. False if it was already revoked or unknown.
+    pub async fn revoke_elevation(&self, id: &str, now: i64, audit: &AuditEvent) -> Result<bool> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            let done = sqlx::query(
+                "UPDATE elevations SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if done {
+                append!(tx, audit_lock, audit);
+            }
+            done
+        }))
+    }
+}
+
+impl ChallengeRecord {
+    /// The challenge as the core judges it. Fails only on a corrupt row.
+    pub fn to_domain(
+        &self,
+    ) -> std::result::Result<stepgate_core::stepup::Challenge, stepgate_core::Error> {
+        use stepgate_core::purpose::{FactorClass, PurposeName, Requirement};
+        use stepgate_core::stepup::{Challenge, ChallengeStatus, ElevationMode};
+        Ok(Challenge {
+            id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            session_id: self.session_id.clone(),
+            purpose: PurposeName::parse(&self.purpose)?,
+            policy_version: self.policy_version,
+            requirement: Requirement {
+                factor: FactorClass::parse(&self.factor_class)?,
+                ttl_seconds: self.ttl_seconds,
+                single_use: self.single_use,
+                bind_ip: self.bind_ip,
+                approvals: u32::try_from(self.approvals).unwrap_or(u32::MAX),
+            },
+            mode: ElevationMode::parse(&self.mode)?,
+            status: ChallengeStatus::parse(&self.status),
+            failures: u32::try_from(self.failures).unwrap_or(u32::MAX),
+            max_attempts: u32::try_from(self.max_attempts).unwrap_or(0),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            action_digest: self.action_digest.clone(),
+        })
+    }
+}
+
+impl ElevationRecord {
+    /// The elevation as the core judges it. Fails only on a corrupt row.
+    pub fn to_domain(
+        &self,
+    ) -> std::result::Result<stepgate_core::stepup::Elevation, stepgate_core::Error> {
+        use stepgate_core::purpose::{FactorClass, PurposeName};
+        use stepgate_core::stepup::{Elevation, ElevationMode};
+        Ok(Elevation {
+            id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            session_id: self.session_id.clone(),
+            purpose: PurposeName::parse(&self.purpose)?,
+            factor_class: FactorClass::parse(&self.factor_class)?,
+            mode: ElevationMode::parse(&self.mode)?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            ip: self.ip.clone(),
+            single_use: self.single_use,
+            consumed_at: self.consumed_at,
+            revoked_at: self.revoked_at,
+            action_digest: self.action_digest.clone(),
+        })
+    }
+}
