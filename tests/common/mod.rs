@@ -17,6 +17,78 @@ use sqlx::Connection;
 pub const BIN: &str = env!("CARGO_BIN_EXE_stepgate");
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The purposes of the spec's acceptance story, plus two for tests.
+pub const PURPOSES: &str = r#"
+[[purposes]]
+name = "admin:resources:delete"
+title = "Delete a production resource"
+factor = "any"
+ttl_seconds = 300
+single_use = true
+bind_ip = true
+
+[[purposes]]
+name = "factors:delete"
+title = "Remove a sign-in factor"
+factor = "any"
+ttl_seconds = 300
+single_use = true
+
+[[purposes]]
+name = "payroll:transmit"
+title = "Transmit payroll"
+factor = "phishing_resistant"
+ttl_seconds = 120
+single_use = true
+bind_ip = true
+
+[[purposes]]
+name = "reports:export"
+title = "Export reports"
+factor = "any"
+ttl_seconds = 600
+single_use = false
+
+[[purposes]]
+name = "test:brief"
+title = "A purpose whose elevations last one second"
+factor = "any"
+ttl_seconds = 1
+single_use = true
+"#;
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The current RFC 6238 time step.
+pub fn totp_step_now() -> i64 {
+    unix_now() / 30
+}
+
+/// The TOTP code for a time step, from oathtool (an independent implementation).
+pub fn oathtool(secret_base32: &str, step: i64) -> String {
+    let out = Command::new("oathtool")
+        .args([
+            "--totp",
+            "-b",
+            "--now",
+            &format!("@{}", step * 30),
+            secret_base32,
+        ])
+        .output()
+        .expect("oathtool must be installed (scripts/test-deps)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 pub struct Server {
     child: Child,
     pub base: String,
@@ -89,8 +161,16 @@ impl Server {
     /// Starts a server whose config file is the harness's base settings plus `extra`
     /// (top-level keys and tables, in TOML).
     pub async fn with_config(extra: &str) -> Self {
+        Self::on_database(extra, None).await
+    }
+
+    /// Like `with_config`, on an existing database (a second node beside another server).
+    pub async fn on_database(extra: &str, database_url: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let database_url = test_database_url(dir.path()).await;
+        let database_url = match database_url {
+            Some(url) => url,
+            None => test_database_url(dir.path()).await,
+        };
         let config_path = dir.path().join("stepgate.toml");
         let config = format!(
             "data_dir = {dir:?}\nlisten = \"127.0.0.1:0\"\ndatabase_url = {database_url:?}\nkeys_reload_seconds = 1\n{extra}\n",
@@ -195,6 +275,64 @@ impl Server {
             req = req.bearer_auth(b);
         }
         self.send(req).await
+    }
+
+    pub async fn put(&self, path: &str, bearer: Option<&str>, body: Value) -> Reply {
+        let mut req = self.http.put(self.url(path)).json(&body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        self.send(req).await
+    }
+
+    /// Enrolls and confirms TOTP for the token's user (with the code of `step`);
+    /// returns the base32 secret.
+    pub async fn enroll_totp(&self, token: &str, step: i64) -> String {
+        let r = self
+            .post("/v1/factors/totp", Some(token), Value::Null)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let secret = r.body["secret"].as_str().unwrap().to_owned();
+        let id = r.body["factor_id"].as_str().unwrap();
+        let confirm = self
+            .post(
+                &format!("/v1/factors/totp/{id}/confirm"),
+                Some(token),
+                json!({"code": oathtool(&secret, step)}),
+            )
+            .await;
+        assert_eq!(confirm.status, 200, "{}", confirm.text);
+        secret
+    }
+
+    /// Opens a challenge; asserts 201 and returns its body.
+    pub async fn challenge(&self, token: &str, body: Value) -> Value {
+        let r = self.post("/v1/stepup/challenges", Some(token), body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body
+    }
+
+    pub async fn verify(&self, token: &str, challenge_id: &str, factor: &str, code: &str) -> Reply {
+        self.post(
+            &format!("/v1/stepup/challenges/{challenge_id}/verify"),
+            Some(token),
+            json!({"factor": factor, "code": code}),
+        )
+        .await
+    }
+
+    pub async fn redeem(&self, body: Value) -> Reply {
+        self.post("/v1/stepup/redeem", Some(&self.service_key), body)
+            .await
+    }
+
+    /// Audit events matching a query string such as `type=ACCOUNT_STEPUP_REUSED`.
+    pub async fn audit(&self, query: &str) -> Vec<Value> {
+        let r = self
+            .get(&format!("/v1/audit?{query}"), Some(&self.admin_key))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["events"].as_array().unwrap().clone()
     }
 
     pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
