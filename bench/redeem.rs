@@ -19,7 +19,10 @@ use common::{PURPOSES, Server};
 use serde_json::{Value, json};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Runs `jobs` requests with `workers` concurrent workers; returns requests per second.
@@ -56,8 +59,13 @@ where
 async fn main() {
     let n = env_usize("BENCH_REDEEMS", 2000);
     let workers = env_usize("BENCH_CONCURRENCY", 32);
-    let s = Arc::new(Server::with_config(&format!("password_hash_concurrency = 2\n{PURPOSES}")).await);
-    let backend = if s.database_url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+    let s =
+        Arc::new(Server::with_config(&format!("password_hash_concurrency = 2\n{PURPOSES}")).await);
+    let backend = if s.database_url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
 
     // Tokens: ten per user (one per recovery code), users made eight at a time.
     let users = n.div_ceil(10);
@@ -70,11 +78,26 @@ async fn main() {
             let made = made.clone();
             async move {
                 let token = s.user_token(&format!("bench{u}")).await;
-                let codes = s.post("/v1/factors/recovery-codes", Some(&token), Value::Null).await.body["codes"].clone();
+                let codes = s
+                    .post("/v1/factors/recovery-codes", Some(&token), Value::Null)
+                    .await
+                    .body["codes"]
+                    .clone();
                 for code in codes.as_array().unwrap() {
-                    let c = s.challenge(&token, json!({"purpose": "factors:delete"})).await;
-                    let v = s.verify(&token, c["challenge_id"].as_str().unwrap(), "recovery_code", code.as_str().unwrap()).await;
-                    made.lock().await.push(v.body["elevation_token"].as_str().unwrap().to_owned());
+                    let c = s
+                        .challenge(&token, json!({"purpose": "factors:delete"}))
+                        .await;
+                    let v = s
+                        .verify(
+                            &token,
+                            c["challenge_id"].as_str().unwrap(),
+                            "recovery_code",
+                            code.as_str().unwrap(),
+                        )
+                        .await;
+                    made.lock()
+                        .await
+                        .push(v.body["elevation_token"].as_str().unwrap().to_owned());
                 }
             }
         })
@@ -94,18 +117,35 @@ async fn main() {
         .await
     };
     let redeems = {
-        let (http, url, key, tokens) = (http.clone(), s.url("/v1/stepup/redeem"), s.service_key.clone(), tokens.clone());
+        let (http, url, key, tokens) = (
+            http.clone(),
+            s.url("/v1/stepup/redeem"),
+            s.service_key.clone(),
+            tokens.clone(),
+        );
         run(tokens.len(), workers, move |i| {
             let (http, url, key) = (http.clone(), url.clone(), key.clone());
             let body = json!({"elevation_token": tokens[i], "purpose": "factors:delete"});
             async move {
-                let r = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+                let r = http
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200);
             }
         })
         .await
     };
-    println!("backend: {backend}; {} tokens, {workers} concurrent workers", tokens.len());
+    println!(
+        "backend: {backend}; {} tokens, {workers} concurrent workers",
+        tokens.len()
+    );
     println!("GET /healthz baseline: {baseline:.0} req/s");
-    println!("POST /v1/stepup/redeem: {redeems:.0} redeems/s ({:.1}% of baseline)", 100.0 * redeems / baseline);
+    println!(
+        "POST /v1/stepup/redeem: {redeems:.0} redeems/s ({:.1}% of baseline)",
+        100.0 * redeems / baseline
+    );
 }

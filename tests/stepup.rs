@@ -866,3 +866,55 @@ async fn audit_listing_pages_and_filters() {
     assert_eq!(s.audit("purpose=payroll:transmit").await.len(), 0);
     assert_eq!(s.audit("user=someone-else").await.len(), 0);
 }
+
+#[tokio::test]
+async fn factors_can_be_removed_with_an_elevation_token() {
+    let s = server().await;
+    let (token, codes) = recovery_user(&s, "felix").await;
+    let totp_id = {
+        let r = s.post("/v1/factors/totp", Some(&token), Value::Null).await;
+        r.body["factor_id"].as_str().unwrap().to_owned()
+    };
+    let path = format!("/v1/factors/{totp_id}");
+    let with_header = |elevation: &str| {
+        s.http
+            .delete(s.url(&path))
+            .bearer_auth(&token)
+            .header("stepgate-elevation", elevation.to_owned())
+    };
+
+    let wrong = elevate(&s, &token, &codes[0], json!({"purpose": "reports:export"})).await;
+    s.send(with_header(wrong["elevation_token"].as_str().unwrap()))
+        .await
+        .assert_problem(403, "STEPUP_SCOPE_MISMATCH");
+    s.send(with_header("sge_garbage"))
+        .await
+        .assert_problem(403, "STEPUP_TOKEN_INVALID");
+    let right = elevate(&s, &token, &codes[1], json!({"purpose": "factors:delete"})).await;
+    let elevation = right["elevation_token"].as_str().unwrap();
+    assert_eq!(s.send(with_header(elevation)).await.status, 204);
+    assert!(
+        s.get("/v1/factors", Some(&token)).await.body["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["factor_id"] != totp_id.as_str())
+    );
+    // Used up: the same token cannot remove another factor.
+    let recovery_id = s.get("/v1/factors", Some(&token)).await.body["factors"][0]["factor_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = s
+        .send(
+            s.http
+                .delete(s.url(&format!("/v1/factors/{recovery_id}")))
+                .bearer_auth(&token)
+                .header("stepgate-elevation", elevation),
+        )
+        .await;
+    again.assert_problem(403, "STEPUP_TOKEN_REUSED");
+    s.delete("/v1/factors/no-such-factor", Some(&token))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+}

@@ -518,6 +518,17 @@ mod tests {
     }
 
     #[test]
+    fn removing_a_factor_is_always_a_purpose() {
+        let config = Config::default();
+        let purposes = config.purposes();
+        let p = purposes
+            .iter()
+            .find(|p| p.name.as_str() == FACTORS_DELETE)
+            .unwrap();
+        assert!(p.minimum.single_use);
+    }
+
+    #[test]
     fn trusted_proxies_accept_a_comma_list() {
         let config: Config = Figment::new()
             .merge(Serialized::defaults(Config::default()))

@@ -30,6 +30,8 @@ pub struct ElevationRecord {
     pub id: String,
     pub token_hash: Option<Vec<u8>>,
     pub challenge_id: String,
+    /// The policy version of the challenge it came from.
+    pub policy_version: i64,
     pub user_id: String,
     pub session_id: String,
     pub purpose: String,
@@ -58,7 +60,7 @@ const CHALLENGE_COLUMNS: &str = "id, user_id, session_id, purpose, policy_versio
     ttl_seconds, single_use, bind_ip, approvals, mode, status, failures, max_attempts, created_at, \
     expires_at, action_digest, action_summary";
 
-const ELEVATION_COLUMNS: &str = "id, token_hash, challenge_id, user_id, session_id, purpose, factor, \
+const ELEVATION_COLUMNS: &str = "id, token_hash, challenge_id, policy_version, user_id, session_id, purpose, factor, \
     factor_class, mode, created_at, expires_at, ip, single_use, consumed_at, revoked_at, action_digest";
 
 impl Store {
@@ -182,11 +184,12 @@ impl Store {
             if won {
                 sqlx::query(&format!(
                     "INSERT INTO elevations ({ELEVATION_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
                 ))
                 .bind(&elevation.id)
                 .bind(&elevation.token_hash)
                 .bind(&elevation.challenge_id)
+                .bind(elevation.policy_version)
                 .bind(&elevation.user_id)
                 .bind(&elevation.session_id)
                 .bind(&elevation.purpose)

@@ -56,6 +56,7 @@ CREATE TABLE elevations (
     -- SHA-256 of the elevation token; NULL in session mode.
     token_hash    BLOB UNIQUE,
     challenge_id  TEXT NOT NULL,
+    policy_version INTEGER NOT NULL,
     user_id       TEXT NOT NULL REFERENCES users(id),
     session_id    TEXT NOT NULL,
     purpose       TEXT NOT NULL,

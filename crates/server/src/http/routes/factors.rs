@@ -407,6 +407,7 @@ pub async fn delete(
         purpose: Some(FACTORS_DELETE.into()),
         ip: Some(ip_text),
         factor: Some(factor.kind.clone()),
+        policy_version: Some(elevation.policy_version),
         elevation_id: Some(elevation.id.clone()),
         data: Some(serde_json::json!({ "factor_id": factor.id }).to_string()),
         ..Default::default()

@@ -401,6 +401,7 @@ pub async fn verify(
         id: uuid::Uuid::new_v4().to_string(),
         token_hash: token.as_deref().map(token_hash),
         challenge_id: challenge.id.clone(),
+        policy_version: challenge.policy_version,
         user_id: challenge.user_id.clone(),
         session_id: challenge.session_id.clone(),
         purpose: challenge.purpose.as_str().to_owned(),
@@ -564,6 +565,7 @@ pub(crate) async fn rely_on(
         purpose: Some(record.purpose.clone()),
         ip: use_.ip.map(str::to_owned),
         factor: Some(record.factor.clone()),
+        policy_version: Some(record.policy_version),
         challenge_id: Some(record.challenge_id.clone()),
         elevation_id: Some(record.id.clone()),
         ..Default::default()
@@ -725,13 +727,13 @@ pub async fn revoke(
         purpose: Some(record.purpose.clone()),
         ip: Some(ip.to_string()),
         factor: Some(record.factor.clone()),
+        policy_version: Some(record.policy_version),
         challenge_id: Some(record.challenge_id.clone()),
         elevation_id: Some(record.id.clone()),
         data: Some(
             serde_json::json!({ "by": if matches!(caller, UserOrService::Service) { "service" } else { "user" } })
                 .to_string(),
         ),
-        ..Default::default()
     };
     if app.store.revoke_elevation(&record.id, now, &event).await? {
         Ok(StatusCode::NO_CONTENT)
