@@ -10,6 +10,7 @@ pub mod error;
 pub mod factor;
 pub mod identity;
 pub mod purpose;
+pub mod risk;
 pub mod session;
 pub mod stepup;
 
