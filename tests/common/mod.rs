@@ -176,6 +176,13 @@ impl Server {
             "data_dir = {dir:?}\nlisten = \"127.0.0.1:0\"\ndatabase_url = {database_url:?}\nkeys_reload_seconds = 1\n{extra}\n",
             dir = dir.path().display().to_string(),
         );
+        // Every test talks from 127.0.0.1, so the per-IP limits are raised unless the
+        // test sets its own.
+        let config = if extra.contains("[rate_limits]") {
+            config
+        } else {
+            config + "\n[rate_limits]\nlogin_per_minute = 100000\nverify_per_minute = 100000\n"
+        };
         std::fs::write(&config_path, config).unwrap();
         let admin_key = create_api_key(&config_path, "admin");
         let service_key = create_api_key(&config_path, "service");
@@ -372,8 +379,9 @@ impl Server {
         r.body["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// Row counts of every table (migration bookkeeping aside), to prove a refused
-    /// request stored nothing.
+    /// Row counts of every table (migration bookkeeping and the per-IP request counters
+    /// aside: refused requests count against rate limits too), to prove a refused request
+    /// stored nothing.
     pub async fn db_snapshot(&self) -> BTreeMap<String, i64> {
         let mut counts = BTreeMap::new();
         if self.database_url.starts_with("sqlite") {
@@ -382,7 +390,7 @@ impl Server {
                 .unwrap();
             let tables: Vec<String> = sqlx::query_scalar(
                 "SELECT name FROM sqlite_master WHERE type = 'table' \
-                 AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+                 AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' AND name <> 'rate_counters'",
             )
             .fetch_all(&mut conn)
             .await
@@ -400,7 +408,8 @@ impl Server {
                 .unwrap();
             let tables: Vec<String> = sqlx::query_scalar(
                 "SELECT table_name::text FROM information_schema.tables \
-                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%' \
+                 AND table_name <> 'rate_counters'",
             )
             .fetch_all(&mut conn)
             .await

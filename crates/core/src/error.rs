@@ -17,6 +17,8 @@ pub enum ErrorCode {
     StepupBlocked,
     ChallengeExpired,
     InvalidCredentials,
+    /// A high-risk login refused by policy.
+    LoginBlocked,
     AccountLocked,
     RateLimited,
     PolicyBelowMinimum,
@@ -38,7 +40,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::StepupRequired,
         Self::StepupFactorInsufficient,
         Self::StepupTokenExpired,
@@ -50,6 +52,7 @@ impl ErrorCode {
         Self::StepupBlocked,
         Self::ChallengeExpired,
         Self::InvalidCredentials,
+        Self::LoginBlocked,
         Self::AccountLocked,
         Self::RateLimited,
         Self::PolicyBelowMinimum,
@@ -79,6 +82,7 @@ impl ErrorCode {
             Self::StepupBlocked => "STEPUP_BLOCKED",
             Self::ChallengeExpired => "CHALLENGE_EXPIRED",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::LoginBlocked => "LOGIN_BLOCKED",
             Self::AccountLocked => "ACCOUNT_LOCKED",
             Self::RateLimited => "RATE_LIMITED",
             Self::PolicyBelowMinimum => "POLICY_BELOW_MINIMUM",
@@ -109,6 +113,7 @@ impl ErrorCode {
             Self::StepupBlocked => "Step-up blocked",
             Self::ChallengeExpired => "Challenge expired",
             Self::InvalidCredentials => "Invalid credentials",
+            Self::LoginBlocked => "Sign-in blocked",
             Self::AccountLocked => "Account locked",
             Self::RateLimited => "Too many requests",
             Self::PolicyBelowMinimum => "Policy below platform minimum",

@@ -93,7 +93,8 @@ impl StepupLimits {
 pub struct Challenge {
     pub id: String,
     pub user_id: String,
-    pub session_id: String,
+    /// The session that asked; None for a login challenge (no session yet).
+    pub session_id: Option<String>,
     pub purpose: PurposeName,
     /// The policy version it was issued under, and the requirement of that version.
     pub policy_version: i64,
@@ -270,7 +271,7 @@ mod tests {
         Challenge {
             id: "c".into(),
             user_id: "u".into(),
-            session_id: "s".into(),
+            session_id: Some("s".into()),
             purpose: PurposeName::parse("admin:resources:delete").unwrap(),
             policy_version: 1,
             requirement: requirement(),

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::keys::{KeySet, SecretsKey};
 use crate::passwords::Passwords;
 use crate::policy::Policy;
+use crate::risk::RiskSources;
 use crate::tokens::Tokens;
 use stepgate_core::stepup::StepupLimits;
 
@@ -23,6 +24,10 @@ pub struct App {
     pub secrets: SecretsKey,
     pub policy: Policy,
     pub limits: StepupLimits,
+    pub risk: stepgate_core::risk::RiskConfig,
+    pub risk_sources: RiskSources,
+    /// Seconds added to the system clock; only ever non-zero with `testing.clock_control`.
+    pub clock_offset: std::sync::atomic::AtomicI64,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
@@ -53,6 +58,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 impl App {
+    /// The current time for request handling: the system clock, plus the test offset.
+    pub fn now(&self) -> i64 {
+        now() + self.clock_offset.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let store = open_store(&config).await?;
         let keys = KeySet::load_or_create(&config.signing_key_file(), now())?;
@@ -60,6 +70,8 @@ impl App {
         let policy = Policy::new(config.purposes());
         policy.ensure_initial(&store, now()).await?;
         let limits = config.stepup_limits();
+        let risk = config.risk.engine();
+        let risk_sources = RiskSources::load(&config.risk)?;
         let tokens = Tokens::new(config.issuer(), config.signing_key_file(), keys);
         let passwords = Passwords::new(config.password_hash_concurrency)?;
         let lifetimes = SessionLifetimes {
@@ -75,6 +87,9 @@ impl App {
             secrets,
             policy,
             limits,
+            risk,
+            risk_sources,
+            clock_offset: std::sync::atomic::AtomicI64::new(0),
             metrics: None,
         })
     }

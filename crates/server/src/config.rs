@@ -34,6 +34,10 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "session",
     "stepup",
     "totp_issuer",
+    "risk",
+    "lockout",
+    "rate_limits",
+    "testing",
     "purposes",
 ];
 
@@ -73,7 +77,142 @@ pub struct Config {
     pub stepup: StepupConfig,
     /// The issuer name authenticator apps show next to the account.
     pub totp_issuer: String,
+    pub risk: RiskSettings,
+    pub lockout: LockoutConfig,
+    pub rate_limits: RateLimitConfig,
+    pub testing: TestingConfig,
     pub purposes: Vec<PurposeConfig>,
+}
+
+/// `[risk]`: weights (0–100 each), tier thresholds, signal sources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskSettings {
+    pub weight_no_device: u8,
+    pub weight_new_device: u8,
+    pub weight_new_ip: u8,
+    pub weight_new_country: u8,
+    pub weight_impossible_travel: u8,
+    pub weight_unusual_hour: u8,
+    pub weight_failure_velocity: u8,
+    pub weight_stale_session: u8,
+    pub medium_at: u8,
+    pub high_at: u8,
+    pub max_travel_kmh: f64,
+    pub usual_hours_min_history: usize,
+    pub failure_velocity_threshold: u32,
+    pub stale_session_seconds: i64,
+    /// Refuse high-risk logins (`LOGIN_BLOCKED`) instead of demanding the strongest factor.
+    pub block_high: bool,
+    /// A MaxMind-format City database (GeoLite2/GeoIP2 City layout).
+    pub geoip_database: Option<PathBuf>,
+    /// IP reputation lists: one CIDR or address per line, `#` comments.
+    pub ip_lists: Vec<IpListConfig>,
+    /// How often list files and the GeoIP database are checked for changes (also on SIGHUP).
+    pub reload_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpListConfig {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default = "default_list_weight")]
+    pub weight: u8,
+}
+
+fn default_list_weight() -> u8 {
+    40
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        let d = stepgate_core::risk::RiskConfig::default();
+        Self {
+            weight_no_device: d.weight_no_device,
+            weight_new_device: d.weight_new_device,
+            weight_new_ip: d.weight_new_ip,
+            weight_new_country: d.weight_new_country,
+            weight_impossible_travel: d.weight_impossible_travel,
+            weight_unusual_hour: d.weight_unusual_hour,
+            weight_failure_velocity: d.weight_failure_velocity,
+            weight_stale_session: d.weight_stale_session,
+            medium_at: d.medium_at,
+            high_at: d.high_at,
+            max_travel_kmh: d.max_travel_kmh,
+            usual_hours_min_history: d.usual_hours_min_history,
+            failure_velocity_threshold: d.failure_velocity_threshold,
+            stale_session_seconds: d.stale_session_seconds,
+            block_high: false,
+            geoip_database: None,
+            ip_lists: Vec::new(),
+            reload_seconds: 2,
+        }
+    }
+}
+
+impl RiskSettings {
+    pub fn engine(&self) -> stepgate_core::risk::RiskConfig {
+        stepgate_core::risk::RiskConfig {
+            weight_no_device: self.weight_no_device,
+            weight_new_device: self.weight_new_device,
+            weight_new_ip: self.weight_new_ip,
+            weight_new_country: self.weight_new_country,
+            weight_impossible_travel: self.weight_impossible_travel,
+            weight_unusual_hour: self.weight_unusual_hour,
+            weight_failure_velocity: self.weight_failure_velocity,
+            weight_stale_session: self.weight_stale_session,
+            medium_at: self.medium_at,
+            high_at: self.high_at,
+            max_travel_kmh: self.max_travel_kmh,
+            usual_hours_min_history: self.usual_hours_min_history,
+            failure_velocity_threshold: self.failure_velocity_threshold,
+            stale_session_seconds: self.stale_session_seconds,
+        }
+    }
+}
+
+/// `[lockout]`: sign-in soft lock per account, decaying with the window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    pub max_failures: u32,
+    pub window_seconds: i64,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            window_seconds: 900,
+        }
+    }
+}
+
+/// `[rate_limits]`: requests per client IP per minute, counted in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub login_per_minute: u32,
+    pub verify_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            login_per_minute: 60,
+            verify_per_minute: 60,
+        }
+    }
+}
+
+/// `[testing]`: never enable in production.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Enables `PUT /v1/testing/clock` (admin) to move this node's clock, so that tests
+    /// can exercise lockout decay and time-of-day signals.
+    pub clock_control: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -229,6 +368,10 @@ impl Default for Config {
             session: SessionConfig::default(),
             stepup: StepupConfig::default(),
             totp_issuer: "stepgate".into(),
+            risk: RiskSettings::default(),
+            lockout: LockoutConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            testing: TestingConfig::default(),
             purposes: Vec::new(),
         }
     }
@@ -368,6 +511,28 @@ impl Config {
         for (key, value) in stepup {
             if value <= 0 {
                 return Err(format!("{key}: must be positive"));
+            }
+        }
+        if self.risk.medium_at == 0
+            || self.risk.medium_at > self.risk.high_at
+            || self.risk.high_at > 100
+        {
+            return Err(
+                "risk.medium_at / risk.high_at: need 0 < medium_at <= high_at <= 100".into(),
+            );
+        }
+        if self.risk.max_travel_kmh <= 0.0 {
+            return Err("risk.max_travel_kmh: must be positive".into());
+        }
+        if self.lockout.max_failures == 0 || self.lockout.window_seconds <= 0 {
+            return Err("lockout: max_failures and window_seconds must be positive".into());
+        }
+        if self.rate_limits.login_per_minute == 0 || self.rate_limits.verify_per_minute == 0 {
+            return Err("rate_limits: limits must be at least 1".into());
+        }
+        for (i, list) in self.risk.ip_lists.iter().enumerate() {
+            if list.name.trim().is_empty() {
+                return Err(format!("risk.ip_lists[{i}].name: must not be empty"));
             }
         }
         if self.password_hash_concurrency == 0 {

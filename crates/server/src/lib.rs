@@ -12,5 +12,6 @@ pub mod http;
 pub mod keys;
 pub mod passwords;
 pub mod policy;
+pub mod risk;
 pub mod telemetry;
 pub mod tokens;

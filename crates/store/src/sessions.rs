@@ -1,4 +1,34 @@
-use crate::{Result, Store, with_pool};
+use crate::audit::append;
+use crate::risk::{LoginRecord, insert_login};
+use crate::{AuditEvent, Result, Store, with_pool, with_tx};
+
+/// Inserts a session on an open transaction.
+macro_rules! insert_session {
+    ($tx:ident, $s:expr) => {{
+        let s: &$crate::SessionRecord = $s;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, auth_time, expires_at, revoked_at, \
+             ip, user_agent, device_hash, acr, amr, enrollment_required, risk) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&s.id)
+        .bind(&s.user_id)
+        .bind(s.created_at)
+        .bind(s.auth_time)
+        .bind(s.expires_at)
+        .bind(s.revoked_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(&s.device_hash)
+        .bind(&s.acr)
+        .bind(&s.amr)
+        .bind(s.enrollment_required)
+        .bind(&s.risk)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(crate) use insert_session;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRecord {
@@ -16,6 +46,10 @@ pub struct SessionRecord {
     pub acr: String,
     /// Space-separated RFC 8176 method references.
     pub amr: String,
+    /// No second factor yet: the session may enroll one, and every purpose asks for it.
+    pub enrollment_required: bool,
+    /// JSON of the risk assessment made at login.
+    pub risk: Option<String>,
 }
 
 impl SessionRecord {
@@ -31,29 +65,24 @@ impl SessionRecord {
     }
 }
 
-const COLUMNS: &str = "id, user_id, created_at, auth_time, expires_at, revoked_at, ip, user_agent, device_hash, acr, amr";
+const COLUMNS: &str = "id, user_id, created_at, auth_time, expires_at, revoked_at, ip, user_agent, \
+     device_hash, acr, amr, enrollment_required, risk";
 
 impl Store {
-    pub async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
-        with_pool!(&self.db, write, |p| sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, auth_time, expires_at, revoked_at, \
-             ip, user_agent, device_hash, acr, amr) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        )
-        .bind(&s.id)
-        .bind(&s.user_id)
-        .bind(s.created_at)
-        .bind(s.auth_time)
-        .bind(s.expires_at)
-        .bind(s.revoked_at)
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .bind(&s.device_hash)
-        .bind(&s.acr)
-        .bind(&s.amr)
-        .execute(p)
-        .await
-        .map(|_| ()))?;
+    /// Creates a session with the records of a successful login, in one transaction.
+    pub async fn insert_session(
+        &self,
+        s: &SessionRecord,
+        login: &LoginRecord,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        with_tx!(&self.db, |tx, audit_lock| {
+            insert_session!(tx, s);
+            insert_login!(tx, login);
+            for event in audit {
+                append!(tx, audit_lock, event);
+            }
+        });
         Ok(())
     }
 

@@ -7,7 +7,8 @@ use crate::{AuditEvent, Result, Store, with_pool, with_tx};
 pub struct ChallengeRecord {
     pub id: String,
     pub user_id: String,
-    pub session_id: String,
+    /// None for a login challenge.
+    pub session_id: Option<String>,
     pub purpose: String,
     pub policy_version: i64,
     pub factor_class: String,
@@ -23,6 +24,8 @@ pub struct ChallengeRecord {
     pub expires_at: i64,
     pub action_digest: Option<String>,
     pub action_summary: Option<String>,
+    /// Login challenges: JSON of the pending login.
+    pub login_context: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -58,7 +61,7 @@ pub enum FailureOutcome {
 
 const CHALLENGE_COLUMNS: &str = "id, user_id, session_id, purpose, policy_version, factor_class, \
     ttl_seconds, single_use, bind_ip, approvals, mode, status, failures, max_attempts, created_at, \
-    expires_at, action_digest, action_summary";
+    expires_at, action_digest, action_summary, login_context";
 
 const ELEVATION_COLUMNS: &str = "id, token_hash, challenge_id, policy_version, user_id, session_id, purpose, factor, \
     factor_class, mode, created_at, expires_at, ip, single_use, consumed_at, revoked_at, action_digest";
@@ -68,7 +71,7 @@ impl Store {
         with_tx!(&self.db, |tx, audit_lock| {
             sqlx::query(&format!(
                 "INSERT INTO challenges ({CHALLENGE_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
             ))
             .bind(&c.id)
             .bind(&c.user_id)
@@ -88,6 +91,7 @@ impl Store {
             .bind(c.expires_at)
             .bind(&c.action_digest)
             .bind(&c.action_summary)
+            .bind(&c.login_context)
             .execute(&mut *tx)
             .await?;
             append!(tx, audit_lock, audit);

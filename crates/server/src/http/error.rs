@@ -13,6 +13,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub detail: Cow<'static, str>,
     pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Seconds for a `Retry-After` header (lockout, rate limits).
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -21,7 +23,14 @@ impl ApiError {
             code,
             detail: detail.into(),
             extensions: serde_json::Map::new(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a member to the problem document.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(key.into(), value.into());
+        self
     }
 
     pub fn unauthenticated(detail: impl Into<Cow<'static, str>>) -> Self {
@@ -51,6 +60,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         StepupBlocked => StatusCode::FORBIDDEN,
         ChallengeExpired => StatusCode::GONE,
         InvalidCredentials => StatusCode::UNAUTHORIZED,
+        LoginBlocked => StatusCode::FORBIDDEN,
         AccountLocked => StatusCode::LOCKED,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         PolicyBelowMinimum => StatusCode::CONFLICT,
@@ -88,6 +98,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         if self.code == ErrorCode::Unauthenticated {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -14,7 +14,7 @@ use stepgate_core::api_key::ApiKeyScope;
 use stepgate_store::SessionRecord;
 
 use crate::api_keys;
-use crate::app::{SharedApp, now};
+use crate::app::SharedApp;
 use crate::http::error::ApiError;
 use crate::tokens::AccessClaims;
 
@@ -181,10 +181,56 @@ impl FromRequestParts<SharedApp> for UserCaller {
             .store
             .session(&claims.sid)
             .await?
-            .filter(|s| s.user_id == claims.sub && s.to_domain().is_live(now()))
+            .filter(|s| s.user_id == claims.sub && s.to_domain().is_live(app.now()))
             .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
         Ok(Self { claims, session })
     }
+}
+
+/// An end user if the request carries an `Authorization` header (which must then be
+/// valid), or nobody.
+pub struct MaybeUser(pub Option<UserCaller>);
+
+impl FromRequestParts<SharedApp> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            Ok(Self(Some(
+                UserCaller::from_request_parts(parts, app).await?,
+            )))
+        } else {
+            Ok(Self(None))
+        }
+    }
+}
+
+/// Counts a request against a per-IP limit per minute, in the store (so the limit holds
+/// across nodes); over it → `RATE_LIMITED` with `Retry-After`.
+pub async fn rate_limit(
+    app: &SharedApp,
+    bucket: &str,
+    ip: IpAddr,
+    per_minute: u32,
+) -> Result<(), ApiError> {
+    let now = app.now();
+    let window = now - now.rem_euclid(60);
+    let count = app
+        .store
+        .hit_rate_counter(&format!("{bucket}:{ip}"), window)
+        .await?;
+    if count > i64::from(per_minute) {
+        let mut e = ApiError::new(
+            ErrorCode::RateLimited,
+            "too many requests from this address; slow down",
+        );
+        e.retry_after = Some(window + 60 - now);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Either an end user (access token) or a relying party's backend (service key).

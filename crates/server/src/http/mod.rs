@@ -25,7 +25,9 @@ pub mod error;
 pub mod extract;
 pub mod routes;
 
-use routes::{api_keys, audit, factors, ops, policy, sessions, stepup, users, wellknown};
+use routes::{
+    api_keys, audit, devices, factors, ops, policy, sessions, stepup, testing, users, wellknown,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -83,6 +85,9 @@ fn api_routes() -> OpenApiRouter<SharedApp> {
         .routes(routes!(policy::show))
         .routes(routes!(policy::update))
         .routes(routes!(audit::list))
+        .routes(routes!(devices::list))
+        .routes(routes!(devices::forget))
+        .routes(routes!(testing::set_clock))
         .routes(routes!(wellknown::jwks))
         .routes(routes!(wellknown::openid_configuration))
         .routes(routes!(ops::healthz))
@@ -180,22 +185,7 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
             recorder.run_upkeep();
         }
     });
-    let reload = app.clone();
-    tokio::spawn(async move {
-        let every = Duration::from_secs(reload.config.keys_reload_seconds.max(1));
-        loop {
-            tokio::time::sleep(every).await;
-            match reload.tokens.reload_if_changed() {
-                Ok(true) => {
-                    tracing::info!(keys = reload.tokens.keys().len(), "signing keys reloaded")
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "signing keys could not be reloaded; keeping the current ones")
-                }
-            }
-        }
-    });
+    tokio::spawn(reload_files(app.clone()));
 
     if app.store.api_keys().await?.is_empty() {
         println!(
@@ -212,6 +202,42 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
     .await?;
     store.close().await;
     Ok(())
+}
+
+/// Reloads file-backed state (signing keys, IP lists, GeoIP) when the files change, and
+/// on SIGHUP. A bad file keeps the previous contents and is logged.
+async fn reload_files(app: SharedApp) {
+    let every = Duration::from_secs(
+        app.config
+            .keys_reload_seconds
+            .min(app.config.risk.reload_seconds)
+            .max(1),
+    );
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        let forced = tokio::select! {
+            _ = tokio::time::sleep(every) => false,
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+        };
+        match app.tokens.reload_if_changed() {
+            Ok(true) => tracing::info!(keys = app.tokens.keys().len(), "signing keys reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "signing keys could not be reloaded; keeping the current ones")
+            }
+        }
+        match app.risk_sources.reload_if_changed(forced) {
+            Ok(true) => tracing::info!("IP lists and GeoIP database reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "risk sources could not be reloaded; keeping the current ones")
+            }
+        }
+        let now = app.now();
+        if let Err(e) = app.store.prune_counters(now - 3600, now - 86_400).await {
+            tracing::warn!(error = %e, "pruning old counters failed");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -33,7 +33,8 @@ CREATE TABLE recovery_codes (
 CREATE TABLE challenges (
     id             TEXT PRIMARY KEY,
     user_id        TEXT NOT NULL REFERENCES users(id),
-    session_id     TEXT NOT NULL,
+    -- NULL for a login challenge: the session is created when it passes.
+    session_id     TEXT,
     purpose        TEXT NOT NULL,
     policy_version BIGINT NOT NULL,
     factor_class   TEXT NOT NULL,
@@ -48,7 +49,9 @@ CREATE TABLE challenges (
     created_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL,
     action_digest  TEXT,
-    action_summary TEXT
+    action_summary TEXT,
+    -- Login challenges: JSON of the pending login (ip, user agent, device, risk).
+    login_context  TEXT
 );
 
 CREATE TABLE elevations (

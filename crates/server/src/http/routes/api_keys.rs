@@ -9,7 +9,7 @@ use stepgate_core::api_key::ApiKeyScope;
 use utoipa::ToSchema;
 
 use crate::api_keys;
-use crate::app::{SharedApp, now};
+use crate::app::SharedApp;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{AdminCaller, ApiJson, ApiPath};
 use crate::http::rfc3339;
@@ -62,7 +62,7 @@ pub async fn create(
     if body.label.as_ref().is_some_and(|l| l.len() > 200) {
         return Err(ApiError::validation("label must be at most 200 bytes"));
     }
-    let key = api_keys::generate(scope, body.label, now())?;
+    let key = api_keys::generate(scope, body.label, app.now())?;
     app.store.insert_api_key(&key.record).await?;
     Ok((
         StatusCode::CREATED,
@@ -115,7 +115,7 @@ pub async fn revoke(
     _caller: AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.store.revoke_api_key(&id, now()).await? {
+    if app.store.revoke_api_key(&id, app.now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(

@@ -13,11 +13,12 @@ use stepgate_core::stepup::{ElevationMode, Use};
 use stepgate_store::{AuditEvent, FactorRecord};
 use utoipa::ToSchema;
 
-use crate::app::{SharedApp, now};
+use crate::app::SharedApp;
 use crate::config::FACTORS_DELETE;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, UserCaller};
 use crate::http::rfc3339;
+use crate::http::routes::devices::remember_session_device;
 use crate::http::routes::stepup::{NewChallenge, open_challenge, parse_elevation_token, rely_on};
 
 /// Header carrying an elevation token to routes stepgate itself protects.
@@ -127,7 +128,7 @@ pub async fn enroll_totp(
     State(app): State<SharedApp>,
     caller: UserCaller,
 ) -> Result<(StatusCode, Json<TotpEnrollment>), ApiError> {
-    let now = now();
+    let now = app.now();
     let secret = random_bytes::<20>()?;
     let id = uuid::Uuid::new_v4().to_string();
     let user = app
@@ -189,7 +190,7 @@ pub async fn confirm_totp(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ConfirmTotp>,
 ) -> Result<Json<FactorView>, ApiError> {
-    let now = now();
+    let now = app.now();
     let factor = app
         .store
         .factor(&id)
@@ -224,6 +225,7 @@ pub async fn confirm_totp(
             "this factor is already confirmed",
         ));
     }
+    remember_session_device(&app, &caller, &ip.to_string(), now).await?;
     Ok(Json(FactorView {
         factor_id: factor.id,
         kind: factor.kind,
@@ -243,7 +245,7 @@ pub async fn create_recovery_codes(
     caller: UserCaller,
     ClientIp(ip): ClientIp,
 ) -> Result<(StatusCode, Json<RecoveryCodes>), ApiError> {
-    let now = now();
+    let now = app.now();
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     let mut hashes = Vec::with_capacity(RECOVERY_CODES);
     while codes.len() < RECOVERY_CODES {
@@ -272,6 +274,7 @@ pub async fn create_recovery_codes(
     app.store
         .replace_recovery_codes(&factor, &hashes, &event)
         .await?;
+    remember_session_device(&app, &caller, &ip.to_string(), now).await?;
     Ok((
         StatusCode::CREATED,
         Json(RecoveryCodes {
@@ -330,7 +333,7 @@ pub async fn delete(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let now = now();
+    let now = app.now();
     let not_found = || ApiError::new(ErrorCode::NotFound, "no such factor");
     let factor = app
         .store

@@ -2,10 +2,12 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod devices;
 pub mod factors;
 pub mod ops;
 pub mod policy;
 pub mod sessions;
 pub mod stepup;
+pub mod testing;
 pub mod users;
 pub mod wellknown;

@@ -7,7 +7,7 @@ use stepgate_core::ErrorCode;
 use stepgate_core::purpose::{FactorClass, RequirementChange};
 use utoipa::ToSchema;
 
-use crate::app::{SharedApp, now};
+use crate::app::SharedApp;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{AdminCaller, ApiJson, ApiPath};
 use crate::policy::RequirementDoc;
@@ -103,7 +103,7 @@ pub async fn update(
     };
     let (version, requirement) = app
         .policy
-        .update(&app.store, purpose, change, now())
+        .update(&app.store, purpose, change, app.now())
         .await?;
     Ok(Json(PurposeUpdated {
         purpose: name,

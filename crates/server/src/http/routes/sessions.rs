@@ -6,15 +6,19 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stepgate_core::ErrorCode;
+use stepgate_core::factor::FactorKind;
 use stepgate_core::identity::{Password, Username};
+use stepgate_core::purpose::FactorClass;
+use stepgate_core::risk::{Reason, Tier, assess};
 use stepgate_core::session::acr;
-use stepgate_store::SessionRecord;
+use stepgate_store::{AuditEvent, ChallengeRecord, LoginRecord, SessionRecord};
 use utoipa::ToSchema;
 
-use crate::app::{SharedApp, now};
+use crate::app::SharedApp;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ClientIp, UserCaller};
+use crate::http::extract::{ApiJson, ClientIp, UserCaller, rate_limit};
 use crate::http::rfc3339;
+use crate::risk::{self, RiskView};
 use crate::tokens::AccessClaims;
 
 const MAX_DEVICE_FIELD: usize = 512;
@@ -41,7 +45,14 @@ pub struct LoginResponse {
     pub session_id: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// The user has no second factor yet and should enroll one.
+    pub enrollment_required: bool,
+    /// The assessment that let this login through.
+    pub risk: RiskView,
 }
+
+/// The purpose name of login challenges.
+pub const LOGIN_PURPOSE: &str = "login";
 
 #[derive(Serialize, ToSchema)]
 pub struct CurrentSession {
@@ -55,6 +66,9 @@ pub struct CurrentSession {
     pub user_agent: Option<String>,
     pub acr: String,
     pub amr: Vec<String>,
+    pub enrollment_required: bool,
+    /// The assessment made at login.
+    pub risk: Option<RiskView>,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -64,15 +78,129 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-/// Log in with a password.
+/// A login whose password checked, waiting for its session: granted at once (low risk)
+/// or after its login challenge passes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PendingLogin {
+    pub user_id: String,
+    pub ip: String,
+    pub user_agent: Option<String>,
+    pub device_hash: Option<String>,
+    pub country: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub enrollment_required: bool,
+    pub risk: RiskView,
+}
+
+/// Creates the session of a pending login and signs its first access token. `factor`
+/// is the second factor that passed a login challenge, if one did.
+pub(crate) fn new_session(
+    app: &SharedApp,
+    pending: &PendingLogin,
+    factor: Option<FactorKind>,
+    now: i64,
+) -> SessionRecord {
+    let mut amr = vec!["pwd"];
+    amr.extend(factor.map(|f| f.amr()));
+    SessionRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: pending.user_id.clone(),
+        created_at: now,
+        auth_time: now,
+        expires_at: app.lifetimes.session_expiry(now),
+        revoked_at: None,
+        ip: pending.ip.clone(),
+        user_agent: pending.user_agent.clone(),
+        device_hash: pending.device_hash.clone(),
+        acr: if factor.is_some() {
+            acr::MFA
+        } else {
+            acr::PASSWORD
+        }
+        .into(),
+        amr: amr.join(" "),
+        enrollment_required: pending.enrollment_required,
+        risk: serde_json::to_string(&pending.risk).ok(),
+    }
+}
+
+pub(crate) fn login_record(pending: &PendingLogin, now: i64) -> LoginRecord {
+    LoginRecord {
+        user_id: pending.user_id.clone(),
+        at: now,
+        ip: pending.ip.clone(),
+        country: pending.country.clone(),
+        latitude: pending.latitude,
+        longitude: pending.longitude,
+    }
+}
+
+pub(crate) fn login_succeeded(
+    pending: &PendingLogin,
+    session: &SessionRecord,
+    now: i64,
+) -> AuditEvent {
+    AuditEvent {
+        kind: "ACCOUNT_LOGIN_SUCCEEDED",
+        at: now,
+        user_id: Some(pending.user_id.clone()),
+        session_id: Some(session.id.clone()),
+        ip: Some(pending.ip.clone()),
+        data: Some(serde_json::json!({ "risk": pending.risk, "amr": session.amr }).to_string()),
+        ..Default::default()
+    }
+}
+
+/// The answer that hands out a session.
+pub(crate) fn session_granted(
+    app: &SharedApp,
+    session: &SessionRecord,
+    risk: RiskView,
+    now: i64,
+) -> Result<LoginResponse, ApiError> {
+    let claims = AccessClaims {
+        iss: app.tokens.issuer().to_owned(),
+        sub: session.user_id.clone(),
+        sid: session.id.clone(),
+        iat: now,
+        exp: app.lifetimes.access_token_expiry(now, session.expires_at),
+        auth_time: session.auth_time,
+        acr: session.acr.clone(),
+        amr: session.amr.split_whitespace().map(str::to_owned).collect(),
+        su: None,
+        su_time: None,
+        su_purpose: None,
+    };
+    Ok(LoginResponse {
+        access_token: app.tokens.sign(&claims)?,
+        token_type: "Bearer",
+        session_id: session.id.clone(),
+        expires_in: claims.exp - now,
+        enrollment_required: session.enrollment_required,
+        risk,
+    })
+}
+
+/// Log in with a password; the risk engine decides what happens next.
 ///
-/// A wrong password and an unknown user take the same time and give the same answer.
+/// `low` → 201 with a session. `medium` → 401 `STEPUP_REQUIRED` with a login challenge
+/// (answer it at `/v1/stepup/challenges/{id}/verify` without an access token to get the
+/// session). `high` → the same with the strongest factor the user has, or 403
+/// `LOGIN_BLOCKED` if `risk.block_high`. A user without a second factor gets a session
+/// marked `enrollment_required`. A wrong password and an unknown user take the same time
+/// and give the same answer; after `lockout.max_failures` wrong passwords in
+/// `lockout.window_seconds` the account answers 423 `ACCOUNT_LOCKED` (even to the right
+/// password) until the window moves past them.
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions",
     request_body = Login,
     responses(
         (status = 201, body = LoginResponse),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "INVALID_CREDENTIALS"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "INVALID_CREDENTIALS, or STEPUP_REQUIRED with challenge_id, allowed_factors and risk"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "LOGIN_BLOCKED"),
+        (status = 423, body = Problem, content_type = "application/problem+json", description = "ACCOUNT_LOCKED, with Retry-After"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED, with Retry-After"),
     ))]
 pub async fn login(
     State(app): State<SharedApp>,
@@ -101,53 +229,193 @@ pub async fn login(
             ));
         }
     }
+    rate_limit(&app, "login", ip, app.config.rate_limits.login_per_minute).await?;
+    let now = app.now();
+    let name = username.as_str();
 
-    let user = app.store.user_by_username(username.as_str()).await?;
-    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !app.passwords.verify(body.password, stored_hash).await? {
-        return Err(invalid_credentials());
+    // Sign-in lockout, per account name, from any IP. A locked account is not even
+    // asked for its password, so the right one cannot unlock it.
+    let lockout = &app.config.lockout;
+    let failures = app
+        .store
+        .login_failures_since(name, now - lockout.window_seconds)
+        .await?;
+    let max = lockout.max_failures as usize;
+    if failures.len() >= max {
+        let mut e = ApiError::new(
+            ErrorCode::AccountLocked,
+            "too many wrong passwords; try again later",
+        );
+        e.retry_after = Some(failures[max - 1] + lockout.window_seconds - now);
+        return Err(e);
     }
-    let user = user.ok_or_else(invalid_credentials)?;
 
-    let now = now();
-    let session = SessionRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+    let user = app.store.user_by_username(name).await?;
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = app.passwords.verify(body.password, stored_hash).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        let failed = AuditEvent {
+            kind: "ACCOUNT_LOGIN_FAILED",
+            at: now,
+            user_id: app.store.user_by_username(name).await?.map(|u| u.id),
+            ip: Some(ip.to_string()),
+            data: Some(
+                serde_json::json!({ "username": name, "recent_failures": failures.len() + 1 })
+                    .to_string(),
+            ),
+            ..Default::default()
+        };
+        let mut events = vec![failed.clone()];
+        if failures.len() + 1 == max {
+            events.push(AuditEvent {
+                kind: "ACCOUNT_LOCKED",
+                data: Some(
+                    serde_json::json!({ "username": name, "until": now + lockout.window_seconds })
+                        .to_string(),
+                ),
+                ..failed
+            });
+        }
+        app.store
+            .record_login_failure(name, &ip.to_string(), now, &events)
+            .await?;
+        return Err(invalid_credentials());
+    };
+
+    let device_hash = device
+        .fingerprint
+        .map(|f| hex::encode(Sha256::digest(f.as_bytes())));
+    let (signals, geo) =
+        risk::login_signals(&app, &user.id, name, ip, device_hash.as_deref(), now).await?;
+    let mut assessment = assess(&signals, &app.risk, now);
+    let factors = app.store.factors_of_user(&user.id).await?;
+    let active: Vec<FactorKind> = factors
+        .iter()
+        .filter(|f| f.status == "active")
+        .filter_map(|f| FactorKind::parse(&f.kind).ok())
+        .collect();
+    let enrollment_required = active.is_empty();
+    if enrollment_required {
+        assessment.reasons.push(Reason {
+            signal: "enrollment",
+            observed: "no second factor enrolled yet: the session must enroll one".into(),
+            weight: 0,
+        });
+    }
+    let risk = RiskView::from(&assessment);
+    let pending = PendingLogin {
         user_id: user.id.clone(),
-        created_at: now,
-        auth_time: now,
-        expires_at: app.lifetimes.session_expiry(now),
-        revoked_at: None,
         ip: ip.to_string(),
         user_agent,
-        device_hash: device
-            .fingerprint
-            .map(|f| hex::encode(Sha256::digest(f.as_bytes()))),
-        acr: acr::PASSWORD.into(),
-        amr: "pwd".into(),
+        device_hash,
+        country: geo.as_ref().map(|g| g.country.clone()),
+        latitude: geo.as_ref().map(|g| g.latitude),
+        longitude: geo.as_ref().map(|g| g.longitude),
+        enrollment_required,
+        risk: risk.clone(),
     };
-    app.store.insert_session(&session).await?;
-    let claims = AccessClaims {
-        iss: app.tokens.issuer().to_owned(),
-        sub: user.id,
-        sid: session.id.clone(),
-        iat: now,
-        exp: app.lifetimes.access_token_expiry(now, session.expires_at),
-        auth_time: session.auth_time,
-        acr: session.acr.clone(),
-        amr: vec!["pwd".into()],
-        su: None,
-        su_time: None,
-        su_purpose: None,
+
+    if assessment.tier == Tier::High && app.config.risk.block_high {
+        app.store
+            .append_audit(&AuditEvent {
+                kind: "ACCOUNT_LOGIN_FAILED",
+                at: now,
+                user_id: Some(user.id.clone()),
+                ip: Some(pending.ip.clone()),
+                data: Some(
+                    serde_json::json!({ "reason": "blocked: high risk", "risk": risk }).to_string(),
+                ),
+                ..Default::default()
+            })
+            .await?;
+        return Err(ApiError::new(
+            ErrorCode::LoginBlocked,
+            "this sign-in looks too risky and was refused",
+        )
+        .with(
+            "risk",
+            serde_json::to_value(&risk).map_err(ApiError::internal)?,
+        ));
+    }
+    if assessment.tier == Tier::Low || enrollment_required {
+        let session = new_session(&app, &pending, None, now);
+        let event = login_succeeded(&pending, &session, now);
+        app.store
+            .insert_session(&session, &login_record(&pending, now), &[event])
+            .await?;
+        return Ok((
+            StatusCode::CREATED,
+            Json(session_granted(&app, &session, risk, now)?),
+        ));
+    }
+
+    // Medium or high: a login challenge. High risk asks for the strongest factor class
+    // the user has.
+    let strongest = active
+        .iter()
+        .map(|k| k.class(false))
+        .max()
+        .unwrap_or(FactorClass::Any);
+    let required = if assessment.tier == Tier::High {
+        strongest
+    } else {
+        FactorClass::Any
     };
-    let access_token = app.tokens.sign(&claims)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(LoginResponse {
-            access_token,
-            token_type: "Bearer",
-            session_id: session.id,
-            expires_in: claims.exp - now,
-        }),
+    let allowed: Vec<String> = active
+        .iter()
+        .filter(|k| k.class(false).satisfies(required))
+        .map(|k| k.as_str().to_owned())
+        .fold(Vec::new(), |mut v, k| {
+            if !v.contains(&k) {
+                v.push(k);
+            }
+            v
+        });
+    let snapshot = app.policy.current(&app.store).await?;
+    let record = ChallengeRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user.id.clone(),
+        session_id: None,
+        purpose: LOGIN_PURPOSE.into(),
+        policy_version: snapshot.version,
+        factor_class: required.as_str().into(),
+        ttl_seconds: app.lifetimes.session_ttl,
+        single_use: true,
+        bind_ip: false,
+        approvals: 0,
+        mode: "session".into(),
+        status: "pending".into(),
+        failures: 0,
+        max_attempts: i64::from(app.limits.max_attempts),
+        created_at: now,
+        expires_at: now + app.limits.challenge_ttl_seconds,
+        action_digest: None,
+        action_summary: Some("Sign in".into()),
+        login_context: Some(serde_json::to_string(&pending).map_err(ApiError::internal)?),
+    };
+    let event = AuditEvent {
+        kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
+        at: now,
+        user_id: Some(user.id.clone()),
+        purpose: Some(LOGIN_PURPOSE.into()),
+        ip: Some(pending.ip.clone()),
+        policy_version: Some(snapshot.version),
+        challenge_id: Some(record.id.clone()),
+        data: Some(serde_json::json!({ "risk": risk }).to_string()),
+        ..Default::default()
+    };
+    app.store.insert_challenge(&record, &event).await?;
+    Err(ApiError::new(
+        ErrorCode::StepupRequired,
+        "this sign-in needs a second factor",
+    )
+    .with("challenge_id", record.id)
+    .with("purpose", LOGIN_PURPOSE)
+    .with("allowed_factors", allowed)
+    .with("expires_at", rfc3339(record.expires_at))
+    .with(
+        "risk",
+        serde_json::to_value(&risk).map_err(ApiError::internal)?,
     ))
 }
 
@@ -170,6 +438,8 @@ pub async fn current(caller: UserCaller) -> Json<CurrentSession> {
         user_agent: s.user_agent,
         acr: s.acr,
         amr: s.amr.split_whitespace().map(str::to_owned).collect(),
+        enrollment_required: s.enrollment_required,
+        risk: s.risk.as_deref().and_then(|r| serde_json::from_str(r).ok()),
     })
 }
 
@@ -184,7 +454,11 @@ pub async fn logout(
     State(app): State<SharedApp>,
     caller: UserCaller,
 ) -> Result<StatusCode, ApiError> {
-    if !app.store.revoke_session(&caller.session.id, now()).await? {
+    if !app
+        .store
+        .revoke_session(&caller.session.id, app.now())
+        .await?
+    {
         return Err(ApiError::unauthenticated("the session has ended"));
     }
     Ok(StatusCode::NO_CONTENT)

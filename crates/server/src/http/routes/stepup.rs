@@ -13,13 +13,20 @@ use stepgate_core::factor::{FactorKind, TotpCode, totp_matching_step};
 use stepgate_core::session::acr;
 use stepgate_core::stepup::{self, Challenge, ElevationMode, Use};
 use stepgate_core::{Error, ErrorCode};
-use stepgate_store::{AuditEvent, ChallengeRecord, ElevationRecord, FactorRecord, FailureOutcome};
+use stepgate_store::{
+    AuditEvent, ChallengeRecord, DeviceRecord, ElevationRecord, FactorRecord, FailureOutcome,
+};
 use utoipa::ToSchema;
 
-use crate::app::{SharedApp, now};
+use crate::app::SharedApp;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ApiPath, ClientIp, ServiceCaller, UserCaller, UserOrService};
+use crate::http::extract::{
+    ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserCaller, UserOrService, rate_limit,
+};
 use crate::http::rfc3339;
+use crate::http::routes::sessions::{
+    LoginResponse, PendingLogin, login_record, login_succeeded, new_session, session_granted,
+};
 use crate::tokens::AccessClaims;
 
 const TOKEN_PREFIX: &str = "sge_";
@@ -74,6 +81,14 @@ pub struct Verified {
     pub mode: String,
     pub expires_at: String,
     pub single_use: bool,
+}
+
+/// What a passed challenge yields: an elevation, or for a login challenge the session.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum VerifyAnswer {
+    Elevation(Verified),
+    Login(LoginResponse),
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -175,7 +190,7 @@ pub(crate) async fn open_challenge(
     ip: IpAddr,
     request: NewChallenge,
 ) -> Result<ChallengeView, ApiError> {
-    let now = now();
+    let now = app.now();
     let purpose = app.policy.purpose(&request.purpose).ok_or_else(|| {
         ApiError::new(
             ErrorCode::NotFound,
@@ -198,6 +213,18 @@ pub(crate) async fn open_challenge(
     let user_id = &caller.session.user_id;
 
     let factors = app.store.factors_of_user(user_id).await?;
+    if active_kinds(&factors).is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::StepupRequired,
+            "enroll a second factor first: this purpose needs a step-up and you have none",
+        )
+        .with("purpose", purpose.name.as_str())
+        .with("enrollment_required", true)
+        .with(
+            "enroll",
+            serde_json::json!(["/v1/factors/totp", "/v1/factors/recovery-codes"]),
+        ));
+    }
     let strong_enough: Vec<FactorKind> = active_kinds(&factors)
         .into_iter()
         .filter(|k| k.class(false).satisfies(requirement.factor))
@@ -234,7 +261,7 @@ pub(crate) async fn open_challenge(
     let record = ChallengeRecord {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: user_id.clone(),
-        session_id: caller.session.id.clone(),
+        session_id: Some(caller.session.id.clone()),
         purpose: purpose.name.as_str().to_owned(),
         policy_version: snapshot.version,
         factor_class: requirement.factor.as_str().to_owned(),
@@ -250,6 +277,7 @@ pub(crate) async fn open_challenge(
         expires_at: now + app.limits.challenge_ttl_seconds,
         action_digest,
         action_summary: request.action_summary,
+        login_context: None,
     };
     let event = AuditEvent {
         kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
@@ -298,8 +326,9 @@ pub async fn create(
     params(("id" = String, Path, description = "The challenge id")),
     request_body = VerifyChallenge,
     responses(
-        (status = 200, body = Verified),
+        (status = 200, body = VerifyAnswer),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "STEPUP_FAILED, with attempts_left"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_FACTOR_INSUFFICIENT or STEPUP_BLOCKED"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
         (status = 410, body = Problem, content_type = "application/problem+json", description = "CHALLENGE_EXPIRED"),
@@ -307,18 +336,27 @@ pub async fn create(
     security(("access_token" = [])))]
 pub async fn verify(
     State(app): State<SharedApp>,
-    caller: UserCaller,
+    MaybeUser(caller): MaybeUser,
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<VerifyChallenge>,
-) -> Result<Json<Verified>, ApiError> {
-    let now = now();
-    let record = app
-        .store
-        .challenge(&id)
-        .await?
-        .filter(|c| c.session_id == caller.session.id)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such challenge for this session"))?;
+) -> Result<Json<VerifyAnswer>, ApiError> {
+    rate_limit(&app, "verify", ip, app.config.rate_limits.verify_per_minute).await?;
+    let now = app.now();
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no such challenge for this session");
+    let record = app.store.challenge(&id).await?.ok_or_else(not_found)?;
+    // An action challenge answers only to its own session; a login challenge (no
+    // session yet) to whoever holds its id, which only the password's owner was given.
+    let caller = match (&record.session_id, caller) {
+        (Some(sid), Some(caller)) if *sid == caller.session.id => Some(caller),
+        (Some(_), Some(_)) => return Err(not_found()),
+        (Some(_), None) => {
+            return Err(ApiError::unauthenticated(
+                "this challenge needs the access token of its session",
+            ));
+        }
+        (None, _) => None,
+    };
     let challenge = record.to_domain().map_err(corrupt)?;
     challenge.check_live(now)?;
     let kind = FactorKind::parse(&body.factor)?;
@@ -335,7 +373,7 @@ pub async fn verify(
         kind: kind_name,
         at: now,
         user_id: Some(challenge.user_id.clone()),
-        session_id: Some(challenge.session_id.clone()),
+        session_id: challenge.session_id.clone(),
         purpose: Some(challenge.purpose.as_str().to_owned()),
         ip: Some(ip.to_string()),
         factor: Some(kind.as_str().to_owned()),
@@ -394,6 +432,9 @@ pub async fn verify(
         .await);
     }
 
+    let Some(caller) = caller else {
+        return complete_login(&app, &record, kind, event("ACCOUNT_STEPUP_VERIFIED"), now).await;
+    };
     let token = (challenge.mode == ElevationMode::Token)
         .then(new_elevation_token)
         .transpose()?;
@@ -403,7 +444,7 @@ pub async fn verify(
         challenge_id: challenge.id.clone(),
         policy_version: challenge.policy_version,
         user_id: challenge.user_id.clone(),
-        session_id: challenge.session_id.clone(),
+        session_id: caller.session.id.clone(),
         purpose: challenge.purpose.as_str().to_owned(),
         factor: kind.as_str().to_owned(),
         factor_class: kind.class(false).as_str().to_owned(),
@@ -455,7 +496,7 @@ pub async fn verify(
             })?,
         ),
     };
-    Ok(Json(Verified {
+    Ok(Json(VerifyAnswer::Elevation(Verified {
         elevation_id: elevation.id,
         elevation_token: token,
         access_token,
@@ -463,7 +504,81 @@ pub async fn verify(
         mode: elevation.mode,
         expires_at: rfc3339(elevation.expires_at),
         single_use: elevation.single_use,
-    }))
+    })))
+}
+
+/// A passed login challenge: the pending login becomes a session, its device is
+/// remembered (a login that completed a step-up from it), and the answer carries the
+/// session's access token.
+async fn complete_login(
+    app: &SharedApp,
+    record: &ChallengeRecord,
+    factor: FactorKind,
+    verified: AuditEvent,
+    now: i64,
+) -> Result<Json<VerifyAnswer>, ApiError> {
+    let pending: PendingLogin = record
+        .login_context
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .ok_or_else(|| ApiError::internal("login challenge without its pending login"))?;
+    let session = new_session(app, &pending, Some(factor), now);
+    let device = pending.device_hash.as_ref().map(|hash| DeviceRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: pending.user_id.clone(),
+        device_hash: hash.clone(),
+        trust: "fingerprint".into(),
+        user_agent: pending.user_agent.clone(),
+        created_at: now,
+        last_seen_at: now,
+    });
+    let mut events = vec![AuditEvent {
+        session_id: Some(session.id.clone()),
+        ..verified
+    }];
+    if device.is_some() {
+        events.push(device_remembered(
+            &pending.user_id,
+            &session.id,
+            &pending.ip,
+            now,
+        ));
+    }
+    events.push(login_succeeded(&pending, &session, now));
+    if !app
+        .store
+        .complete_login_challenge(
+            &record.id,
+            now,
+            &session,
+            &login_record(&pending, now),
+            device.as_ref(),
+            &events,
+        )
+        .await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::ChallengeExpired,
+            "this challenge was completed, closed or expired meanwhile",
+        ));
+    }
+    Ok(Json(VerifyAnswer::Login(session_granted(
+        app,
+        &session,
+        pending.risk,
+        now,
+    )?)))
+}
+
+pub(crate) fn device_remembered(user_id: &str, session_id: &str, ip: &str, now: i64) -> AuditEvent {
+    AuditEvent {
+        kind: "DEVICE_REMEMBERED",
+        at: now,
+        user_id: Some(user_id.to_owned()),
+        session_id: Some(session_id.to_owned()),
+        ip: Some(ip.to_owned()),
+        ..Default::default()
+    }
 }
 
 /// Counts a wrong answer and names the outcome: `STEPUP_FAILED` with the attempts left,
@@ -625,7 +740,7 @@ pub async fn redeem(
     _caller: ServiceCaller,
     ApiJson(body): ApiJson<Redeem>,
 ) -> Result<Json<Redeemed>, ApiError> {
-    let now = now();
+    let now = app.now();
     let ip = body
         .ip
         .as_deref()
@@ -668,7 +783,7 @@ pub async fn list(
     State(app): State<SharedApp>,
     caller: UserCaller,
 ) -> Result<Json<ElevationList>, ApiError> {
-    let now = now();
+    let now = app.now();
     let mut elevations = Vec::new();
     for e in app
         .store
@@ -711,7 +826,7 @@ pub async fn revoke(
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let now = now();
+    let now = app.now();
     let not_found = || ApiError::new(ErrorCode::NotFound, "no live elevation with this id");
     let record = app.store.elevation(&id).await?.ok_or_else(not_found)?;
     if let UserOrService::User(user) = &caller

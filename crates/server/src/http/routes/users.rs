@@ -9,7 +9,7 @@ use stepgate_core::identity::{Email, Password, Username};
 use stepgate_store::{StoreError, UserRecord};
 use utoipa::ToSchema;
 
-use crate::app::{SharedApp, now};
+use crate::app::SharedApp;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ServiceCaller};
 
@@ -50,7 +50,7 @@ pub async fn create(
         username: username.as_str().to_owned(),
         email: email.map(|e| e.as_str().to_owned()),
         password_hash: app.passwords.hash(password.expose().to_owned()).await?,
-        created_at: now(),
+        created_at: app.now(),
     };
     match app.store.insert_user(&record).await {
         Ok(()) => Ok((StatusCode::CREATED, Json(CreatedUser { id: record.id }))),

@@ -1,0 +1,123 @@
+//! Users see and forget the devices stepgate remembers for them.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use stepgate_core::ErrorCode;
+use stepgate_store::{AuditEvent, DeviceRecord};
+use utoipa::ToSchema;
+
+use crate::app::SharedApp;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{ApiPath, UserCaller};
+use crate::http::rfc3339;
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceView {
+    pub device_id: String,
+    /// `fingerprint` (weak: fingerprints can be copied) or `key` (holds a device-bound key).
+    pub trust: String,
+    pub user_agent: Option<String>,
+    pub created_at: String,
+    pub last_seen_at: String,
+    /// The device of the calling session.
+    pub current: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceView>,
+}
+
+/// Remembers the calling session's device for its user (after it enrolled a factor or
+/// passed a login step-up), raising `DEVICE_REMEMBERED` the first time.
+pub(crate) async fn remember_session_device(
+    app: &SharedApp,
+    caller: &UserCaller,
+    ip: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let Some(hash) = &caller.session.device_hash else {
+        return Ok(());
+    };
+    if app
+        .store
+        .device(&caller.session.user_id, hash)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let device = DeviceRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: caller.session.user_id.clone(),
+        device_hash: hash.clone(),
+        trust: "fingerprint".into(),
+        user_agent: caller.session.user_agent.clone(),
+        created_at: now,
+        last_seen_at: now,
+    };
+    let event = AuditEvent {
+        kind: "DEVICE_REMEMBERED",
+        at: now,
+        user_id: Some(caller.session.user_id.clone()),
+        session_id: Some(caller.session.id.clone()),
+        ip: Some(ip.to_owned()),
+        data: Some(
+            serde_json::json!({ "device_id": device.id, "trust": "fingerprint" }).to_string(),
+        ),
+        ..Default::default()
+    };
+    app.store.remember_device(&device, &event).await?;
+    Ok(())
+}
+
+/// The caller's remembered devices.
+#[utoipa::path(get, path = "/v1/devices", tag = "devices",
+    responses((status = 200, body = DeviceList)),
+    security(("access_token" = [])))]
+pub async fn list(
+    State(app): State<SharedApp>,
+    caller: UserCaller,
+) -> Result<Json<DeviceList>, ApiError> {
+    let devices = app
+        .store
+        .devices_of_user(&caller.session.user_id)
+        .await?
+        .into_iter()
+        .map(|d| DeviceView {
+            current: caller.session.device_hash.as_deref() == Some(d.device_hash.as_str()),
+            device_id: d.id,
+            trust: d.trust,
+            user_agent: d.user_agent,
+            created_at: rfc3339(d.created_at),
+            last_seen_at: rfc3339(d.last_seen_at),
+        })
+        .collect();
+    Ok(Json(DeviceList { devices }))
+}
+
+/// Forget a device: its next login is a new device again.
+#[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices",
+    params(("id" = String, Path, description = "The device id")),
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
+    ),
+    security(("access_token" = [])))]
+pub async fn forget(
+    State(app): State<SharedApp>,
+    caller: UserCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if app
+        .store
+        .forget_device(&id, &caller.session.user_id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(ErrorCode::NotFound, "no such device"))
+    }
+}

@@ -1,0 +1,44 @@
+//! Test support, off unless `testing.clock_control = true`: move this node's clock.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use stepgate_core::ErrorCode;
+use utoipa::ToSchema;
+
+use crate::app::SharedApp;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{AdminCaller, ApiJson};
+
+#[derive(Deserialize, ToSchema)]
+pub struct ClockOffset {
+    /// Seconds added to the system clock from now on.
+    pub offset_seconds: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClockNow {
+    /// The node's clock after the change, Unix seconds.
+    pub now: i64,
+}
+
+/// Move the clock (tests only; 404 unless `testing.clock_control`).
+#[utoipa::path(put, path = "/v1/testing/clock", tag = "testing",
+    request_body = ClockOffset,
+    responses(
+        (status = 200, body = ClockNow),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND: clock control is off"),
+    ),
+    security(("api_key" = [])))]
+pub async fn set_clock(
+    State(app): State<SharedApp>,
+    _caller: AdminCaller,
+    ApiJson(body): ApiJson<ClockOffset>,
+) -> Result<Json<ClockNow>, ApiError> {
+    if !app.config.testing.clock_control {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
+    }
+    app.clock_offset
+        .store(body.offset_seconds, std::sync::atomic::Ordering::Relaxed);
+    Ok(Json(ClockNow { now: app.now() }))
+}

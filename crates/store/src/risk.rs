@@ -1,0 +1,253 @@
+//! What the risk engine remembers per user (devices, logins), sign-in failures for
+//! lockout, and rate-limit counters. Counters live here, so they hold across nodes.
+
+use crate::audit::append;
+use crate::sessions::insert_session;
+use crate::{AuditEvent, Result, SessionRecord, Store, with_pool, with_tx};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub user_id: String,
+    /// SHA-256 (hex) of the fingerprint.
+    pub device_hash: String,
+    /// `fingerprint` or `key`.
+    pub trust: String,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LoginRecord {
+    pub user_id: String,
+    pub at: i64,
+    pub ip: String,
+    pub country: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+/// Records a successful login on an open transaction.
+macro_rules! insert_login {
+    ($tx:ident, $l:expr) => {{
+        let l: &$crate::LoginRecord = $l;
+        sqlx::query(
+            "INSERT INTO logins (user_id, at, ip, country, latitude, longitude) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&l.user_id)
+        .bind(l.at)
+        .bind(&l.ip)
+        .bind(&l.country)
+        .bind(l.latitude)
+        .bind(l.longitude)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(crate) use insert_login;
+
+/// Remembers (or refreshes) a device on an open transaction. Trust only ever rises:
+/// a device known by key stays so when it later shows only its fingerprint.
+macro_rules! upsert_device {
+    ($tx:ident, $d:expr) => {{
+        let d: &$crate::DeviceRecord = $d;
+        sqlx::query(
+            "INSERT INTO devices (id, user_id, device_hash, trust, user_agent, created_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (user_id, device_hash) DO UPDATE SET \
+             trust = CASE WHEN devices.trust = 'key' THEN 'key' ELSE excluded.trust END, \
+             user_agent = excluded.user_agent, last_seen_at = excluded.last_seen_at",
+        )
+        .bind(&d.id)
+        .bind(&d.user_id)
+        .bind(&d.device_hash)
+        .bind(&d.trust)
+        .bind(&d.user_agent)
+        .bind(d.created_at)
+        .bind(d.last_seen_at)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+const DEVICE_COLUMNS: &str =
+    "id, user_id, device_hash, trust, user_agent, created_at, last_seen_at";
+
+impl Store {
+    pub async fn device(&self, user_id: &str, device_hash: &str) -> Result<Option<DeviceRecord>> {
+        let sql =
+            format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND device_hash = $2");
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(device_hash)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    pub async fn devices_of_user(&self, user_id: &str) -> Result<Vec<DeviceRecord>> {
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY created_at, id"
+        );
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(user_id)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    pub async fn remember_device(&self, device: &DeviceRecord, audit: &AuditEvent) -> Result<()> {
+        with_tx!(&self.db, |tx, audit_lock| {
+            upsert_device!(tx, device);
+            append!(tx, audit_lock, audit);
+        });
+        Ok(())
+    }
+
+    pub async fn forget_device(&self, id: &str, user_id: &str) -> Result<bool> {
+        let affected = with_pool!(&self.db, write, |p| sqlx::query(
+            "DELETE FROM devices WHERE id = $1 AND user_id = $2"
+        )
+        .bind(id)
+        .bind(user_id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(affected == 1)
+    }
+
+    /// The user's most recent successful logins, newest first.
+    pub async fn recent_logins(&self, user_id: &str, limit: i64) -> Result<Vec<LoginRecord>> {
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(
+            "SELECT user_id, at, ip, country, latitude, longitude FROM logins WHERE user_id = $1 \
+             ORDER BY at DESC LIMIT $2"
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    pub async fn ip_seen_for_user(&self, user_id: &str, ip: &str) -> Result<bool> {
+        let n: i64 = with_pool!(&self.db, read, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM logins WHERE user_id = $1 AND ip = $2"
+        )
+        .bind(user_id)
+        .bind(ip)
+        .fetch_one(p)
+        .await)?;
+        Ok(n > 0)
+    }
+
+    pub async fn countries_of_user(&self, user_id: &str) -> Result<Vec<String>> {
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_scalar(
+            "SELECT DISTINCT country FROM logins WHERE user_id = $1 AND country IS NOT NULL"
+        )
+        .bind(user_id)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Records a wrong password for an account name, with its audit events.
+    pub async fn record_login_failure(
+        &self,
+        username: &str,
+        ip: &str,
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        with_tx!(&self.db, |tx, audit_lock| {
+            sqlx::query("INSERT INTO login_failures (username, ip, at) VALUES ($1, $2, $3)")
+                .bind(username)
+                .bind(ip)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            for event in audit {
+                append!(tx, audit_lock, event);
+            }
+        });
+        Ok(())
+    }
+
+    /// Times of an account name's wrong passwords since `since`, newest first.
+    pub async fn login_failures_since(&self, username: &str, since: i64) -> Result<Vec<i64>> {
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_scalar(
+            "SELECT at FROM login_failures WHERE username = $1 AND at > $2 ORDER BY at DESC"
+        )
+        .bind(username)
+        .bind(since)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Counts one hit against `key` in the window starting at `window_start`, atomically
+    /// across nodes; returns the count including this hit.
+    pub async fn hit_rate_counter(&self, key: &str, window_start: i64) -> Result<i64> {
+        Ok(with_pool!(&self.db, write, |p| sqlx::query_scalar(
+            "INSERT INTO rate_counters (key, window_start, count) VALUES ($1, $2, 1) \
+             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1 \
+             RETURNING count"
+        )
+        .bind(key)
+        .bind(window_start)
+        .fetch_one(p)
+        .await)?)
+    }
+
+    /// Completes a login challenge: marks it verified and creates the session, the
+    /// login record and the remembered device, atomically. False (nothing written) if
+    /// the challenge was completed, closed or expired meanwhile.
+    pub async fn complete_login_challenge(
+        &self,
+        challenge_id: &str,
+        now: i64,
+        session: &SessionRecord,
+        login: &LoginRecord,
+        device: Option<&DeviceRecord>,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            let won = sqlx::query(
+                "UPDATE challenges SET status = 'verified', session_id = $3 WHERE id = $1 \
+                 AND status = 'pending' AND failures < max_attempts AND expires_at > $2",
+            )
+            .bind(challenge_id)
+            .bind(now)
+            .bind(&session.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if won {
+                insert_session!(tx, session);
+                insert_login!(tx, login);
+                if let Some(d) = device {
+                    upsert_device!(tx, d);
+                }
+                for event in audit {
+                    append!(tx, audit_lock, event);
+                }
+            }
+            won
+        }))
+    }
+}
+
+impl Store {
+    /// Drops rate-limit windows that ended before `counters_before` and sign-in failures
+    /// older than `failures_before`.
+    pub async fn prune_counters(&self, counters_before: i64, failures_before: i64) -> Result<()> {
+        with_tx!(&self.db, |tx, _audit_lock| {
+            sqlx::query("DELETE FROM rate_counters WHERE window_start < $1")
+                .bind(counters_before)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM login_failures WHERE at < $1")
+                .bind(failures_before)
+                .execute(&mut *tx)
+                .await?;
+        });
+        Ok(())
+    }
+}
