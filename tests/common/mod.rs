@@ -328,6 +328,16 @@ impl Server {
         .await
     }
 
+    /// Answers a challenge without an access token (a login challenge).
+    pub async fn verify_anonymous(&self, challenge_id: &str, factor: &str, code: &str) -> Reply {
+        self.post(
+            &format!("/v1/stepup/challenges/{challenge_id}/verify"),
+            None,
+            json!({"factor": factor, "code": code}),
+        )
+        .await
+    }
+
     pub async fn redeem(&self, body: Value) -> Reply {
         self.post("/v1/stepup/redeem", Some(&self.service_key), body)
             .await

@@ -147,6 +147,7 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
         Command::Config {
             action: ConfigAction::Check,
         } => {
+            crate::risk::RiskSources::check(&config.risk)?;
             let file = if source.path.exists() {
                 source.path.display().to_string()
             } else {
