@@ -26,6 +26,7 @@ factor = "any"
 ttl_seconds = 300
 single_use = true
 bind_ip = true
+sensitivity = 60
 
 [[purposes]]
 name = "factors:delete"

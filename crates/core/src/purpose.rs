@@ -132,6 +132,8 @@ pub struct Purpose {
     pub title: String,
     /// The platform minimum.
     pub minimum: Requirement,
+    /// How much risk the action itself carries (0–100), added to every assessment of it.
+    pub sensitivity: u8,
 }
 
 /// A change to a requirement: omitted fields keep their values.

@@ -278,6 +278,9 @@ pub struct PurposeConfig {
     pub bind_ip: bool,
     #[serde(default)]
     pub approvals: u32,
+    /// The action's own risk weight (0–100), added when assessing it.
+    #[serde(default)]
+    pub sensitivity: u8,
 }
 
 fn yes() -> bool {
@@ -302,10 +305,14 @@ impl PurposeConfig {
         minimum
             .validate()
             .map_err(|e| ("ttl_seconds", e.detail.into_owned()))?;
+        if self.sensitivity > 100 {
+            return Err(("sensitivity", "must be 0 to 100".into()));
+        }
         Ok(Purpose {
             name,
             title: self.title.clone(),
             minimum,
+            sensitivity: self.sensitivity,
         })
     }
 }
@@ -330,6 +337,7 @@ impl Config {
                     bind_ip: false,
                     approvals: 0,
                 },
+                sensitivity: 30,
             });
         }
         purposes
@@ -618,6 +626,7 @@ ttl_seconds = 300
 single_use = true
 bind_ip = true
 approvals = 0
+sensitivity = 60                    # destructive: high risk on its own
 
 [[purposes]]
 name = "factors:delete"

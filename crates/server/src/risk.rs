@@ -218,6 +218,60 @@ impl From<&RiskAssessment> for RiskView {
     }
 }
 
+/// Gathers the signals of an action on an existing session: its device, network,
+/// place, age, and the purpose's own sensitivity.
+pub async fn action_signals(
+    app: &App,
+    session: &stepgate_store::SessionRecord,
+    ip: IpAddr,
+    purpose: &stepgate_core::purpose::Purpose,
+    now: i64,
+) -> Result<Signals, ApiError> {
+    let store = &app.store;
+    let device = match &session.device_hash {
+        None => DeviceSignal::Absent,
+        Some(hash) => match store.device(&session.user_id, hash).await? {
+            Some(d) if d.trust == "key" => DeviceSignal::Known(DeviceTrust::Key),
+            Some(_) => DeviceSignal::Known(DeviceTrust::Fingerprint),
+            None => DeviceSignal::New,
+        },
+    };
+    let geo = app.risk_sources.locate(ip);
+    let previous_login = store
+        .recent_logins(&session.user_id, 1)
+        .await?
+        .into_iter()
+        .next()
+        .map(|l| PreviousLogin {
+            at: l.at,
+            geo: match (l.country, l.latitude, l.longitude) {
+                (Some(country), Some(latitude), Some(longitude)) => Some(Geo {
+                    country,
+                    latitude,
+                    longitude,
+                }),
+                _ => None,
+            },
+        });
+    Ok(Signals {
+        device,
+        ip_seen_before: Some(
+            store
+                .ip_seen_for_user(&session.user_id, &ip.to_string())
+                .await?,
+        ),
+        listed: app.risk_sources.listed(ip),
+        geo,
+        countries_seen: store.countries_of_user(&session.user_id).await?,
+        previous_login,
+        login_hours: Vec::new(),
+        recent_failures: 0,
+        session_age: Some(now - session.created_at),
+        purpose_sensitivity: (purpose.sensitivity > 0)
+            .then(|| (purpose.name.as_str().to_owned(), purpose.sensitivity)),
+    })
+}
+
 /// Gathers the signals of a password login for `user_id` from `ip`.
 pub async fn login_signals(
     app: &App,

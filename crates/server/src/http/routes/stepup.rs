@@ -27,6 +27,7 @@ use crate::http::rfc3339;
 use crate::http::routes::sessions::{
     LoginResponse, PendingLogin, login_record, login_succeeded, new_session, session_granted,
 };
+use crate::risk::RiskView;
 use crate::tokens::AccessClaims;
 
 const TOKEN_PREFIX: &str = "sge_";
@@ -61,6 +62,8 @@ pub struct ChallengeView {
     pub attempts_left: u32,
     pub policy_version: i64,
     pub action_summary: Option<String>,
+    /// The risk of this action on this session now.
+    pub risk: RiskView,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -279,10 +282,12 @@ pub(crate) async fn open_challenge(
         action_summary: request.action_summary,
         login_context: None,
     };
+    let signals = crate::risk::action_signals(app, &caller.session, ip, purpose, now).await?;
+    let risk = RiskView::from(&stepgate_core::risk::assess(&signals, &app.risk, now));
     let event = AuditEvent {
         kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
         challenge_id: Some(record.id.clone()),
-        data: Some(serde_json::json!({ "mode": mode.as_str() }).to_string()),
+        data: Some(serde_json::json!({ "mode": mode.as_str(), "risk": risk }).to_string()),
         ..base_event
     };
     app.store.insert_challenge(&record, &event).await?;
@@ -297,6 +302,7 @@ pub(crate) async fn open_challenge(
         attempts_left: app.limits.max_attempts,
         policy_version: snapshot.version,
         action_summary: record.action_summary,
+        risk,
     })
 }
 
