@@ -447,6 +447,34 @@ async fn ip_lists_reload_when_their_file_changes() {
     assert!(listed, "the changed list was not picked up");
 }
 
+#[tokio::test]
+async fn sighup_reloads_the_lists_at_once() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(
+        files.path(),
+        "reload_seconds = 3600\n",
+        "keys_reload_seconds = 3600\n",
+    )
+    .await;
+    enrolled(&s, "hup", LONDON, "laptop").await;
+    login_from(&s, "hup", PASSWORD, MANCHESTER, Some("laptop")).await;
+    std::fs::write(files.path().join("tor.txt"), format!("{MANCHESTER}\n")).unwrap();
+    let listed = async || {
+        let r = login_from(&s, "hup", PASSWORD, MANCHESTER, Some("laptop")).await;
+        reasons(&r.body["risk"]).contains(&"IP is on the list \"tor-exits\"".to_owned())
+    };
+    assert!(!listed().await, "reloaded before the signal");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        eventually(Duration::from_secs(5), listed).await,
+        "SIGHUP did not reload the list"
+    );
+}
+
 #[test]
 fn bad_sources_are_refused_at_start_with_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -174,8 +174,13 @@ impl Server {
         };
         let config_path = dir.path().join("stepgate.toml");
         let config = format!(
-            "data_dir = {dir:?}\nlisten = \"127.0.0.1:0\"\ndatabase_url = {database_url:?}\nkeys_reload_seconds = 1\n{extra}\n",
+            "data_dir = {dir:?}\nlisten = \"127.0.0.1:0\"\ndatabase_url = {database_url:?}\n{reload}{extra}\n",
             dir = dir.path().display().to_string(),
+            reload = if extra.contains("keys_reload_seconds") {
+                ""
+            } else {
+                "keys_reload_seconds = 1\n"
+            },
         );
         // Every test talks from 127.0.0.1, so the per-IP limits are raised unless the
         // test sets its own.
@@ -239,6 +244,10 @@ impl Server {
             http: reqwest::Client::new(),
             logs,
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
