@@ -120,7 +120,7 @@ impl Store {
     pub async fn recent_logins(&self, user_id: &str, limit: i64) -> Result<Vec<LoginRecord>> {
         Ok(with_pool!(&self.db, read, |p| sqlx::query_as(
             "SELECT user_id, at, ip, country, latitude, longitude FROM logins WHERE user_id = $1 \
-             ORDER BY at DESC LIMIT $2"
+             ORDER BY at DESC, id DESC LIMIT $2"
         )
         .bind(user_id)
         .bind(limit)

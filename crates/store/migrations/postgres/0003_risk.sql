@@ -19,6 +19,8 @@ CREATE TABLE devices (
 
 -- Successful logins: IP, place and time, for the network, location, travel and hour signals.
 CREATE TABLE logins (
+    -- Insertion order, to order logins within the same second.
+    id        BIGSERIAL PRIMARY KEY,
     user_id   TEXT NOT NULL,
     at        BIGINT NOT NULL,
     ip        TEXT NOT NULL,
