@@ -252,12 +252,13 @@ pub async fn login(
 
     let user = app.store.user_by_username(name).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    let known_id = user.as_ref().map(|u| u.id.clone());
     let verified = app.passwords.verify(body.password, stored_hash).await?;
     let Some(user) = user.filter(|_| verified) else {
         let failed = AuditEvent {
             kind: "ACCOUNT_LOGIN_FAILED",
             at: now,
-            user_id: app.store.user_by_username(name).await?.map(|u| u.id),
+            user_id: known_id,
             ip: Some(ip.to_string()),
             data: Some(
                 serde_json::json!({ "username": name, "recent_failures": failures.len() + 1 })
