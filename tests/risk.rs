@@ -502,3 +502,125 @@ fn bad_sources_are_refused_at_start_with_the_file_and_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.txt:2"));
 }
+
+/// A client-held Ed25519 key that signs DPoP proofs (RFC 9449).
+struct DpopKey {
+    encoding: jsonwebtoken::EncodingKey,
+    jwk: jsonwebtoken::jwk::Jwk,
+}
+
+impl DpopKey {
+    fn new() -> Self {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        use base64::Engine;
+        use jsonwebtoken::jwk::{
+            AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, OctetKeyPairParameters,
+            OctetKeyPairType,
+        };
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+        let public = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        Self {
+            encoding: jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref()),
+            jwk: Jwk {
+                common: CommonParameters::default(),
+                algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                    key_type: OctetKeyPairType::OctetKeyPair,
+                    curve: EllipticCurve::Ed25519,
+                    x: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
+                }),
+            },
+        }
+    }
+
+    fn proof(&self, htu: &str) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(self.jwk.clone());
+        let claims = json!({"htm": "POST", "htu": htu, "iat": common::unix_now(), "jti": uuid::Uuid::new_v4().to_string()});
+        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
+    }
+}
+
+const LOGIN_HTU: &str = "http://localhost:8080/v1/sessions";
+
+async fn login_with_proof(s: &Server, user: &str, proof: &str) -> Reply {
+    s.send(
+        s.http
+            .post(s.url("/v1/sessions"))
+            .header("x-forwarded-for", LONDON)
+            .header("dpop", proof)
+            .json(&json!({"username": user, "password": PASSWORD})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_proven_dpop_key_makes_a_strongly_trusted_device() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path(), "", "").await;
+    let (secret, step) = enrolled(&s, "kim", LONDON, "laptop").await;
+    let key = DpopKey::new();
+
+    // First time this key is seen: a new device, stepped up like any other.
+    let first = login_with_proof(&s, "kim", &key.proof(LOGIN_HTU)).await;
+    first.assert_problem(401, "STEPUP_REQUIRED");
+    assert_eq!(
+        reasons(&first.body["risk"]),
+        vec!["new device for this user"]
+    );
+    let passed = s
+        .verify_anonymous(
+            first.body["challenge_id"].as_str().unwrap(),
+            "totp",
+            &oathtool(&secret, step + 1),
+        )
+        .await;
+    assert_eq!(passed.status, 200, "{}", passed.text);
+    let token = passed.body["access_token"].as_str().unwrap().to_owned();
+    let devices = s.get("/v1/devices", Some(&token)).await.body;
+    assert!(
+        devices["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["trust"] == "key" && d["current"] == true),
+        "{devices}"
+    );
+
+    // From now on the key is strong evidence, and the reasons say so.
+    let proof = key.proof(LOGIN_HTU);
+    let again = login_with_proof(&s, "kim", &proof).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.body["risk"]["device_trust"], "key");
+    assert!(
+        again.body["risk"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["observed"] == "trusted device: it holds a device-bound key")
+    );
+
+    // Proofs are single-use and bound to the request; junk is refused, storing nothing.
+    let before = s.db_snapshot().await;
+    for bad in [
+        proof,
+        key.proof("http://localhost:8080/v1/elsewhere"),
+        "not.a.proof".into(),
+        String::new(),
+    ] {
+        login_with_proof(&s, "kim", &bad)
+            .await
+            .assert_problem(400, "VALIDATION_FAILED");
+    }
+    let other = DpopKey::new();
+    let mut forged = other.proof(LOGIN_HTU);
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    login_with_proof(&s, "kim", &forged)
+        .await
+        .assert_problem(400, "VALIDATION_FAILED");
+    assert_eq!(s.db_snapshot().await, before);
+}

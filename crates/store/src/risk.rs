@@ -247,7 +247,28 @@ impl Store {
                 .bind(failures_before)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
+                .bind(counters_before)
+                .execute(&mut *tx)
+                .await?;
         });
         Ok(())
+    }
+}
+
+impl Store {
+    /// Records a DPoP proof's `jti` for its key; false if it was seen before (a replay).
+    pub async fn use_dpop_proof(&self, jkt: &str, jti: &str, expires_at: i64) -> Result<bool> {
+        let affected = with_pool!(&self.db, write, |p| sqlx::query(
+            "INSERT INTO dpop_proofs (jkt, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (jkt, jti) DO NOTHING"
+        )
+        .bind(jkt)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(affected == 1)
     }
 }

@@ -46,3 +46,11 @@ CREATE TABLE rate_counters (
     count        BIGINT NOT NULL,
     PRIMARY KEY (key, window_start)
 );
+
+-- DPoP proofs seen, so a proof cannot be replayed while its time window is open.
+CREATE TABLE dpop_proofs (
+    jkt        TEXT NOT NULL,
+    jti        TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (jkt, jti)
+);

@@ -53,7 +53,7 @@ pub(crate) async fn remember_session_device(
         id: uuid::Uuid::new_v4().to_string(),
         user_id: caller.session.user_id.clone(),
         device_hash: hash.clone(),
-        trust: "fingerprint".into(),
+        trust: crate::dpop::trust_of(hash).into(),
         user_agent: caller.session.user_agent.clone(),
         created_at: now,
         last_seen_at: now,
@@ -65,7 +65,7 @@ pub(crate) async fn remember_session_device(
         session_id: Some(caller.session.id.clone()),
         ip: Some(ip.to_owned()),
         data: Some(
-            serde_json::json!({ "device_id": device.id, "trust": "fingerprint" }).to_string(),
+            serde_json::json!({ "device_id": device.id, "trust": device.trust }).to_string(),
         ),
         ..Default::default()
     };

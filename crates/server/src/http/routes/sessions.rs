@@ -15,6 +15,7 @@ use stepgate_store::{AuditEvent, ChallengeRecord, LoginRecord, SessionRecord};
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
+use crate::dpop;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ClientIp, UserCaller, rate_limit};
 use crate::http::rfc3339;
@@ -283,9 +284,39 @@ pub async fn login(
         return Err(invalid_credentials());
     };
 
-    let device_hash = device
-        .fingerprint
-        .map(|f| hex::encode(Sha256::digest(f.as_bytes())));
+    // A proven DPoP key names the device better than any fingerprint.
+    let device_hash = match headers.get("dpop") {
+        Some(value) => {
+            let proof = value
+                .to_str()
+                .map_err(|_| ApiError::validation("invalid DPoP proof: not text"))
+                .and_then(|v| {
+                    let url = format!(
+                        "{}/v1/sessions",
+                        app.config.public_url.trim_end_matches('/')
+                    );
+                    dpop::verify(v, "POST", &url, now)
+                        .map_err(|why| ApiError::validation(format!("invalid DPoP proof: {why}")))
+                })?;
+            if !app
+                .store
+                .use_dpop_proof(
+                    &proof.jkt,
+                    &proof.jti,
+                    proof.iat + 2 * dpop::MAX_SKEW_SECONDS,
+                )
+                .await?
+            {
+                return Err(ApiError::validation(
+                    "invalid DPoP proof: it was used before",
+                ));
+            }
+            Some(format!("{}{}", dpop::DEVICE_PREFIX, proof.jkt))
+        }
+        None => device
+            .fingerprint
+            .map(|f| hex::encode(Sha256::digest(f.as_bytes()))),
+    };
     let (signals, geo) =
         risk::login_signals(&app, &user.id, name, ip, device_hash.as_deref(), now).await?;
     let mut assessment = assess(&signals, &app.risk, now);

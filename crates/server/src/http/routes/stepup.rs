@@ -533,7 +533,7 @@ async fn complete_login(
         id: uuid::Uuid::new_v4().to_string(),
         user_id: pending.user_id.clone(),
         device_hash: hash.clone(),
-        trust: "fingerprint".into(),
+        trust: crate::dpop::trust_of(hash).into(),
         user_agent: pending.user_agent.clone(),
         created_at: now,
         last_seen_at: now,
