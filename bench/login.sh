@@ -10,7 +10,7 @@ cargo build --release --quiet
 bin=target/release/stepgate
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-printf 'data_dir = "%s"\nlisten = "127.0.0.1:0"\nlog_filter = "warn,stepgate_server::http=info"\n' "$dir" > "$dir/c.toml"
+printf 'data_dir = "%s"\nlisten = "127.0.0.1:0"\nlog_filter = "warn,stepgate_server::http=info"\n[rate_limits]\nlogin_per_minute = 1000000\n' "$dir" > "$dir/c.toml"
 key=$(STEPGATE_CONFIG="$dir/c.toml" "$bin" api-keys create --scope service 2>/dev/null | tail -n1)
 STEPGATE_CONFIG="$dir/c.toml" "$bin" serve > "$dir/log" 2>&1 &
 pid=$!

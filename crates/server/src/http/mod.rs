@@ -194,6 +194,14 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
     }
     tracing::info!(backend = ?app.store.backend(), "listening on http://{addr}");
     let store = app.store.clone();
+    // Small responses must not wait for Nagle's algorithm (a ~40 ms stall per request
+    // against a client with delayed ACKs).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
