@@ -312,7 +312,17 @@ async fn lockout_holds_from_any_ip_and_decays() {
         .assert_problem(423, "ACCOUNT_LOCKED");
     let locked_events = s.audit("type=ACCOUNT_LOCKED").await;
     assert_eq!(locked_events.len(), 2);
-    assert_eq!(s.audit("type=ACCOUNT_LOGIN_FAILED").await.len(), 20);
+    let failed = s.audit("type=ACCOUNT_LOGIN_FAILED").await;
+    assert_eq!(failed.len(), 20);
+    // Every login event records an assessment; a burst shows in it.
+    assert!(failed.iter().all(|e| e["data"]["risk"]["tier"].is_string()));
+    assert!(
+        failed[9]["data"]["risk"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["observed"] == "10 failed sign-ins recently")
+    );
 
     // The lock decays with the window.
     set_clock(&s, 901).await;

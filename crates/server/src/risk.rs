@@ -218,6 +218,18 @@ impl From<&RiskAssessment> for RiskView {
     }
 }
 
+/// The signals a request shows by itself, with no user data: its network, its place and
+/// the account name's recent failures.
+pub fn request_signals(app: &App, ip: IpAddr, recent_failures: usize) -> Signals {
+    Signals {
+        device: DeviceSignal::Absent,
+        listed: app.risk_sources.listed(ip),
+        geo: app.risk_sources.locate(ip),
+        recent_failures: u32::try_from(recent_failures).unwrap_or(u32::MAX),
+        ..Signals::default()
+    }
+}
+
 /// Gathers the signals of an action on an existing session: its device, network,
 /// place, age, and the purpose's own sensitivity.
 pub async fn action_signals(

@@ -256,14 +256,22 @@ pub async fn login(
     let known_id = user.as_ref().map(|u| u.id.clone());
     let verified = app.passwords.verify(body.password, stored_hash).await?;
     let Some(user) = user.filter(|_| verified) else {
+        // The assessment of a failed login uses only what the request shows (network,
+        // place, failure burst), the same work whether or not the user exists.
+        let signals = risk::request_signals(&app, ip, failures.len() + 1);
+        let assessed = RiskView::from(&assess(&signals, &app.risk, now));
         let failed = AuditEvent {
             kind: "ACCOUNT_LOGIN_FAILED",
             at: now,
             user_id: known_id,
             ip: Some(ip.to_string()),
             data: Some(
-                serde_json::json!({ "username": name, "recent_failures": failures.len() + 1 })
-                    .to_string(),
+                serde_json::json!({
+                    "username": name,
+                    "recent_failures": failures.len() + 1,
+                    "risk": assessed,
+                })
+                .to_string(),
             ),
             ..Default::default()
         };
