@@ -603,11 +603,24 @@ async fn recovery_codes_work_once_each() {
         s.get("/v1/factors", Some(&token)).await.body["factors"][0]["codes_left"],
         9
     );
-    // A new set replaces the old one.
+    // A new set replaces the old one; with a factor in place that is itself a step-up.
+    s.post("/v1/factors/recovery-codes", Some(&token), Value::Null)
+        .await
+        .assert_problem(401, "STEPUP_REQUIRED");
+    let enroll = elevate(&s, &token, &codes[4], json!({"purpose": "factors:enroll"})).await;
     let (_, fresh) = {
         let r = s
-            .post("/v1/factors/recovery-codes", Some(&token), Value::Null)
+            .send(
+                s.http
+                    .post(s.url("/v1/factors/recovery-codes"))
+                    .bearer_auth(&token)
+                    .header(
+                        "stepgate-elevation",
+                        enroll["elevation_token"].as_str().unwrap(),
+                    ),
+            )
             .await;
+        assert_eq!(r.status, 201, "{}", r.text);
         (r.status, r.body["codes"].clone())
     };
     let c = s
@@ -872,7 +885,19 @@ async fn factors_can_be_removed_with_an_elevation_token() {
     let s = server().await;
     let (token, codes) = recovery_user(&s, "felix").await;
     let totp_id = {
-        let r = s.post("/v1/factors/totp", Some(&token), Value::Null).await;
+        let enroll = elevate(&s, &token, &codes[2], json!({"purpose": "factors:enroll"})).await;
+        let r = s
+            .send(
+                s.http
+                    .post(s.url("/v1/factors/totp"))
+                    .bearer_auth(&token)
+                    .header(
+                        "stepgate-elevation",
+                        enroll["elevation_token"].as_str().unwrap(),
+                    ),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
         r.body["factor_id"].as_str().unwrap().to_owned()
     };
     let path = format!("/v1/factors/{totp_id}");
@@ -917,4 +942,42 @@ async fn factors_can_be_removed_with_an_elevation_token() {
     s.delete("/v1/factors/no-such-factor", Some(&token))
         .await
         .assert_problem(404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn adding_a_factor_next_to_one_is_a_step_up() {
+    let s = server().await;
+    let (token, secret, step) = totp_user(&s, "gus").await;
+    // A password-only session cannot plant a second factor.
+    let r = s
+        .post("/v1/factors/recovery-codes", Some(&token), Value::Null)
+        .await;
+    r.assert_problem(401, "STEPUP_REQUIRED");
+    assert_eq!(r.body["purpose"], "factors:enroll");
+    assert_eq!(r.body["allowed_factors"], json!(["totp"]));
+    // One authenticator at a time.
+    s.post("/v1/factors/totp", Some(&token), Value::Null)
+        .await
+        .assert_problem(409, "CONFLICT");
+    // The ready challenge is a session-mode one: pass it, and the same session may add.
+    let v = s
+        .verify(
+            &token,
+            r.body["challenge_id"].as_str().unwrap(),
+            "totp",
+            &oathtool(&secret, step + 1),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.text);
+    let elevated = v.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        s.post("/v1/factors/recovery-codes", Some(elevated), Value::Null)
+            .await
+            .status,
+        201
+    );
+    // Used up: a second set needs a second step-up.
+    s.post("/v1/factors/recovery-codes", Some(elevated), Value::Null)
+        .await
+        .assert_problem(401, "STEPUP_REQUIRED");
 }

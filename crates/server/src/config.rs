@@ -326,10 +326,16 @@ impl Config {
             .iter()
             .filter_map(|p| p.to_purpose().ok())
             .collect();
-        if !purposes.iter().any(|p| p.name.as_str() == FACTORS_DELETE) {
+        for (name, title) in [
+            (FACTORS_DELETE, "Remove a sign-in factor"),
+            (FACTORS_ENROLL, "Add a sign-in factor"),
+        ] {
+            if purposes.iter().any(|p| p.name.as_str() == name) {
+                continue;
+            }
             purposes.push(Purpose {
-                name: PurposeName::parse(FACTORS_DELETE).expect("a valid name"),
-                title: "Remove a sign-in factor".into(),
+                name: PurposeName::parse(name).expect("a valid name"),
+                title: title.into(),
                 minimum: Requirement {
                     factor: FactorClass::Any,
                     ttl_seconds: 300,
@@ -355,6 +361,8 @@ impl Config {
 
 /// The purpose that guards `DELETE /v1/factors/{id}`.
 pub const FACTORS_DELETE: &str = "factors:delete";
+/// The purpose that guards adding a factor when the user already has one.
+pub const FACTORS_ENROLL: &str = "factors:enroll";
 
 impl Default for Config {
     fn default() -> Self {

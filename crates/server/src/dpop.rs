@@ -68,7 +68,8 @@ pub fn verify(proof: &str, method: &str, url: &str, now: i64) -> Result<Proof, S
     if claims.htu.split(['?', '#']).next() != Some(url) {
         return Err("htu does not match the request URL".into());
     }
-    if (now - claims.iat).abs() > MAX_SKEW_SECONDS {
+    // abs_diff: an attacker-chosen iat must not overflow the subtraction.
+    if now.abs_diff(claims.iat) > MAX_SKEW_SECONDS.unsigned_abs() {
         return Err("iat is too far from the server's time".into());
     }
     if claims.jti.is_empty() || claims.jti.len() > 128 {
@@ -150,6 +151,33 @@ mod tests {
             thumbprint(&ed, Algorithm::EdDSA).unwrap(),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
+    }
+
+    #[test]
+    fn extreme_iat_values_are_refused_without_overflow() {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+        let public = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(jwk(AlgorithmParameters::OctetKeyPair(
+            OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: URL_SAFE_NO_PAD.encode(public),
+            },
+        )));
+        let key = jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref());
+        for iat in [i64::MIN, i64::MAX] {
+            let claims =
+                serde_json::json!({"htm": "POST", "htu": "http://x/y", "iat": iat, "jti": "j"});
+            let proof = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+            assert!(verify(&proof, "POST", "http://x/y", 1_800_000_000).is_err());
+        }
     }
 
     #[test]

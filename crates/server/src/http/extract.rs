@@ -280,11 +280,10 @@ impl FromRequestParts<SharedApp> for ClientIp {
             .filter_map(|v| v.to_str().ok())
             .collect::<Vec<_>>()
             .join(",");
-        Ok(Self(client_ip(
-            peer,
-            &forwarded,
-            &app.config.trusted_proxies,
-        )))
+        // Canonical form: a dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d, and an
+        // IP-bound elevation must compare equal to the IPv4 text an RP sends.
+        let ip = client_ip(peer.to_canonical(), &forwarded, &app.config.trusted_proxies);
+        Ok(Self(ip.to_canonical()))
     }
 }
 

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use stepgate_core::ErrorCode;
 use stepgate_core::factor::{TotpCode, totp_matching_step};
 use stepgate_core::stepup::{ElevationMode, Use};
-use stepgate_store::{AuditEvent, FactorRecord};
+use stepgate_store::{AuditEvent, ElevationRecord, FactorRecord};
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
-use crate::config::FACTORS_DELETE;
+use crate::config::{FACTORS_DELETE, FACTORS_ENROLL};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, UserCaller};
 use crate::http::rfc3339;
@@ -127,8 +127,21 @@ fn enrolled_event(
 pub async fn enroll_totp(
     State(app): State<SharedApp>,
     caller: UserCaller,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
 ) -> Result<(StatusCode, Json<TotpEnrollment>), ApiError> {
     let now = app.now();
+    let existing = app.store.factors_of_user(&caller.session.user_id).await?;
+    if existing
+        .iter()
+        .any(|f| f.status == "active" && f.kind == "totp")
+    {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "an authenticator is already enrolled; remove it first",
+        ));
+    }
+    guard_enrollment(&app, &caller, ip, &headers, "an authenticator app").await?;
     let secret = random_bytes::<20>()?;
     let id = uuid::Uuid::new_v4().to_string();
     let user = app
@@ -244,8 +257,10 @@ pub async fn create_recovery_codes(
     State(app): State<SharedApp>,
     caller: UserCaller,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
 ) -> Result<(StatusCode, Json<RecoveryCodes>), ApiError> {
     let now = app.now();
+    guard_enrollment(&app, &caller, ip, &headers, "recovery codes").await?;
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     let mut hashes = Vec::with_capacity(RECOVERY_CODES);
     while codes.len() < RECOVERY_CODES {
@@ -342,66 +357,8 @@ pub async fn delete(
         .filter(|f| f.user_id == caller.session.user_id)
         .ok_or_else(not_found)?;
     let ip_text = ip.to_string();
-    let use_ = Use {
-        purpose: FACTORS_DELETE,
-        ip: Some(&ip_text),
-        action_digest: None,
-    };
-    let presented = match headers.get(ELEVATION_HEADER) {
-        Some(value) => {
-            let token = value.to_str().map_err(|_| {
-                ApiError::new(
-                    ErrorCode::StepupTokenInvalid,
-                    "the elevation token is malformed",
-                )
-            })?;
-            let hash = parse_elevation_token(token)?;
-            Some(
-                app.store
-                    .elevation_by_token_hash(&hash)
-                    .await?
-                    .filter(|e| e.user_id == caller.session.user_id)
-                    .ok_or_else(|| {
-                        ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token")
-                    })?,
-            )
-        }
-        None => app
-            .store
-            .live_elevations_of_user(&caller.session.user_id, now)
-            .await?
-            .into_iter()
-            .find(|e| {
-                e.session_id == caller.session.id
-                    && e.purpose == FACTORS_DELETE
-                    && e.mode == ElevationMode::Session.as_str()
-            }),
-    };
-    let Some(elevation) = presented else {
-        let challenge = open_challenge(
-            &app,
-            &caller,
-            ip,
-            NewChallenge {
-                purpose: FACTORS_DELETE.into(),
-                mode: Some("session".into()),
-                action_digest: None,
-                action_summary: Some(format!("Remove your {} factor", factor.kind)),
-            },
-        )
-        .await?;
-        let mut e = ApiError::new(
-            ErrorCode::StepupRequired,
-            "removing a factor needs a step-up",
-        );
-        e.extensions.insert("purpose".into(), FACTORS_DELETE.into());
-        e.extensions
-            .insert("challenge_id".into(), challenge.challenge_id.into());
-        e.extensions
-            .insert("allowed_factors".into(), challenge.allowed_factors.into());
-        return Err(e);
-    };
-    rely_on(&app, &elevation, &use_, now).await?;
+    let summary = format!("Remove your {} factor", factor.kind);
+    let elevation = require_elevation(&app, &caller, ip, &headers, FACTORS_DELETE, summary).await?;
     let event = AuditEvent {
         kind: "FACTOR_REMOVED",
         at: now,
@@ -424,6 +381,103 @@ pub async fn delete(
     } else {
         Err(not_found())
     }
+}
+
+/// Uses up an elevation for `purpose` held by the caller: the token in the
+/// `Stepgate-Elevation` header, or a session-mode elevation of the calling session.
+/// Without one the answer is `STEPUP_REQUIRED` with a ready session-mode challenge.
+pub(crate) async fn require_elevation(
+    app: &SharedApp,
+    caller: &UserCaller,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    purpose: &str,
+    summary: String,
+) -> Result<ElevationRecord, ApiError> {
+    let now = app.now();
+    let presented = match headers.get(ELEVATION_HEADER) {
+        Some(value) => {
+            let malformed = || {
+                ApiError::new(
+                    ErrorCode::StepupTokenInvalid,
+                    "the elevation token is malformed",
+                )
+            };
+            let hash = parse_elevation_token(value.to_str().map_err(|_| malformed())?)?;
+            Some(
+                app.store
+                    .elevation_by_token_hash(&hash)
+                    .await?
+                    .filter(|e| e.user_id == caller.session.user_id)
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token")
+                    })?,
+            )
+        }
+        None => app
+            .store
+            .live_elevations_of_user(&caller.session.user_id, now)
+            .await?
+            .into_iter()
+            .find(|e| {
+                e.session_id == caller.session.id
+                    && e.purpose == purpose
+                    && e.mode == ElevationMode::Session.as_str()
+            }),
+    };
+    let Some(elevation) = presented else {
+        let challenge = open_challenge(
+            app,
+            caller,
+            ip,
+            NewChallenge {
+                purpose: purpose.into(),
+                mode: Some("session".into()),
+                action_digest: None,
+                action_summary: Some(summary),
+            },
+        )
+        .await?;
+        return Err(ApiError::new(
+            ErrorCode::StepupRequired,
+            "this change to your factors needs a step-up",
+        )
+        .with("purpose", purpose)
+        .with("challenge_id", challenge.challenge_id)
+        .with("allowed_factors", challenge.allowed_factors));
+    };
+    let ip_text = ip.to_string();
+    let use_ = Use {
+        purpose,
+        ip: Some(&ip_text),
+        action_digest: None,
+    };
+    rely_on(app, &elevation, &use_, now).await?;
+    Ok(elevation)
+}
+
+/// Adding a factor when one exists is itself a step-up (`factors:enroll`): otherwise a
+/// password-only session could plant its own authenticator. The first factor needs none.
+async fn guard_enrollment(
+    app: &SharedApp,
+    caller: &UserCaller,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    what: &str,
+) -> Result<(), ApiError> {
+    let factors = app.store.factors_of_user(&caller.session.user_id).await?;
+    if factors.iter().any(|f| f.status == "active") {
+        require_elevation(
+            app,
+            caller,
+            ip,
+            headers,
+            FACTORS_ENROLL,
+            format!("Add {what}"),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -490,9 +490,11 @@ pub async fn verify(
                 sub: caller.session.user_id.clone(),
                 sid: caller.session.id.clone(),
                 iat: now,
+                // The su token lives no longer than the elevation it announces.
                 exp: app
                     .lifetimes
-                    .access_token_expiry(now, caller.session.expires_at),
+                    .access_token_expiry(now, caller.session.expires_at)
+                    .min(elevation.expires_at),
                 auth_time: caller.session.auth_time,
                 acr: acr::MFA.into(),
                 amr: vec!["pwd".into(), kind.amr().into()],
