@@ -610,14 +610,10 @@ async fn recovery_codes_work_once_each() {
     let enroll = elevate(&s, &token, &codes[4], json!({"purpose": "factors:enroll"})).await;
     let (_, fresh) = {
         let r = s
-            .send(
-                s.http
-                    .post(s.url("/v1/factors/recovery-codes"))
-                    .bearer_auth(&token)
-                    .header(
-                        "stepgate-elevation",
-                        enroll["elevation_token"].as_str().unwrap(),
-                    ),
+            .post_elevated(
+                "/v1/factors/recovery-codes",
+                &token,
+                enroll["elevation_token"].as_str().unwrap(),
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
@@ -887,14 +883,10 @@ async fn factors_can_be_removed_with_an_elevation_token() {
     let totp_id = {
         let enroll = elevate(&s, &token, &codes[2], json!({"purpose": "factors:enroll"})).await;
         let r = s
-            .send(
-                s.http
-                    .post(s.url("/v1/factors/totp"))
-                    .bearer_auth(&token)
-                    .header(
-                        "stepgate-elevation",
-                        enroll["elevation_token"].as_str().unwrap(),
-                    ),
+            .post_elevated(
+                "/v1/factors/totp",
+                &token,
+                enroll["elevation_token"].as_str().unwrap(),
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);

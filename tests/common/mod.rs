@@ -302,6 +302,17 @@ impl Server {
         self.send(req).await
     }
 
+    /// A bodiless POST with an access token and an elevation token in `Stepgate-Elevation`.
+    pub async fn post_elevated(&self, path: &str, token: &str, elevation: &str) -> Reply {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(token)
+                .header("stepgate-elevation", elevation),
+        )
+        .await
+    }
+
     /// Enrolls and confirms TOTP for the token's user (with the code of `step`);
     /// returns the base32 secret.
     pub async fn enroll_totp(&self, token: &str, step: i64) -> String {

@@ -108,27 +108,29 @@ impl Store {
     }
 
     /// Counts a wrong answer against the challenge and the user's factor budget, with
-    /// its audit events, in one transaction. The challenge's counter only moves while
+    /// its audit events (`blocked` too when this answer spent the last attempt), in one
+    /// transaction. The challenge's counter only moves while
     /// it is pending and below its limit (the UPDATE's WHERE is the lock).
     pub async fn record_stepup_failure(
         &self,
         challenge_id: &str,
         factor: &str,
         now: i64,
-        audit: &[AuditEvent],
+        failed: &AuditEvent,
+        blocked: &AuditEvent,
     ) -> Result<FailureOutcome> {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
-            let row: Option<(i64, String, String)> = sqlx::query_as(
+            let row: Option<(i64, i64, String, String)> = sqlx::query_as(
                 "UPDATE challenges SET failures = failures + 1 \
                  WHERE id = $1 AND status = 'pending' AND failures < max_attempts \
-                 RETURNING failures, user_id, purpose",
+                 RETURNING failures, max_attempts, user_id, purpose",
             )
             .bind(challenge_id)
             .fetch_optional(&mut *tx)
             .await?;
             match row {
                 None => FailureOutcome::NotPending,
-                Some((failures, user_id, purpose)) => {
+                Some((failures, max_attempts, user_id, purpose)) => {
                     sqlx::query(
                         "INSERT INTO stepup_failures (user_id, factor, purpose, at) VALUES ($1, $2, $3, $4)",
                     )
@@ -138,8 +140,11 @@ impl Store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                    for event in audit {
-                        append!(tx, audit_lock, event);
+                    append!(tx, audit_lock, failed);
+                    // Decided from the count this UPDATE produced, so of two concurrent
+                    // last answers exactly one raises it.
+                    if failures == max_attempts {
+                        append!(tx, audit_lock, blocked);
                     }
                     FailureOutcome::Counted(failures)
                 }

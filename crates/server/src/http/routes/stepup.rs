@@ -599,15 +599,9 @@ async fn count_failure(
     blocked: AuditEvent,
     now: i64,
 ) -> ApiError {
-    let last = i64::from(challenge.max_attempts) == i64::from(challenge.failures) + 1;
-    let events = if last {
-        vec![failed, blocked]
-    } else {
-        vec![failed]
-    };
     match app
         .store
-        .record_stepup_failure(&challenge.id, kind.as_str(), now, &events)
+        .record_stepup_failure(&challenge.id, kind.as_str(), now, &failed, &blocked)
         .await
     {
         Ok(FailureOutcome::Counted(failures)) => {
