@@ -230,6 +230,37 @@ pub fn request_signals(app: &App, ip: IpAddr, recent_failures: usize) -> Signals
     }
 }
 
+/// What the store remembers about a device for this user.
+async fn device_signal(
+    app: &App,
+    user_id: &str,
+    device_hash: Option<&str>,
+) -> Result<DeviceSignal, ApiError> {
+    let Some(hash) = device_hash else {
+        return Ok(DeviceSignal::Absent);
+    };
+    Ok(match app.store.device(user_id, hash).await? {
+        Some(d) if d.trust == "key" => DeviceSignal::Known(DeviceTrust::Key),
+        Some(_) => DeviceSignal::Known(DeviceTrust::Fingerprint),
+        None => DeviceSignal::New,
+    })
+}
+
+/// A stored login as the engine's previous login (with its place, if it had one).
+fn previous_login(l: &stepgate_store::LoginRecord) -> PreviousLogin {
+    PreviousLogin {
+        at: l.at,
+        geo: match (&l.country, l.latitude, l.longitude) {
+            (Some(country), Some(latitude), Some(longitude)) => Some(Geo {
+                country: country.clone(),
+                latitude,
+                longitude,
+            }),
+            _ => None,
+        },
+    }
+}
+
 /// Gathers the signals of an action on an existing session: its device, network,
 /// place, age, and the purpose's own sensitivity.
 pub async fn action_signals(
@@ -240,31 +271,13 @@ pub async fn action_signals(
     now: i64,
 ) -> Result<Signals, ApiError> {
     let store = &app.store;
-    let device = match &session.device_hash {
-        None => DeviceSignal::Absent,
-        Some(hash) => match store.device(&session.user_id, hash).await? {
-            Some(d) if d.trust == "key" => DeviceSignal::Known(DeviceTrust::Key),
-            Some(_) => DeviceSignal::Known(DeviceTrust::Fingerprint),
-            None => DeviceSignal::New,
-        },
-    };
+    let device = device_signal(app, &session.user_id, session.device_hash.as_deref()).await?;
     let geo = app.risk_sources.locate(ip);
     let previous_login = store
         .recent_logins(&session.user_id, 1)
         .await?
-        .into_iter()
-        .next()
-        .map(|l| PreviousLogin {
-            at: l.at,
-            geo: match (l.country, l.latitude, l.longitude) {
-                (Some(country), Some(latitude), Some(longitude)) => Some(Geo {
-                    country,
-                    latitude,
-                    longitude,
-                }),
-                _ => None,
-            },
-        });
+        .first()
+        .map(previous_login);
     Ok(Signals {
         device,
         ip_seen_before: Some(
@@ -285,49 +298,29 @@ pub async fn action_signals(
 }
 
 /// Gathers the signals of a password login for `user_id` from `ip`.
+/// `recent_failures` is the account name's failure count the caller already read for
+/// the lockout check.
 pub async fn login_signals(
     app: &App,
     user_id: &str,
-    username: &str,
+    recent_failures: usize,
     ip: IpAddr,
     device_hash: Option<&str>,
-    now: i64,
 ) -> Result<(Signals, Option<Geo>), ApiError> {
     let store = &app.store;
-    let device = match device_hash {
-        None => DeviceSignal::Absent,
-        Some(hash) => match store.device(user_id, hash).await? {
-            Some(d) if d.trust == "key" => DeviceSignal::Known(DeviceTrust::Key),
-            Some(_) => DeviceSignal::Known(DeviceTrust::Fingerprint),
-            None => DeviceSignal::New,
-        },
-    };
+    let device = device_signal(app, user_id, device_hash).await?;
     let ip_text = ip.to_string();
     let history = store.recent_logins(user_id, HISTORY).await?;
     let geo = app.risk_sources.locate(ip);
-    let previous_login = history.first().map(|l| PreviousLogin {
-        at: l.at,
-        geo: match (&l.country, l.latitude, l.longitude) {
-            (Some(country), Some(latitude), Some(longitude)) => Some(Geo {
-                country: country.clone(),
-                latitude,
-                longitude,
-            }),
-            _ => None,
-        },
-    });
-    let failures = store
-        .login_failures_since(username, now - app.config.lockout.window_seconds)
-        .await?;
     let signals = Signals {
         device,
         ip_seen_before: Some(store.ip_seen_for_user(user_id, &ip_text).await?),
         listed: app.risk_sources.listed(ip),
         geo: geo.clone(),
         countries_seen: store.countries_of_user(user_id).await?,
-        previous_login,
+        previous_login: history.first().map(previous_login),
         login_hours: history.iter().map(|l| utc_hour(l.at)).collect(),
-        recent_failures: u32::try_from(failures.len()).unwrap_or(u32::MAX),
+        recent_failures: u32::try_from(recent_failures).unwrap_or(u32::MAX),
         session_age: None,
         purpose_sensitivity: None,
     };

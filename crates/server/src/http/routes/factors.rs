@@ -141,7 +141,15 @@ pub async fn enroll_totp(
             "an authenticator is already enrolled; remove it first",
         ));
     }
-    guard_enrollment(&app, &caller, ip, &headers, "an authenticator app").await?;
+    guard_enrollment(
+        &app,
+        &caller,
+        ip,
+        &headers,
+        &existing,
+        "an authenticator app",
+    )
+    .await?;
     let secret = random_bytes::<20>()?;
     let id = uuid::Uuid::new_v4().to_string();
     let user = app
@@ -260,7 +268,8 @@ pub async fn create_recovery_codes(
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<RecoveryCodes>), ApiError> {
     let now = app.now();
-    guard_enrollment(&app, &caller, ip, &headers, "recovery codes").await?;
+    let existing = app.store.factors_of_user(&caller.session.user_id).await?;
+    guard_enrollment(&app, &caller, ip, &headers, &existing, "recovery codes").await?;
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     let mut hashes = Vec::with_capacity(RECOVERY_CODES);
     while codes.len() < RECOVERY_CODES {
@@ -463,9 +472,9 @@ async fn guard_enrollment(
     caller: &UserCaller,
     ip: IpAddr,
     headers: &HeaderMap,
+    factors: &[FactorRecord],
     what: &str,
 ) -> Result<(), ApiError> {
-    let factors = app.store.factors_of_user(&caller.session.user_id).await?;
     if factors.iter().any(|f| f.status == "active") {
         require_elevation(
             app,

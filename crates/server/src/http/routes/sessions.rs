@@ -326,7 +326,7 @@ pub async fn login(
             .map(|f| hex::encode(Sha256::digest(f.as_bytes()))),
     };
     let (signals, geo) =
-        risk::login_signals(&app, &user.id, name, ip, device_hash.as_deref(), now).await?;
+        risk::login_signals(&app, &user.id, failures.len(), ip, device_hash.as_deref()).await?;
     let mut assessment = assess(&signals, &app.risk, now);
     let factors = app.store.factors_of_user(&user.id).await?;
     let active: Vec<FactorKind> = factors
