@@ -76,6 +76,20 @@ macro_rules! append {
 }
 pub(crate) use append;
 
+/// Runs one UPDATE/DELETE on an open transaction and, if it changed exactly one row,
+/// appends the audit event; evaluates to whether it did. The statement's WHERE decides
+/// (single use, "only while pending"), so the event is written only by the winner.
+macro_rules! audited_change {
+    ($tx:ident, $audit_lock:ident, $query:expr, $event:expr) => {{
+        let changed = $query.execute(&mut *$tx).await?.rows_affected() == 1;
+        if changed {
+            append!($tx, $audit_lock, $event);
+        }
+        changed
+    }};
+}
+pub(crate) use audited_change;
+
 impl Store {
     /// Appends one event on its own.
     pub async fn append_audit(&self, event: &AuditEvent) -> Result<()> {

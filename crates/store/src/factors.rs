@@ -1,6 +1,6 @@
 //! Enrolled factors: TOTP secrets (encrypted by the caller) and recovery codes (hashed).
 
-use crate::audit::append;
+use crate::audit::{append, audited_change};
 use crate::{AuditEvent, Result, Store, with_pool, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -70,21 +70,18 @@ impl Store {
         audit: &AuditEvent,
     ) -> Result<bool> {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
-            let done = sqlx::query(
-                "UPDATE factors SET status = 'active', confirmed_at = $2, last_step = $3 \
-                 WHERE id = $1 AND status = 'pending'",
+            audited_change!(
+                tx,
+                audit_lock,
+                sqlx::query(
+                    "UPDATE factors SET status = 'active', confirmed_at = $2, last_step = $3 \
+                     WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(step),
+                audit
             )
-            .bind(id)
-            .bind(now)
-            .bind(step)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if done {
-                append!(tx, audit_lock, audit);
-            }
-            done
         }))
     }
 

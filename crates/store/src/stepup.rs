@@ -1,6 +1,6 @@
 //! Challenges, elevations and the step-up failure budget.
 
-use crate::audit::append;
+use crate::audit::{append, audited_change};
 use crate::{AuditEvent, Result, Store, with_pool, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -260,39 +260,33 @@ impl Store {
     /// live. The audit event is written in the same transaction.
     pub async fn use_elevation(&self, id: &str, now: i64, audit: &AuditEvent) -> Result<bool> {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
-            let won = sqlx::query(
-                "UPDATE elevations SET consumed_at = $2 WHERE id = $1 AND revoked_at IS NULL \
-                 AND expires_at > $2 AND (NOT single_use OR consumed_at IS NULL)",
+            audited_change!(
+                tx,
+                audit_lock,
+                sqlx::query(
+                    "UPDATE elevations SET consumed_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+                     AND expires_at > $2 AND (NOT single_use OR consumed_at IS NULL)",
+                )
+                .bind(id)
+                .bind(now),
+                audit
             )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if won {
-                append!(tx, audit_lock, audit);
-            }
-            won
         }))
     }
 
     /// Revokes a live elevation. False if it was already revoked or unknown.
     pub async fn revoke_elevation(&self, id: &str, now: i64, audit: &AuditEvent) -> Result<bool> {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
-            let done = sqlx::query(
-                "UPDATE elevations SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            audited_change!(
+                tx,
+                audit_lock,
+                sqlx::query(
+                    "UPDATE elevations SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(now),
+                audit
             )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if done {
-                append!(tx, audit_lock, audit);
-            }
-            done
         }))
     }
 }
