@@ -7,7 +7,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{PASSWORD, PURPOSES, Reply, Server, eventually, jwt_claims, oathtool, totp_step_now};
+use common::{
+    DpopKey, PASSWORD, PURPOSES, Reply, Server, eventually, jwt_claims, oathtool, totp_step_now,
+};
 use serde_json::{Value, json};
 
 const LONDON: &str = "81.2.69.10";
@@ -513,48 +515,6 @@ fn bad_sources_are_refused_at_start_with_the_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.txt:2"));
 }
 
-/// A client-held Ed25519 key that signs DPoP proofs (RFC 9449).
-struct DpopKey {
-    encoding: jsonwebtoken::EncodingKey,
-    jwk: jsonwebtoken::jwk::Jwk,
-}
-
-impl DpopKey {
-    fn new() -> Self {
-        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-        use base64::Engine;
-        use jsonwebtoken::jwk::{
-            AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, OctetKeyPairParameters,
-            OctetKeyPairType,
-        };
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
-        let public = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-            .unwrap()
-            .public_key()
-            .as_ref()
-            .to_vec();
-        Self {
-            encoding: jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref()),
-            jwk: Jwk {
-                common: CommonParameters::default(),
-                algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
-                    key_type: OctetKeyPairType::OctetKeyPair,
-                    curve: EllipticCurve::Ed25519,
-                    x: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
-                }),
-            },
-        }
-    }
-
-    fn proof(&self, htu: &str) -> String {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.typ = Some("dpop+jwt".into());
-        header.jwk = Some(self.jwk.clone());
-        let claims = json!({"htm": "POST", "htu": htu, "iat": common::unix_now(), "jti": uuid::Uuid::new_v4().to_string()});
-        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
-    }
-}
-
 const LOGIN_HTU: &str = "http://localhost:8080/v1/sessions";
 
 async fn login_with_proof(s: &Server, user: &str, proof: &str) -> Reply {
@@ -590,8 +550,22 @@ async fn a_proven_dpop_key_makes_a_strongly_trusted_device() {
         )
         .await;
     assert_eq!(passed.status, 200, "{}", passed.text);
+    assert_eq!(passed.body["token_type"], "DPoP");
     let token = passed.body["access_token"].as_str().unwrap().to_owned();
-    let devices = s.get("/v1/devices", Some(&token)).await.body;
+    // The session is bound to the key: its token works only with a proof from it.
+    let devices_url = "http://localhost:8080/v1/devices";
+    s.get("/v1/devices", Some(&token))
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    let devices = s
+        .send(
+            s.http
+                .get(s.url("/v1/devices"))
+                .header("authorization", format!("DPoP {token}"))
+                .header("dpop", key.proof_for("GET", devices_url, Some(&token))),
+        )
+        .await
+        .body;
     assert!(
         devices["devices"]
             .as_array()

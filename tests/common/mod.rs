@@ -519,3 +519,58 @@ pub async fn eventually(timeout: Duration, mut probe: impl AsyncFnMut() -> bool)
     }
     false
 }
+
+/// A client-held Ed25519 key that signs DPoP proofs (RFC 9449).
+pub struct DpopKey {
+    encoding: jsonwebtoken::EncodingKey,
+    jwk: jsonwebtoken::jwk::Jwk,
+}
+
+impl DpopKey {
+    pub fn new() -> Self {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        use base64::Engine;
+        use jsonwebtoken::jwk::{
+            AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, OctetKeyPairParameters,
+            OctetKeyPairType,
+        };
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+        let public = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        Self {
+            encoding: jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref()),
+            jwk: Jwk {
+                common: CommonParameters::default(),
+                algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                    key_type: OctetKeyPairType::OctetKeyPair,
+                    curve: EllipticCurve::Ed25519,
+                    x: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
+                }),
+            },
+        }
+    }
+
+    /// A proof for a login (`POST` to `htu`, no access token).
+    pub fn proof(&self, htu: &str) -> String {
+        self.proof_for("POST", htu, None)
+    }
+
+    /// A proof for `method` on `htu`; with `token`, its `ath` binds it to that token.
+    pub fn proof_for(&self, method: &str, htu: &str, token: Option<&str>) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(self.jwk.clone());
+        let mut claims = json!({"htm": method, "htu": htu, "iat": unix_now(), "jti": uuid::Uuid::new_v4().to_string()});
+        if let Some(t) = token {
+            claims["ath"] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(t.as_bytes()))
+                .into();
+        }
+        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
+    }
+}

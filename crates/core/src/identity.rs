@@ -119,3 +119,45 @@ mod tests {
         }
     }
 }
+
+/// A user's roles (Cedar's `User.roles`): at most 32, each 1–64 characters of letters,
+/// digits and `: _ . -`; duplicates are dropped, order kept.
+pub fn parse_roles(raw: &[String]) -> Result<Vec<String>, Error> {
+    if raw.len() > 32 {
+        return Err(Error::validation("roles: at most 32 roles"));
+    }
+    let mut roles: Vec<String> = Vec::new();
+    for role in raw {
+        let ok = (1..=64).contains(&role.len())
+            && role
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b":_.-".contains(&b));
+        if !ok {
+            return Err(Error::validation(
+                "roles: each role is 1-64 characters of letters, digits and : _ . -",
+            ));
+        }
+        if !roles.contains(role) {
+            roles.push(role.clone());
+        }
+    }
+    Ok(roles)
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::parse_roles;
+
+    #[test]
+    fn roles_are_checked_and_deduplicated() {
+        let r = |v: &[&str]| parse_roles(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            r(&["admin", "ops:on-call", "admin"]).unwrap(),
+            ["admin", "ops:on-call"]
+        );
+        assert!(r(&[""]).is_err());
+        assert!(r(&["a b"]).is_err());
+        assert!(r(&[&"x".repeat(65)]).is_err());
+        assert!(r(&vec!["a"; 33]).is_err());
+    }
+}

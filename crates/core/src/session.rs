@@ -8,6 +8,20 @@ pub mod acr {
     pub const PASSWORD: &str = "urn:stepgate:acr:pwd";
     /// Password plus a second factor (TOTP, email code, recovery code).
     pub const MFA: &str = "urn:stepgate:acr:mfa";
+    /// OpenID EAP: phishing-resistant authentication (a passkey with user verification).
+    pub const PHR: &str = "phr";
+    /// OpenID EAP: phishing-resistant with a hardware-protected key.
+    pub const PHRH: &str = "phrh";
+    /// Every value this server issues or asks for, weakest first.
+    pub const SUPPORTED: [&str; 4] = [PASSWORD, MFA, PHR, PHRH];
+
+    /// The `acr_values` that satisfy a step-up of this factor class (RFC 9470).
+    pub fn for_class(class: crate::purpose::FactorClass) -> &'static str {
+        match class {
+            crate::purpose::FactorClass::Any => MFA,
+            crate::purpose::FactorClass::PhishingResistant => PHR,
+        }
+    }
 }
 
 /// A server-side login record, as the core needs to judge it.

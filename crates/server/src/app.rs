@@ -29,6 +29,9 @@ pub struct App {
     /// Seconds added to the system clock; only ever non-zero with `testing.clock_control`.
     pub clock_offset: std::sync::atomic::AtomicI64,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The Cedar policies (empty without `policy_file`).
+    pub authz: stepgate_core::authz::Policies,
+    pub decider: crate::decisions::Decider,
 }
 
 pub type SharedApp = Arc<App>;
@@ -72,6 +75,8 @@ impl App {
         let limits = config.stepup_limits();
         let risk = config.risk.engine();
         let risk_sources = RiskSources::load(&config.risk)?;
+        let authz = config.load_policies()?;
+        let decider = crate::decisions::Decider::new(&config.decisions);
         let tokens = Tokens::new(config.issuer(), config.signing_key_file(), keys);
         let passwords = Passwords::new(config.password_hash_concurrency)?;
         let lifetimes = SessionLifetimes {
@@ -91,6 +96,8 @@ impl App {
             risk_sources,
             clock_offset: std::sync::atomic::AtomicI64::new(0),
             metrics: None,
+            authz,
+            decider,
         })
     }
 }

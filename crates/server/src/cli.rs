@@ -58,6 +58,18 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// The Cedar authorization policies.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Parse the policy file (and validate it against the schema, if one is set); on
+    /// error print where and why, and exit 1.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -85,6 +97,9 @@ enum UserAction {
         username: String,
         #[arg(long)]
         email: Option<String>,
+        /// A role (Cedar's `User.roles`); repeat for several.
+        #[arg(long = "role")]
+        roles: Vec<String>,
     },
 }
 
@@ -144,10 +159,30 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
             println!("database is up to date");
             Ok(())
         }
+        Command::Policy {
+            action: PolicyAction::Check,
+        } => {
+            let policies = config.load_policies()?;
+            match &config.policy_file {
+                None => println!("no policy_file is set: action decisions are all deny"),
+                Some(path) => println!(
+                    "policies OK: {}; {} policies; {}",
+                    path.display(),
+                    policies.len(),
+                    if policies.has_schema() {
+                        "validated against the schema"
+                    } else {
+                        "parsed (no schema set)"
+                    }
+                ),
+            }
+            Ok(())
+        }
         Command::Config {
             action: ConfigAction::Check,
         } => {
             crate::risk::RiskSources::check(&config.risk)?;
+            config.load_policies()?;
             let file = if source.path.exists() {
                 source.path.display().to_string()
             } else {
@@ -180,7 +215,12 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
             Ok(())
         }
         Command::Users {
-            action: UserAction::Create { username, email },
+            action:
+                UserAction::Create {
+                    username,
+                    email,
+                    roles,
+                },
         } => {
             let username = Username::parse(&username)?;
             let email = email.as_deref().map(Email::parse).transpose()?;
@@ -200,6 +240,7 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
                 email: email.map(|e| e.as_str().to_owned()),
                 password_hash: hash,
                 created_at: now(),
+                roles: serde_json::to_string(&stepgate_core::identity::parse_roles(&roles)?)?,
             };
             store.insert_user(&record).await.map_err(|e| match e {
                 stepgate_store::StoreError::Conflict => {

@@ -39,6 +39,10 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "rate_limits",
     "testing",
     "purposes",
+    "policy_file",
+    "policy_schema",
+    "decisions",
+    "forward_auth",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,6 +86,75 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub testing: TestingConfig,
     pub purposes: Vec<PurposeConfig>,
+    /// Cedar policies for `POST /v1/decisions` and forward-auth. Without them, every
+    /// action/resource decision is `deny` (decisions by purpose still work).
+    pub policy_file: Option<PathBuf>,
+    /// A Cedar schema (`.cedarschema`); when set, the policies are validated strictly
+    /// against it at start and by `stepgate policy check`.
+    pub policy_schema: Option<PathBuf>,
+    pub decisions: DecisionsConfig,
+    pub forward_auth: ForwardAuthConfig,
+}
+
+/// `[decisions]`: the decision path's caches and its record queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionsConfig {
+    /// Verified access tokens kept (keyed by the token's SHA-256) so that a decision
+    /// does not verify a signature per request.
+    pub token_cache_entries: usize,
+    /// How long a session's decision view (liveness, roles, risk history, elevations)
+    /// is reused, in milliseconds; 0 reads it for every decision. Changes made through
+    /// this node (logout, step-up, revocation) are seen at once; changes made through
+    /// another node within this bound. An allow that relies on an elevation, and every
+    /// `step_up`/`deny`, is confirmed against the database.
+    pub session_cache_ms: u64,
+    /// Decision records waiting to be written; past this, records are dropped (counted
+    /// in `stepgate_decision_records_dropped_total`), never the decision.
+    pub record_queue: usize,
+    /// Records written per transaction.
+    pub record_batch: usize,
+    /// The elevation mode of the challenge a `step_up` decision opens: `session` (the
+    /// verify answer carries a fresh access token) or `token`.
+    pub challenge_mode: String,
+}
+
+impl Default for DecisionsConfig {
+    fn default() -> Self {
+        Self {
+            token_cache_entries: 100_000,
+            session_cache_ms: 1000,
+            record_queue: 50_000,
+            record_batch: 1000,
+            challenge_mode: "session".into(),
+        }
+    }
+}
+
+/// `[forward_auth]`: how a proxied request becomes a decision.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthConfig {
+    /// Checked in order; the first match decides. A request no rule matches is decided
+    /// as action `http:<METHOD>` on resource `<path>`.
+    pub routes: Vec<ForwardRoute>,
+}
+
+/// One forward-auth rule: requests whose path starts with `path_prefix` (and whose
+/// method is in `methods`, if given) are decided as `purpose`, or as `action` on
+/// `resource` (`{path}` in `resource` is replaced by the request path).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardRoute {
+    #[serde(default)]
+    pub methods: Vec<String>,
+    pub path_prefix: String,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub purpose: Option<String>,
 }
 
 /// `[risk]`: weights (0–100 each), tier thresholds, signal sources.
@@ -389,6 +462,10 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             testing: TestingConfig::default(),
             purposes: Vec::new(),
+            policy_file: None,
+            policy_schema: None,
+            decisions: DecisionsConfig::default(),
+            forward_auth: ForwardAuthConfig::default(),
         }
     }
 }
@@ -570,6 +647,29 @@ impl Config {
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return Err("public_url: must be an http:// or https:// URL".into());
         }
+        if self.policy_schema.is_some() && self.policy_file.is_none() {
+            return Err("policy_schema: needs policy_file".into());
+        }
+        if !["session", "token"].contains(&self.decisions.challenge_mode.as_str()) {
+            return Err("decisions.challenge_mode: must be \"session\" or \"token\"".into());
+        }
+        if self.decisions.record_queue == 0 || self.decisions.record_batch == 0 {
+            return Err("decisions: record_queue and record_batch must be at least 1".into());
+        }
+        for (i, r) in self.forward_auth.routes.iter().enumerate() {
+            if !r.path_prefix.starts_with('/') {
+                return Err(format!(
+                    "forward_auth.routes[{i}].path_prefix: must start with /"
+                ));
+            }
+            if r.purpose.is_some() == (r.action.is_some() || r.resource.is_some())
+                || (r.purpose.is_none() && (r.action.is_none() || r.resource.is_none()))
+            {
+                return Err(format!(
+                    "forward_auth.routes[{i}]: give either purpose, or both action and resource"
+                ));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.purposes.iter().enumerate() {
             let purpose = p
@@ -601,6 +701,27 @@ impl Config {
         self.signing_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("signing-keys.json"))
+    }
+
+    /// Reads and checks the Cedar policies (and schema) against the configured purposes.
+    pub fn load_policies(&self) -> anyhow::Result<stepgate_core::authz::Policies> {
+        let purposes = self.purposes();
+        let names: Vec<&str> = purposes.iter().map(|p| p.name.as_str()).collect();
+        let Some(path) = &self.policy_file else {
+            return Ok(stepgate_core::authz::Policies::parse("", None, &names)?);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("policy_file {}: {e}", path.display()))?;
+        let schema = self
+            .policy_schema
+            .as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("policy_schema {}: {e}", p.display()))
+            })
+            .transpose()?;
+        stepgate_core::authz::Policies::parse(&text, schema.as_deref(), &names)
+            .map_err(|e| anyhow::anyhow!("policy_file {}: {e}", path.display()))
     }
 
     pub fn secrets_key_file(&self) -> PathBuf {

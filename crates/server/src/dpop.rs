@@ -33,6 +33,8 @@ pub struct Proof {
     pub jkt: String,
     pub jti: String,
     pub iat: i64,
+    /// Base64url SHA-256 of the access token the proof accompanies (RFC 9449 §4.2).
+    pub ath: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +43,8 @@ struct Claims {
     htu: String,
     iat: i64,
     jti: String,
+    #[serde(default)]
+    ath: Option<String>,
 }
 
 /// Checks a `DPoP` header value for a request `method` to `url` (scheme, host and path,
@@ -79,7 +83,32 @@ pub fn verify(proof: &str, method: &str, url: &str, now: i64) -> Result<Proof, S
         jkt,
         jti: claims.jti,
         iat: claims.iat,
+        ath: claims.ath,
     })
+}
+
+/// Checks a proof sent with an access token bound to `jkt` (RFC 9449 §7.1): a valid
+/// proof for this request, made with that key, whose `ath` is the token's hash.
+pub fn verify_for_token(
+    proof: &str,
+    method: &str,
+    url: &str,
+    now: i64,
+    token: &str,
+    jkt: &str,
+) -> Result<Proof, String> {
+    let proof = verify(proof, method, url, now)?;
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        proof.jkt.as_bytes(),
+        jkt.as_bytes(),
+    )) {
+        return Err("the proof is not made with the key the token is bound to".into());
+    }
+    let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+    if proof.ath.as_deref() != Some(ath.as_str()) {
+        return Err("ath does not match the access token".into());
+    }
+    Ok(proof)
 }
 
 /// RFC 7638 thumbprint of an ES256 (P-256) or EdDSA (Ed25519) public key; other keys,

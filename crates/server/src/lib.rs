@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod decisions;
 pub mod dpop;
 pub mod http;
 pub mod keys;

@@ -247,7 +247,7 @@ async fn device_signal(
 }
 
 /// A stored login as the engine's previous login (with its place, if it had one).
-fn previous_login(l: &stepgate_store::LoginRecord) -> PreviousLogin {
+pub fn previous_login(l: &stepgate_store::LoginRecord) -> PreviousLogin {
     PreviousLogin {
         at: l.at,
         geo: match (&l.country, l.latitude, l.longitude) {

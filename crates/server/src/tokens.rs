@@ -30,6 +30,22 @@ pub struct AccessClaims {
     /// The purpose the step-up was for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub su_purpose: Option<String>,
+    /// RFC 9449 confirmation: the token is bound to this DPoP key and is refused without
+    /// a proof from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` (RFC 7800) with the DPoP key thumbprint (RFC 9449 section 6).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    pub jkt: String,
+}
+
+impl Confirmation {
+    pub fn of(jkt: Option<&String>) -> Option<Self> {
+        jkt.map(|jkt| Self { jkt: jkt.clone() })
+    }
 }
 
 /// Why a token was refused. Callers only ever see `UNAUTHENTICATED`; this is for logs.
@@ -127,6 +143,7 @@ mod tests {
             su: None,
             su_time: None,
             su_purpose: None,
+            cnf: None,
         }
     }
 

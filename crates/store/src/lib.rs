@@ -20,6 +20,7 @@ use sqlx::sqlite::{
 
 mod api_keys;
 mod audit;
+mod decisions;
 mod factors;
 mod policy;
 mod risk;
@@ -29,6 +30,7 @@ mod users;
 
 pub use api_keys::ApiKeyRecord;
 pub use audit::{AuditEvent, AuditFilter, AuditRecord};
+pub use decisions::DecisionRecord;
 pub use factors::FactorRecord;
 pub use policy::PolicyVersionRecord;
 pub use risk::{DeviceRecord, LoginRecord};

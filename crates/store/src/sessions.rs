@@ -8,8 +8,8 @@ macro_rules! insert_session {
         let s: &$crate::SessionRecord = $s;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, auth_time, expires_at, revoked_at, \
-             ip, user_agent, device_hash, acr, amr, enrollment_required, risk) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             ip, user_agent, device_hash, acr, amr, enrollment_required, risk, jkt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&s.id)
         .bind(&s.user_id)
@@ -24,6 +24,7 @@ macro_rules! insert_session {
         .bind(&s.amr)
         .bind(s.enrollment_required)
         .bind(&s.risk)
+        .bind(&s.jkt)
         .execute(&mut *$tx)
         .await?;
     }};
@@ -50,6 +51,8 @@ pub struct SessionRecord {
     pub enrollment_required: bool,
     /// JSON of the risk assessment made at login.
     pub risk: Option<String>,
+    /// Thumbprint of the DPoP key the session's access tokens are bound to (`cnf.jkt`).
+    pub jkt: Option<String>,
 }
 
 impl SessionRecord {
@@ -66,7 +69,7 @@ impl SessionRecord {
 }
 
 const COLUMNS: &str = "id, user_id, created_at, auth_time, expires_at, revoked_at, ip, user_agent, \
-     device_hash, acr, amr, enrollment_required, risk";
+     device_hash, acr, amr, enrollment_required, risk, jkt";
 
 impl Store {
     /// Creates a session with the records of a successful login, in one transaction.

@@ -48,6 +48,8 @@ pub struct ElevationRecord {
     pub consumed_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub action_digest: Option<String>,
+    /// The DPoP key the step-up was proven with; a use must prove it again.
+    pub jkt: Option<String>,
 }
 
 /// What counting a wrong answer did.
@@ -63,8 +65,8 @@ const CHALLENGE_COLUMNS: &str = "id, user_id, session_id, purpose, policy_versio
     ttl_seconds, single_use, bind_ip, approvals, mode, status, failures, max_attempts, created_at, \
     expires_at, action_digest, action_summary, login_context";
 
-const ELEVATION_COLUMNS: &str = "id, token_hash, challenge_id, policy_version, user_id, session_id, purpose, factor, \
-    factor_class, mode, created_at, expires_at, ip, single_use, consumed_at, revoked_at, action_digest";
+pub(crate) const ELEVATION_COLUMNS: &str = "id, token_hash, challenge_id, policy_version, user_id, session_id, purpose, factor, \
+    factor_class, mode, created_at, expires_at, ip, single_use, consumed_at, revoked_at, action_digest, jkt";
 
 impl Store {
     pub async fn insert_challenge(&self, c: &ChallengeRecord, audit: &AuditEvent) -> Result<()> {
@@ -193,7 +195,7 @@ impl Store {
             if won {
                 sqlx::query(&format!(
                     "INSERT INTO elevations ({ELEVATION_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
                 ))
                 .bind(&elevation.id)
                 .bind(&elevation.token_hash)
@@ -212,6 +214,7 @@ impl Store {
                 .bind(elevation.consumed_at)
                 .bind(elevation.revoked_at)
                 .bind(&elevation.action_digest)
+                .bind(&elevation.jkt)
                 .execute(&mut *tx)
                 .await?;
                 append!(tx, audit_lock, audit);

@@ -8,20 +8,23 @@ pub struct UserRecord {
     /// PHC string (argon2id); never leaves the server.
     pub password_hash: String,
     pub created_at: i64,
+    /// JSON array of role names (Cedar's `User.roles`).
+    pub roles: String,
 }
 
 impl Store {
     /// Inserts a user; [`StoreError::Conflict`] when the username is taken.
     pub async fn insert_user(&self, user: &UserRecord) -> Result<()> {
         with_pool!(&self.db, write, |p| sqlx::query(
-            "INSERT INTO users (id, username, email, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5)"
+            "INSERT INTO users (id, username, email, password_hash, created_at, roles) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
         )
         .bind(&user.id)
         .bind(&user.username)
         .bind(&user.email)
         .bind(&user.password_hash)
         .bind(user.created_at)
+        .bind(&user.roles)
         .execute(p)
         .await
         .map(|_| ()))
@@ -29,17 +32,19 @@ impl Store {
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
-        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(
-            "SELECT id, username, email, password_hash, created_at FROM users WHERE username = $1"
+        Ok(with_pool!(&self.db, read, |p| {
+            sqlx::query_as(
+            "SELECT id, username, email, password_hash, created_at, roles FROM users WHERE username = $1"
         )
         .bind(username)
         .fetch_optional(p)
-        .await)?)
+        .await
+        })?)
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>> {
         Ok(with_pool!(&self.db, read, |p| sqlx::query_as(
-            "SELECT id, username, email, password_hash, created_at FROM users WHERE id = $1"
+            "SELECT id, username, email, password_hash, created_at, roles FROM users WHERE id = $1"
         )
         .bind(id)
         .fetch_optional(p)

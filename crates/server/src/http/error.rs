@@ -8,7 +8,7 @@ use stepgate_core::ErrorCode;
 
 /// An error on its way to the caller: a stable code, a detail safe to show, and
 /// optional extra members of the problem document.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub detail: Cow<'static, str>,

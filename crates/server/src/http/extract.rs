@@ -73,8 +73,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The credential from `Authorization: Bearer <credential>`.
+/// How an access token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    /// RFC 9449: a DPoP-bound token, with a `DPoP` proof header.
+    DPoP,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer",
+            Self::DPoP => "DPoP",
+        }
+    }
+}
+
+/// The credential from `Authorization: Bearer <credential>` (API keys, plain tokens).
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    match credential(parts)? {
+        (Scheme::Bearer, c) => Ok(c),
+        (Scheme::DPoP, _) => Err(ApiError::unauthenticated(
+            "the Authorization header must be \"Bearer <credential>\"",
+        )),
+    }
+}
+
+/// The scheme and credential from `Authorization: Bearer|DPoP <credential>`.
+fn credential(parts: &Parts) -> Result<(Scheme, &str), ApiError> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -89,10 +116,74 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
     };
-    if !scheme.eq_ignore_ascii_case("bearer") || !b64token(credential) {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::DPoP
+    } else {
+        return Err(malformed());
+    };
+    if !b64token(credential) {
         return Err(malformed());
     }
-    Ok(credential)
+    Ok((scheme, credential))
+}
+
+/// Checks the DPoP side of an access token (RFC 9449 §7): a token bound to a key
+/// (`cnf.jkt`) must come with the `DPoP` scheme and a fresh, unreplayed proof from
+/// that key for this request; an unbound token must not claim the `DPoP` scheme.
+pub async fn check_possession(
+    app: &SharedApp,
+    claims: &AccessClaims,
+    token: &str,
+    scheme: Scheme,
+    proof: Option<&str>,
+    method: &str,
+    url: &str,
+) -> Result<(), ApiError> {
+    let Some(cnf) = &claims.cnf else {
+        return if scheme == Scheme::DPoP {
+            Err(ApiError::unauthenticated(
+                "the DPoP scheme is for DPoP-bound tokens; this token is a Bearer token",
+            ))
+        } else {
+            Ok(())
+        };
+    };
+    if scheme != Scheme::DPoP {
+        return Err(ApiError::unauthenticated(
+            "this access token is bound to a DPoP key: send it as \"DPoP <token>\" with a DPoP proof",
+        ));
+    }
+    let proof = proof.ok_or_else(|| {
+        ApiError::unauthenticated("a DPoP-bound access token needs a DPoP proof header")
+    })?;
+    let now = app.now();
+    let proof = crate::dpop::verify_for_token(proof, method, url, now, token, &cnf.jkt)
+        .map_err(|why| ApiError::unauthenticated(format!("invalid DPoP proof: {why}")))?;
+    if !app
+        .store
+        .use_dpop_proof(
+            &proof.jkt,
+            &proof.jti,
+            proof.iat + 2 * crate::dpop::MAX_SKEW_SECONDS,
+        )
+        .await?
+    {
+        return Err(ApiError::unauthenticated(
+            "invalid DPoP proof: it was used before",
+        ));
+    }
+    Ok(())
+}
+
+/// The URL a DPoP proof's `htu` must name for this request: the public URL plus the path.
+pub fn request_url(app: &SharedApp, parts: &Parts) -> String {
+    format!(
+        "{}{}",
+        app.config.public_url.trim_end_matches('/'),
+        parts.uri.path()
+    )
 }
 
 async fn api_key_scope(parts: &Parts, app: &SharedApp) -> Result<ApiKeyScope, ApiError> {
@@ -166,7 +257,7 @@ impl FromRequestParts<SharedApp> for UserCaller {
         parts: &mut Parts,
         app: &SharedApp,
     ) -> Result<Self, Self::Rejection> {
-        let credential = bearer(parts)?;
+        let (scheme, credential) = credential(parts)?;
         if api_keys::looks_like_api_key(credential) {
             return Err(ApiError::unauthenticated(
                 "this route needs a user's access token, not an API key",
@@ -176,6 +267,24 @@ impl FromRequestParts<SharedApp> for UserCaller {
             tracing::debug!(reason = %e, "access token refused");
             ApiError::unauthenticated("the access token is invalid or expired")
         })?;
+        let proof = parts
+            .headers
+            .get("dpop")
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::unauthenticated("invalid DPoP proof: not text"))
+            })
+            .transpose()?;
+        check_possession(
+            app,
+            &claims,
+            credential,
+            scheme,
+            proof,
+            parts.method.as_str(),
+            &request_url(app, parts),
+        )
+        .await?;
         // Revocation is server-side: the token is only as good as its session.
         let session = app
             .store
@@ -246,7 +355,7 @@ impl FromRequestParts<SharedApp> for UserOrService {
         parts: &mut Parts,
         app: &SharedApp,
     ) -> Result<Self, Self::Rejection> {
-        if api_keys::looks_like_api_key(bearer(parts)?) {
+        if api_keys::looks_like_api_key(credential(parts)?.1) {
             require_scope(parts, app, ApiKeyScope::Service).await?;
             Ok(Self::Service)
         } else {

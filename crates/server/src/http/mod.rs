@@ -26,7 +26,8 @@ pub mod extract;
 pub mod routes;
 
 use routes::{
-    api_keys, audit, devices, factors, ops, policy, sessions, stepup, testing, users, wellknown,
+    api_keys, audit, decisions, devices, factors, ops, policy, sessions, stepup, testing, users,
+    wellknown,
 };
 
 #[derive(OpenApi)]
@@ -82,6 +83,8 @@ fn api_routes() -> OpenApiRouter<SharedApp> {
         .routes(routes!(stepup::redeem))
         .routes(routes!(stepup::list))
         .routes(routes!(stepup::revoke))
+        .routes(routes!(decisions::create))
+        .routes(routes!(decisions::forward_auth))
         .routes(routes!(policy::show))
         .routes(routes!(policy::update))
         .routes(routes!(audit::list))
@@ -186,6 +189,15 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
         }
     });
     tokio::spawn(reload_files(app.clone()));
+    let stop_records = Arc::new(tokio::sync::Notify::new());
+    let records = app.decider.take_record_receiver().map(|rx| {
+        tokio::spawn(crate::decisions::write_records(
+            app.store.clone(),
+            rx,
+            app.config.decisions.record_batch,
+            stop_records.clone(),
+        ))
+    });
 
     if app.store.api_keys().await?.is_empty() {
         println!(
@@ -208,6 +220,11 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    // Decisions answered before the shutdown are still recorded.
+    stop_records.notify_one();
+    if let Some(writer) = records {
+        let _ = writer.await;
+    }
     store.close().await;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod decisions;
 pub mod devices;
 pub mod factors;
 pub mod ops;

@@ -105,6 +105,7 @@ pub async fn update(
         .policy
         .update(&app.store, purpose, change, app.now())
         .await?;
+    app.decider.forget_policy();
     Ok(Json(PurposeUpdated {
         purpose: name,
         requirement: requirement.into(),

@@ -20,7 +20,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ClientIp, UserCaller, rate_limit};
 use crate::http::rfc3339;
 use crate::risk::{self, RiskView};
-use crate::tokens::AccessClaims;
+use crate::tokens::{AccessClaims, Confirmation};
 
 const MAX_DEVICE_FIELD: usize = 512;
 
@@ -92,6 +92,9 @@ pub(crate) struct PendingLogin {
     pub longitude: Option<f64>,
     pub enrollment_required: bool,
     pub risk: RiskView,
+    /// The DPoP key the login proved, to which the session's tokens are bound.
+    #[serde(default)]
+    pub jkt: Option<String>,
 }
 
 /// Creates the session of a pending login and signs its first access token. `factor`
@@ -123,6 +126,7 @@ pub(crate) fn new_session(
         amr: amr.join(" "),
         enrollment_required: pending.enrollment_required,
         risk: serde_json::to_string(&pending.risk).ok(),
+        jkt: pending.jkt.clone(),
     }
 }
 
@@ -172,10 +176,15 @@ pub(crate) fn session_granted(
         su: None,
         su_time: None,
         su_purpose: None,
+        cnf: Confirmation::of(session.jkt.as_ref()),
     };
     Ok(LoginResponse {
         access_token: app.tokens.sign(&claims)?,
-        token_type: "Bearer",
+        token_type: if session.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
         session_id: session.id.clone(),
         expires_in: claims.exp - now,
         enrollment_required: session.enrollment_required,
@@ -343,6 +352,10 @@ pub async fn login(
         });
     }
     let risk = RiskView::from(&assessment);
+    let jkt = device_hash
+        .as_deref()
+        .and_then(|d| d.strip_prefix(dpop::DEVICE_PREFIX))
+        .map(str::to_owned);
     let pending = PendingLogin {
         user_id: user.id.clone(),
         ip: ip.to_string(),
@@ -353,6 +366,7 @@ pub async fn login(
         longitude: geo.as_ref().map(|g| g.longitude),
         enrollment_required,
         risk: risk.clone(),
+        jkt,
     };
 
     if assessment.tier == Tier::High && app.config.risk.block_high {
@@ -494,11 +508,12 @@ pub async fn logout(
     State(app): State<SharedApp>,
     caller: UserCaller,
 ) -> Result<StatusCode, ApiError> {
-    if !app
+    let revoked = app
         .store
         .revoke_session(&caller.session.id, app.now())
-        .await?
-    {
+        .await?;
+    app.decider.forget_session(&caller.session.id);
+    if !revoked {
         return Err(ApiError::unauthenticated("the session has ended"));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -28,7 +28,7 @@ use crate::http::routes::sessions::{
     LoginResponse, PendingLogin, login_record, login_succeeded, new_session, session_granted,
 };
 use crate::risk::RiskView;
-use crate::tokens::AccessClaims;
+use crate::tokens::{AccessClaims, Confirmation};
 
 const TOKEN_PREFIX: &str = "sge_";
 
@@ -463,6 +463,7 @@ pub async fn verify(
         consumed_at: None,
         revoked_at: None,
         action_digest: challenge.action_digest.clone(),
+        jkt: caller.session.jkt.clone(),
     };
     let verified = AuditEvent {
         elevation_id: Some(elevation.id.clone()),
@@ -472,11 +473,12 @@ pub async fn verify(
         ),
         ..event("ACCOUNT_STEPUP_VERIFIED")
     };
-    if !app
+    let completed = app
         .store
         .complete_challenge(&challenge.id, now, &elevation, &verified)
-        .await?
-    {
+        .await?;
+    app.decider.forget_session(&caller.session.id);
+    if !completed {
         return Err(ApiError::new(
             ErrorCode::ChallengeExpired,
             "this challenge was completed, closed or expired meanwhile",
@@ -501,6 +503,7 @@ pub async fn verify(
                 su: Some(true),
                 su_time: Some(now),
                 su_purpose: Some(elevation.purpose.clone()),
+                cnf: Confirmation::of(caller.session.jkt.as_ref()),
             })?,
         ),
     };
@@ -711,6 +714,7 @@ pub(crate) async fn rely_on(
         .use_elevation(&record.id, now, &event("ACCOUNT_STEPUP_REDEEMED"))
         .await?
     {
+        app.decider.forget_session(&record.session_id);
         return Ok(());
     }
     // Lost the race, or it changed meanwhile: say which.
@@ -852,7 +856,9 @@ pub async fn revoke(
                 .to_string(),
         ),
     };
-    if app.store.revoke_elevation(&record.id, now, &event).await? {
+    let revoked = app.store.revoke_elevation(&record.id, now, &event).await?;
+    app.decider.forget_session(&record.session_id);
+    if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found())

@@ -20,6 +20,10 @@ pub struct CreateUser {
     /// At least 8 characters, at most 256 bytes.
     pub password: String,
     pub email: Option<String>,
+    /// Role names for authorization policies (Cedar's `User.roles`): at most 32, each
+    /// 1–64 characters of letters, digits and `: _ . -`.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -45,12 +49,14 @@ pub async fn create(
     let username = Username::parse(&body.username)?;
     let password = Password::parse(&body.password)?;
     let email = body.email.as_deref().map(Email::parse).transpose()?;
+    let roles = stepgate_core::identity::parse_roles(&body.roles)?;
     let record = UserRecord {
         id: uuid::Uuid::now_v7().to_string(),
         username: username.as_str().to_owned(),
         email: email.map(|e| e.as_str().to_owned()),
         password_hash: app.passwords.hash(password.expose().to_owned()).await?,
         created_at: app.now(),
+        roles: serde_json::to_string(&roles).map_err(|e| ApiError::internal(e.to_string()))?,
     };
     match app.store.insert_user(&record).await {
         Ok(()) => Ok((StatusCode::CREATED, Json(CreatedUser { id: record.id }))),

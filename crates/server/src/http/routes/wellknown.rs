@@ -21,9 +21,10 @@ pub async fn openid_configuration(State(app): State<SharedApp>) -> Json<serde_js
     Json(serde_json::json!({
         "issuer": app.tokens.issuer(),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "acr_values_supported": [acr::PASSWORD],
+        "acr_values_supported": acr::SUPPORTED,
+        "dpop_signing_alg_values_supported": ["ES256", "EdDSA"],
         "id_token_signing_alg_values_supported": ["EdDSA"],
         "subject_types_supported": ["public"],
-        "claims_supported": ["iss", "sub", "sid", "iat", "exp", "auth_time", "acr", "amr"],
+        "claims_supported": ["iss", "sub", "sid", "iat", "exp", "auth_time", "acr", "amr", "su", "su_time", "su_purpose", "cnf"],
     }))
 }

@@ -1,0 +1,668 @@
+//! The decision path shared by `POST /v1/decisions` and forward-auth: who is asking
+//! (access token, checked through a bounded cache), what the session holds (a cached
+//! view of its liveness, roles, risk history and elevations), the risk of the request,
+//! and the Cedar policies or the purpose. Every answer is recorded, in batches, off the
+//! request path.
+//!
+//! What the caches may and may not do: a cached view can only make an answer *less*
+//! generous for a moment (an elevation made on another node is not yet seen), never use
+//! an elevation that is gone: an allow that relies on one uses it up in the database
+//! (`rely_on`), and every `step_up` or `deny` from a cached view is decided again from a
+//! fresh one before it is answered. Logout and elevation changes through this node drop
+//! the view at once; through another node they are seen within `session_cache_ms`.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use stepgate_core::ErrorCode;
+use stepgate_core::authz::{Facts, Outcome, Verdict};
+use stepgate_core::risk::{DeviceSignal, DeviceTrust, PreviousLogin, RiskAssessment, Signals};
+use stepgate_core::session::acr;
+use stepgate_core::stepup::Use;
+use stepgate_store::{DecisionRecord, ElevationRecord, SessionRecord, Store};
+use tokio::sync::mpsc;
+use utoipa::ToSchema;
+
+use crate::app::SharedApp;
+use crate::config::DecisionsConfig;
+use crate::http::error::ApiError;
+use crate::http::extract::{Scheme, UserCaller, check_possession};
+use crate::http::routes::stepup::{NewChallenge, open_challenge, parse_elevation_token, rely_on};
+use crate::policy::PolicySnapshot;
+use crate::risk::RiskView;
+use crate::tokens::AccessClaims;
+
+/// What a session looks like to the decision path, read in one go and reused for
+/// `session_cache_ms`.
+pub struct SessionView {
+    loaded: Instant,
+    pub session: SessionRecord,
+    pub roles: Vec<String>,
+    device: DeviceSignal,
+    previous_login: Option<PreviousLogin>,
+    countries: Vec<String>,
+    ips: Vec<String>,
+    /// Live session-mode elevations of this session.
+    elevations: Vec<ElevationRecord>,
+}
+
+/// The decision path's state: caches and the record queue.
+pub struct Decider {
+    tokens: quick_cache::sync::Cache<[u8; 32], Arc<AccessClaims>>,
+    views: quick_cache::sync::Cache<String, Arc<SessionView>>,
+    view_ttl: Duration,
+    policy: RwLock<Option<(Instant, Arc<PolicySnapshot>)>>,
+    records: mpsc::Sender<DecisionRecord>,
+    records_rx: Mutex<Option<mpsc::Receiver<DecisionRecord>>>,
+    dropped: AtomicU64,
+}
+
+impl Decider {
+    pub fn new(config: &DecisionsConfig) -> Self {
+        let (tx, rx) = mpsc::channel(config.record_queue);
+        let views = (config.token_cache_entries / 4).max(64);
+        Self {
+            tokens: quick_cache::sync::Cache::new(config.token_cache_entries.max(1)),
+            views: quick_cache::sync::Cache::new(views),
+            view_ttl: Duration::from_millis(config.session_cache_ms),
+            policy: RwLock::new(None),
+            records: tx,
+            records_rx: Mutex::new(Some(rx)),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets what this node cached about a session (logout, step-up, revocation).
+    pub fn forget_session(&self, session_id: &str) {
+        self.views.remove(session_id);
+    }
+
+    /// Forgets the cached policy version (after a policy change through this node).
+    pub fn forget_policy(&self) {
+        *self.policy.write().expect("policy lock") = None;
+    }
+
+    /// Records dropped because the queue was full.
+    pub fn dropped_records(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Takes the receiving end of the record queue (once, for the writer task).
+    pub fn take_record_receiver(&self) -> Option<mpsc::Receiver<DecisionRecord>> {
+        self.records_rx.lock().expect("records lock").take()
+    }
+
+    fn record(&self, record: DecisionRecord) {
+        if self.records.try_send(record).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("stepgate_decision_records_dropped_total").increment(1);
+        }
+    }
+}
+
+/// Writes queued decision records in batches; when `stop` fires, closes the queue and
+/// writes what is left before returning.
+pub async fn write_records(
+    store: Store,
+    mut rx: mpsc::Receiver<DecisionRecord>,
+    batch: usize,
+    stop: Arc<tokio::sync::Notify>,
+) {
+    let mut buffer = Vec::with_capacity(batch);
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut buffer, batch) => n,
+            () = stop.notified() => {
+                rx.close();
+                continue;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        match store.insert_decision_records(&buffer).await {
+            Ok(()) => {
+                metrics::counter!("stepgate_decision_records_written_total")
+                    .increment(buffer.len() as u64);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, lost = buffer.len(), "writing decision records failed");
+                metrics::counter!("stepgate_decision_records_dropped_total")
+                    .increment(buffer.len() as u64);
+            }
+        }
+        buffer.clear();
+    }
+}
+
+/// What is being decided.
+#[derive(Debug, Clone)]
+pub enum Question {
+    /// "May this session do what `purpose` names?" — allowed only with an elevation.
+    Purpose(String),
+    /// "May this session do `action` on `resource`?" — the Cedar policies decide.
+    Action {
+        action: String,
+        resource: String,
+        attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+}
+
+/// A DPoP proof relayed by the caller, with the request it was made for.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RelayedProof {
+    pub proof: String,
+    /// The method of the request the proof was made for.
+    pub method: String,
+    /// The URL (scheme, host, path) of that request.
+    pub url: String,
+}
+
+/// A decision request, however it arrived.
+pub struct Ask {
+    pub token: String,
+    pub scheme: Scheme,
+    pub dpop: Option<RelayedProof>,
+    pub question: Question,
+    pub ip: Option<IpAddr>,
+    pub device_fingerprint: Option<String>,
+    pub elevation_token: Option<String>,
+    pub action_digest: Option<String>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecisionAnswer {
+    /// `allow`, `step_up` or `deny`.
+    pub decision: &'static str,
+    pub user_id: String,
+    pub session_id: String,
+    /// For `step_up`: the purpose that would satisfy it; for `allow`, the one relied on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// For `step_up`: a ready challenge for the user to answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_factors: Option<Vec<String>>,
+    /// For `step_up`: the user has no second factor yet and must enroll one first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enrollment_required: bool,
+    /// For `step_up`: the RFC 9470 `acr_values` a new authentication must reach.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
+    /// For `step_up`: the RFC 9470 `max_age`: how old that authentication may be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    /// `Bearer`, or `DPoP` for a DPoP-bound token (the RFC 9470 answer's scheme).
+    pub token_scheme: &'static str,
+    /// For an `allow` that used an elevation: which.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elevation_id: Option<String>,
+    pub risk: RiskView,
+    pub reasons: Vec<String>,
+    pub policy_ids: Vec<String>,
+    pub policy_version: i64,
+}
+
+fn token_key(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn ended() -> ApiError {
+    ApiError::unauthenticated("the access token's session has ended")
+        .with("subject", "access_token")
+}
+
+/// Verifies an access token, through the cache: a token verified once is trusted until
+/// its `exp` without checking its signature again.
+fn verify_token(app: &SharedApp, token: &str, now: i64) -> Result<Arc<AccessClaims>, ApiError> {
+    let key = token_key(token);
+    if let Some(claims) = app.decider.tokens.get(&key) {
+        if claims.exp > now {
+            return Ok(claims);
+        }
+        app.decider.tokens.remove(&key);
+    }
+    let claims = app.tokens.verify(token).map_err(|e| {
+        tracing::debug!(reason = %e, "access token refused");
+        ApiError::unauthenticated("the access token is invalid or expired")
+            .with("subject", "access_token")
+    })?;
+    let claims = Arc::new(claims);
+    app.decider.tokens.insert(key, claims.clone());
+    Ok(claims)
+}
+
+async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<SessionView, ApiError> {
+    let store = &app.store;
+    let session = store.session(session_id).await?.ok_or_else(ended)?;
+    let user = store
+        .user_by_id(&session.user_id)
+        .await?
+        .ok_or_else(ended)?;
+    let roles: Vec<String> = serde_json::from_str(&user.roles)
+        .map_err(|e| ApiError::internal(format!("corrupt roles of user {}: {e}", user.id)))?;
+    let device = match &session.device_hash {
+        None => DeviceSignal::Absent,
+        Some(hash) => match store.device(&session.user_id, hash).await? {
+            Some(d) if d.trust == "key" => DeviceSignal::Known(DeviceTrust::Key),
+            Some(_) => DeviceSignal::Known(DeviceTrust::Fingerprint),
+            None => DeviceSignal::New,
+        },
+    };
+    let previous_login = store
+        .recent_logins(&session.user_id, 1)
+        .await?
+        .first()
+        .map(crate::risk::previous_login);
+    Ok(SessionView {
+        loaded: Instant::now(),
+        roles,
+        device,
+        previous_login,
+        countries: store.countries_of_user(&session.user_id).await?,
+        ips: store.ips_of_user(&session.user_id).await?,
+        elevations: store.live_session_elevations(session_id, now).await?,
+        session,
+    })
+}
+
+/// The session's view, cached unless `fresh`; the flag says whether it was just read.
+async fn view(
+    app: &SharedApp,
+    session_id: &str,
+    fresh: bool,
+    now: i64,
+) -> Result<(Arc<SessionView>, bool), ApiError> {
+    let d = &app.decider;
+    if !fresh
+        && let Some(v) = d.views.get(session_id)
+        && v.loaded.elapsed() < d.view_ttl
+    {
+        return Ok((v, false));
+    }
+    let v = Arc::new(load_view(app, session_id, now).await?);
+    if !d.view_ttl.is_zero() {
+        d.views.insert(session_id.to_owned(), v.clone());
+    }
+    Ok((v, true))
+}
+
+async fn policy_snapshot(app: &SharedApp) -> Result<Arc<PolicySnapshot>, ApiError> {
+    let d = &app.decider;
+    if let Some((at, snap)) = d.policy.read().expect("policy lock").as_ref()
+        && at.elapsed() < d.view_ttl
+    {
+        return Ok(snap.clone());
+    }
+    let snap = Arc::new(app.policy.current(&app.store).await?);
+    *d.policy.write().expect("policy lock") = Some((Instant::now(), snap.clone()));
+    Ok(snap)
+}
+
+fn signals(
+    app: &SharedApp,
+    view: &SessionView,
+    ask: &Ask,
+    sensitivity: Option<(String, u8)>,
+    now: i64,
+) -> Signals {
+    let device = match (&ask.device_fingerprint, &view.session.device_hash) {
+        // Another device than the one that logged in is using this session's token.
+        (Some(f), Some(hash)) if hex::encode(Sha256::digest(f.as_bytes())) != *hash => {
+            DeviceSignal::New
+        }
+        (Some(_), None) => DeviceSignal::New,
+        _ => view.device,
+    };
+    let (ip_seen_before, listed, geo) = match ask.ip {
+        Some(ip) => (
+            Some(view.ips.iter().any(|known| *known == ip.to_string())),
+            app.risk_sources.listed(ip),
+            app.risk_sources.locate(ip),
+        ),
+        None => (None, Vec::new(), None),
+    };
+    Signals {
+        device,
+        ip_seen_before,
+        listed,
+        geo,
+        countries_seen: view.countries.clone(),
+        previous_login: view.previous_login.clone(),
+        login_hours: Vec::new(),
+        recent_failures: 0,
+        session_age: Some(now - view.session.created_at),
+        purpose_sensitivity: sensitivity,
+    }
+}
+
+/// The elevation the caller presented, checked to belong to this session.
+async fn presented_elevation(
+    app: &SharedApp,
+    ask: &Ask,
+    session_id: &str,
+) -> Result<Option<ElevationRecord>, ApiError> {
+    let Some(raw) = &ask.elevation_token else {
+        return Ok(None);
+    };
+    let hash = parse_elevation_token(raw)?;
+    let record = app
+        .store
+        .elevation_by_token_hash(&hash)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
+    if record.session_id != session_id {
+        return Err(ApiError::new(
+            ErrorCode::StepupTokenInvalid,
+            "the elevation token belongs to another session",
+        ));
+    }
+    Ok(Some(record))
+}
+
+/// Decides, opens a challenge for a `step_up`, uses up what an `allow` relies on, and
+/// records the answer.
+pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiError> {
+    let now = app.now();
+    let claims = verify_token(app, &ask.token, now)?;
+    let proof = ask.dpop.as_ref();
+    check_possession(
+        app,
+        &claims,
+        &ask.token,
+        ask.scheme,
+        proof.map(|p| p.proof.as_str()),
+        proof.map_or("", |p| p.method.as_str()),
+        proof.map_or("", |p| p.url.as_str()),
+    )
+    .await
+    .map_err(|e| e.with("subject", "access_token"))?;
+    let presented = presented_elevation(app, &ask, &claims.sid).await?;
+    let ip_text = ask.ip.map(|ip| ip.to_string());
+    if let Some(record) = &presented {
+        // A presented token that is dead says why at once (and a reused one raises the
+        // critical event), as a redeem would.
+        let use_ = Use {
+            purpose: &record.purpose,
+            ip: ip_text.as_deref(),
+            action_digest: ask.action_digest.as_deref(),
+        };
+        if record
+            .to_domain()
+            .map_err(|e| ApiError::internal(format!("corrupt elevation: {e}")))?
+            .check_use(&use_, now)
+            .is_err()
+        {
+            rely_on(app, record, &use_, now).await?;
+        }
+    }
+
+    let mut fresh = false;
+    loop {
+        let (view, loaded) = view(app, &claims.sid, fresh, now).await?;
+        fresh |= loaded;
+        if view.session.user_id != claims.sub || !view.session.to_domain().is_live(now) {
+            app.decider.forget_session(&claims.sid);
+            return Err(ended());
+        }
+        let snapshot = policy_snapshot(app).await?;
+        let mut held: BTreeSet<String> =
+            view.elevations.iter().map(|e| e.purpose.clone()).collect();
+        held.extend(presented.iter().map(|e| e.purpose.clone()));
+
+        let (outcome, assessment) = judge(app, &ask, &view, &held, now)?;
+        if outcome.verdict != Verdict::Allow && !fresh {
+            // Decide again from the database before refusing anything.
+            fresh = true;
+            continue;
+        }
+        let mut answer = DecisionAnswer {
+            decision: outcome.verdict.as_str(),
+            user_id: view.session.user_id.clone(),
+            session_id: view.session.id.clone(),
+            purpose: outcome.purpose.clone(),
+            challenge_id: None,
+            title: None,
+            allowed_factors: None,
+            enrollment_required: false,
+            acr_values: None,
+            max_age: None,
+            token_scheme: if claims.cnf.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
+            elevation_id: None,
+            risk: RiskView::from(&assessment),
+            reasons: outcome.reasons.clone(),
+            policy_ids: outcome.policy_ids.clone(),
+            policy_version: snapshot.version,
+        };
+        match outcome.verdict {
+            Verdict::Allow => {
+                if let Some(relied) = outcome.relies_on.first() {
+                    let record = presented
+                        .iter()
+                        .chain(view.elevations.iter())
+                        .find(|e| e.purpose == *relied)
+                        .cloned()
+                        .ok_or_else(|| ApiError::internal("relied-on elevation vanished"))?;
+                    let use_ = Use {
+                        purpose: relied,
+                        ip: ip_text.as_deref(),
+                        action_digest: ask.action_digest.as_deref(),
+                    };
+                    let used = rely_on(app, &record, &use_, now).await;
+                    app.decider.forget_session(&claims.sid);
+                    match used {
+                        Ok(()) => {
+                            answer.purpose = Some(relied.clone());
+                            answer.elevation_id = Some(record.id.clone());
+                        }
+                        // The caller's own token failing is the caller's answer.
+                        Err(e) if presented.as_ref().is_some_and(|p| p.id == record.id) => {
+                            return Err(e);
+                        }
+                        // The session's elevation went meanwhile: decide again.
+                        Err(_) if !fresh => {
+                            fresh = true;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Verdict::StepUp => {
+                let purpose_name = outcome.purpose.clone().unwrap_or_default();
+                step_up(
+                    app,
+                    &claims,
+                    &view,
+                    &ask,
+                    &purpose_name,
+                    &snapshot,
+                    &mut answer,
+                )
+                .await?;
+            }
+            Verdict::Deny => {}
+        }
+        metrics::counter!("stepgate_decisions_total", "decision" => answer.decision).increment(1);
+        app.decider.record(DecisionRecord {
+            at: now,
+            user_id: answer.user_id.clone(),
+            session_id: answer.session_id.clone(),
+            decision: answer.decision.into(),
+            purpose: answer.purpose.clone(),
+            policy_version: answer.policy_version,
+            facts: facts_json(&ask, &view.roles, &assessment, &held, &outcome),
+        });
+        return Ok(answer);
+    }
+}
+
+/// The verdict and the risk, without side effects.
+fn judge(
+    app: &SharedApp,
+    ask: &Ask,
+    view: &SessionView,
+    held: &BTreeSet<String>,
+    now: i64,
+) -> Result<(Outcome, RiskAssessment), ApiError> {
+    match &ask.question {
+        Question::Purpose(name) => {
+            let purpose = app.policy.purpose(name).ok_or_else(|| {
+                ApiError::new(ErrorCode::NotFound, format!("no purpose named {name:?}"))
+            })?;
+            let sensitivity =
+                (purpose.sensitivity > 0).then(|| (name.clone(), purpose.sensitivity));
+            let assessment = stepgate_core::risk::assess(
+                &signals(app, view, ask, sensitivity, now),
+                &app.risk,
+                now,
+            );
+            let outcome = if held.contains(name) {
+                Outcome {
+                    verdict: Verdict::Allow,
+                    purpose: None,
+                    policy_ids: Vec::new(),
+                    relies_on: vec![name.clone()],
+                    reasons: vec![format!("the session holds an elevation for {name}")],
+                }
+            } else {
+                Outcome {
+                    verdict: Verdict::StepUp,
+                    purpose: Some(name.clone()),
+                    policy_ids: Vec::new(),
+                    relies_on: Vec::new(),
+                    reasons: vec![format!("{name} needs a step-up and none is held")],
+                }
+            };
+            Ok((outcome, assessment))
+        }
+        Question::Action {
+            action,
+            resource,
+            attributes,
+        } => {
+            let assessment =
+                stepgate_core::risk::assess(&signals(app, view, ask, None, now), &app.risk, now);
+            let ip = ask.ip.map(|ip| ip.to_string()).unwrap_or_default();
+            let facts = Facts {
+                user_id: &view.session.user_id,
+                roles: &view.roles,
+                action,
+                resource,
+                resource_attributes: attributes.as_ref(),
+                risk_tier: assessment.tier.as_str(),
+                risk_score: assessment.score,
+                device_trust: assessment.device_trust.as_str(),
+                ip: &ip,
+            };
+            let outcome = app
+                .authz
+                .decide(&facts, held)
+                .map_err(ApiError::validation)?;
+            Ok((outcome, assessment))
+        }
+    }
+}
+
+/// Fills a `step_up` answer: the requirement's `acr_values`/`max_age` and a ready
+/// challenge. A user who cannot step up now (no factor; failure budget spent) is told so.
+async fn step_up(
+    app: &SharedApp,
+    claims: &AccessClaims,
+    view: &SessionView,
+    ask: &Ask,
+    purpose_name: &str,
+    snapshot: &PolicySnapshot,
+    answer: &mut DecisionAnswer,
+) -> Result<(), ApiError> {
+    let purpose = app.policy.purpose(purpose_name).ok_or_else(|| {
+        ApiError::internal(format!("policy names unknown purpose {purpose_name}"))
+    })?;
+    let requirement = app.policy.requirement(snapshot, purpose);
+    answer.acr_values = Some(acr::for_class(requirement.factor).to_owned());
+    answer.max_age = Some(requirement.ttl_seconds);
+    answer.title = Some(purpose.title.clone());
+    let caller = UserCaller {
+        claims: claims.clone(),
+        session: view.session.clone(),
+    };
+    let ip = ask
+        .ip
+        .or_else(|| view.session.ip.parse().ok())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let request = NewChallenge {
+        purpose: purpose_name.to_owned(),
+        mode: Some(app.config.decisions.challenge_mode.clone()),
+        action_digest: ask.action_digest.clone(),
+        action_summary: None,
+    };
+    match open_challenge(app, &caller, ip, request).await {
+        Ok(challenge) => {
+            answer.challenge_id = Some(challenge.challenge_id);
+            answer.allowed_factors = Some(challenge.allowed_factors);
+        }
+        Err(e) if e.code == ErrorCode::StepupRequired => {
+            answer.enrollment_required = true;
+            answer
+                .reasons
+                .push("the user has no second factor: enroll one first".into());
+        }
+        Err(e) if e.code == ErrorCode::StepupBlocked => {
+            answer.decision = Verdict::Deny.as_str();
+            answer
+                .reasons
+                .push("step-up is blocked: too many wrong answers recently".into());
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+fn facts_json(
+    ask: &Ask,
+    roles: &[String],
+    assessment: &RiskAssessment,
+    held: &BTreeSet<String>,
+    outcome: &Outcome,
+) -> String {
+    let (action, resource, attributes, purpose) = match &ask.question {
+        Question::Purpose(p) => (None, None, None, Some(p.as_str())),
+        Question::Action {
+            action,
+            resource,
+            attributes,
+        } => (
+            Some(action.as_str()),
+            Some(resource.as_str()),
+            attributes.as_ref(),
+            None,
+        ),
+    };
+    serde_json::json!({
+        "action": action,
+        "resource": resource,
+        "resource_attributes": attributes,
+        "purpose": purpose,
+        "roles": roles,
+        "risk_tier": assessment.tier.as_str(),
+        "risk_score": assessment.score,
+        "device_trust": assessment.device_trust.as_str(),
+        "ip": ask.ip.map(|ip| ip.to_string()),
+        "elevations": held,
+        "policy_ids": outcome.policy_ids,
+    })
+    .to_string()
+}

@@ -1,0 +1,457 @@
+//! `POST /v1/decisions` (a relying party's backend asks) and `GET /v1/forward-auth`
+//! (a reverse proxy asks, RFC 9470 answers).
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use stepgate_core::ErrorCode;
+use utoipa::ToSchema;
+
+use crate::app::SharedApp;
+use crate::config::ForwardRoute;
+use crate::decisions::{Ask, DecisionAnswer, Question, RelayedProof, decide};
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{ApiJson, ClientIp, Scheme, ServiceCaller};
+
+/// What the relying party saw of the user's request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionContext {
+    /// The end user's IP address.
+    pub ip: Option<String>,
+    pub device_fingerprint: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// The end user's access token.
+    pub access_token: String,
+    /// With `resource`: the Cedar action (`Action::"<action>"`).
+    pub action: Option<String>,
+    /// With `action`: the Cedar resource (`Resource::"<resource>"`).
+    pub resource: Option<String>,
+    /// The resource's attributes for the policies (strings, integers, booleans, arrays,
+    /// objects).
+    #[schema(value_type = Option<Object>)]
+    pub resource_attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Instead of `action`/`resource`: decide by a purpose (allowed only with its
+    /// elevation).
+    pub purpose: Option<String>,
+    pub context: Option<DecisionContext>,
+    /// A token-mode elevation to rely on in the same call (used up if the allow needs it).
+    pub elevation_token: Option<String>,
+    /// Hex SHA-256 of the exact action, for digest-bound elevations.
+    pub action_digest: Option<String>,
+    /// For a DPoP-bound access token: the proof the user sent with the request.
+    pub dpop: Option<RelayedProof>,
+}
+
+const MAX_NAME: usize = 256;
+
+fn name(field: &str, value: String) -> Result<String, ApiError> {
+    if value.is_empty() || value.len() > MAX_NAME || value.chars().any(char::is_control) {
+        return Err(ApiError::validation(format!(
+            "{field} must be 1 to {MAX_NAME} characters, without control characters"
+        )));
+    }
+    Ok(value)
+}
+
+fn parse_ip(raw: &str) -> Result<IpAddr, ApiError> {
+    raw.parse::<IpAddr>()
+        .map(|ip| ip.to_canonical())
+        .map_err(|_| ApiError::validation("context.ip must be an IPv4 or IPv6 address"))
+}
+
+impl DecisionRequest {
+    fn into_ask(self) -> Result<Ask, ApiError> {
+        let question = match (self.purpose, self.action, self.resource) {
+            (Some(purpose), None, None) if self.resource_attributes.is_none() => {
+                Question::Purpose(name("purpose", purpose)?)
+            }
+            (None, Some(action), Some(resource)) => Question::Action {
+                action: name("action", action)?,
+                resource: name("resource", resource)?,
+                attributes: self.resource_attributes,
+            },
+            _ => {
+                return Err(ApiError::validation(
+                    "give either purpose, or action and resource (with resource_attributes)",
+                ));
+            }
+        };
+        let context = self.context.unwrap_or_default();
+        if context
+            .device_fingerprint
+            .as_ref()
+            .is_some_and(|f| f.is_empty() || f.len() > 512)
+        {
+            return Err(ApiError::validation(
+                "context.device_fingerprint must be 1 to 512 characters",
+            ));
+        }
+        if let Some(d) = &self.action_digest
+            && !(d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ApiError::validation(
+                "action_digest must be 64 hex digits (SHA-256)",
+            ));
+        }
+        Ok(Ask {
+            scheme: if self.dpop.is_some() {
+                Scheme::DPoP
+            } else {
+                Scheme::Bearer
+            },
+            token: self.access_token,
+            dpop: self.dpop,
+            question,
+            ip: context.ip.as_deref().map(parse_ip).transpose()?,
+            device_fingerprint: context.device_fingerprint,
+            elevation_token: self.elevation_token,
+            action_digest: self.action_digest.map(|d| d.to_ascii_lowercase()),
+        })
+    }
+}
+
+/// May this session do this now? `allow`, `step_up` (with a ready challenge) or `deny`.
+///
+/// By `action` and `resource` the Cedar policies decide, with the request's risk in the
+/// context; a `forbid` annotated `@step_up("p")` that only the elevation would lift
+/// answers `step_up` for `p`. By `purpose`, the session's elevation decides. An allow
+/// that relies on a single-use elevation uses it up, atomically.
+#[utoipa::path(post, path = "/v1/decisions", tag = "decisions",
+    request_body = DecisionRequest,
+    responses(
+        (status = 200, body = DecisionAnswer),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "UNAUTHENTICATED: the API key, or the user's access token (`subject: access_token`)"),
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "a presented elevation token: STEPUP_TOKEN_INVALID, STEPUP_TOKEN_EXPIRED, STEPUP_TOKEN_REUSED, STEPUP_IP_MISMATCH, STEPUP_SCOPE_MISMATCH"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND: no such purpose"),
+    ),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(app): State<SharedApp>,
+    _caller: ServiceCaller,
+    ApiJson(body): ApiJson<DecisionRequest>,
+) -> Result<Json<DecisionAnswer>, ApiError> {
+    Ok(Json(decide(&app, body.into_ask()?).await?))
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The original request's method and URL from the proxy's headers: `X-Original-Method`
+/// / `X-Forwarded-Method`, and `X-Original-URL`, or `X-Forwarded-Proto` +
+/// `X-Forwarded-Host` + `X-Forwarded-Uri` / `X-Original-URI`.
+fn original_request(headers: &HeaderMap) -> Result<(String, String, String), ApiError> {
+    let method = header_text(headers, "x-original-method")
+        .or_else(|| header_text(headers, "x-forwarded-method"))
+        .ok_or_else(|| {
+            ApiError::validation("the proxy must send X-Original-Method or X-Forwarded-Method")
+        })?
+        .to_ascii_uppercase();
+    let (url, path) = if let Some(url) = header_text(headers, "x-original-url") {
+        let parsed: axum::http::Uri = url
+            .parse()
+            .map_err(|_| ApiError::validation("X-Original-URL is not a URL"))?;
+        let authority = parsed
+            .authority()
+            .ok_or_else(|| ApiError::validation("X-Original-URL must be absolute"))?;
+        let scheme = parsed.scheme_str().unwrap_or("http");
+        (
+            format!("{scheme}://{authority}{}", parsed.path()),
+            parsed.path().to_owned(),
+        )
+    } else {
+        let uri = header_text(headers, "x-forwarded-uri")
+            .or_else(|| header_text(headers, "x-original-uri"))
+            .ok_or_else(|| {
+                ApiError::validation(
+                    "the proxy must send X-Original-URL, X-Forwarded-Uri or X-Original-URI",
+                )
+            })?;
+        let path = uri.split(['?', '#']).next().unwrap_or_default().to_owned();
+        if !path.starts_with('/') {
+            return Err(ApiError::validation("the original URI must start with /"));
+        }
+        let proto = header_text(headers, "x-forwarded-proto").unwrap_or("http");
+        let host = header_text(headers, "x-forwarded-host")
+            .or_else(|| header_text(headers, "host"))
+            .unwrap_or("localhost");
+        (format!("{proto}://{host}{path}"), path)
+    };
+    if !method.bytes().all(|b| b.is_ascii_alphabetic()) || method.len() > 16 {
+        return Err(ApiError::validation(
+            "the original method is not an HTTP method",
+        ));
+    }
+    Ok((method, url, path))
+}
+
+/// Maps the original request to a question by the configured routes (first match).
+fn question_for(routes: &[ForwardRoute], method: &str, path: &str) -> Question {
+    let matched = routes.iter().find(|r| {
+        path.starts_with(&r.path_prefix)
+            && (r.methods.is_empty() || r.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+    });
+    match matched {
+        Some(ForwardRoute {
+            purpose: Some(p), ..
+        }) => Question::Purpose(p.clone()),
+        Some(r) => Question::Action {
+            action: r.action.clone().unwrap_or_default(),
+            resource: r
+                .resource
+                .clone()
+                .unwrap_or_default()
+                .replace("{path}", path),
+            attributes: None,
+        },
+        None => Question::Action {
+            action: format!("http:{method}"),
+            resource: path.to_owned(),
+            attributes: None,
+        },
+    }
+}
+
+/// A quoted-string value as RFC 6750 §3 allows in `error_description` (and our other
+/// parameters): printable ASCII without `"` and `\`; anything else becomes `?` (a
+/// non-ASCII purpose title would otherwise make the header invalid and vanish).
+fn quoted(value: &str) -> String {
+    let safe: String = value
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect();
+    format!("\"{safe}\"")
+}
+
+/// `WWW-Authenticate` for a missing or bad token (RFC 6750 §3).
+fn unauthenticated(scheme: &str, error: Option<&ApiError>) -> Response {
+    let value = match error {
+        None => scheme.to_owned(),
+        Some(e) => format!(
+            "{scheme} error=\"invalid_token\", error_description={}",
+            quoted(&e.detail)
+        ),
+    };
+    let mut response = error.map_or_else(
+        || ApiError::unauthenticated("an access token is required").into_response(),
+        |e| e.clone().into_response(),
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+/// Forward-auth for nginx `auth_request` and Traefik ForwardAuth.
+///
+/// The proxy forwards the user's `Authorization` (and `DPoP`) headers and names the
+/// original request (`X-Original-Method`/`X-Forwarded-Method`, `X-Original-URL` or
+/// `X-Forwarded-Proto`/`-Host`/`-Uri`). `allow` → 200 with `X-Stepgate-User`,
+/// `X-Stepgate-Session` (and `X-Stepgate-Elevation` when one was used). `step_up` → 401
+/// with the RFC 9470 challenge `WWW-Authenticate: Bearer
+/// error="insufficient_user_authentication", error_description="…", acr_values="…",
+/// max_age=…` (scheme `DPoP` for DPoP-bound tokens), plus `Stepgate-Challenge` and
+/// `Stepgate-Purpose` headers. `deny` → 403. A missing or bad token → 401 with RFC 6750's
+/// `invalid_token`.
+#[utoipa::path(get, path = "/v1/forward-auth", tag = "decisions",
+    responses(
+        (status = 200, description = "allow"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "step_up (RFC 9470 WWW-Authenticate) or no valid token"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "deny"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED: the proxy's headers"),
+    ),
+    security(("access_token" = [])))]
+pub async fn forward_auth(
+    State(app): State<SharedApp>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (method, url, path) = original_request(&headers)?;
+    let Some(authorization) = header_text(&headers, "authorization") else {
+        return Ok(unauthenticated("Bearer", None));
+    };
+    let (scheme, token) = match authorization.split_once(' ') {
+        Some((s, t)) if s.eq_ignore_ascii_case("bearer") => (Scheme::Bearer, t.trim()),
+        Some((s, t)) if s.eq_ignore_ascii_case("dpop") => (Scheme::DPoP, t.trim()),
+        _ => {
+            let e =
+                ApiError::unauthenticated("the Authorization header must be \"Bearer <token>\"");
+            return Ok(unauthenticated("Bearer", Some(&e)));
+        }
+    };
+    let dpop = header_text(&headers, "dpop").map(|proof| RelayedProof {
+        proof: proof.to_owned(),
+        method: method.clone(),
+        url: url.clone(),
+    });
+    let ask = Ask {
+        token: token.to_owned(),
+        scheme,
+        dpop,
+        question: question_for(&app.config.forward_auth.routes, &method, &path),
+        ip: Some(ip),
+        device_fingerprint: None,
+        elevation_token: header_text(&headers, "stepgate-elevation").map(str::to_owned),
+        action_digest: None,
+    };
+    let answer = match decide(&app, ask).await {
+        Ok(a) => a,
+        Err(e) if e.code == ErrorCode::Unauthenticated => {
+            return Ok(unauthenticated(scheme.as_str(), Some(&e)));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut response = match answer.decision {
+        "allow" => StatusCode::OK.into_response(),
+        "step_up" => {
+            let purpose = answer.purpose.clone().unwrap_or_default();
+            let mut detail = format!(
+                "{} needs a fresh step-up",
+                answer.title.as_deref().unwrap_or(&purpose)
+            );
+            if answer.enrollment_required {
+                detail.push_str("; enroll a second factor first");
+            }
+            let challenge = format!(
+                "{} error=\"insufficient_user_authentication\", error_description={}, acr_values={}, max_age={}",
+                answer.token_scheme,
+                quoted(&detail),
+                quoted(answer.acr_values.as_deref().unwrap_or_default()),
+                answer.max_age.unwrap_or_default()
+            );
+            let mut problem = ApiError::new(ErrorCode::StepupRequired, detail)
+                .with("purpose", purpose.as_str())
+                .with("acr_values", answer.acr_values.clone().unwrap_or_default())
+                .with("max_age", answer.max_age.unwrap_or_default());
+            if let Some(id) = &answer.challenge_id {
+                problem = problem.with("challenge_id", id.as_str());
+            }
+            if let Some(f) = &answer.allowed_factors {
+                problem = problem.with("allowed_factors", f.clone());
+            }
+            let mut r = problem.into_response();
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            let h = r.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+            if let Some(id) = answer
+                .challenge_id
+                .as_deref()
+                .and_then(|i| HeaderValue::from_str(i).ok())
+            {
+                h.insert("stepgate-challenge", id);
+            }
+            if let Ok(v) = HeaderValue::from_str(&purpose) {
+                h.insert("stepgate-purpose", v);
+            }
+            return Ok(r);
+        }
+        _ => {
+            return Ok(
+                ApiError::new(ErrorCode::Forbidden, answer.reasons.join("; ")).into_response(),
+            );
+        }
+    };
+    let h = response.headers_mut();
+    for (name, value) in [
+        ("x-stepgate-user", Some(answer.user_id.as_str())),
+        ("x-stepgate-session", Some(answer.session_id.as_str())),
+        ("x-stepgate-elevation", answer.elevation_id.as_deref()),
+    ] {
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            h.insert(name, v);
+        }
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(prefix: &str, methods: &[&str], purpose: Option<&str>) -> ForwardRoute {
+        ForwardRoute {
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            path_prefix: prefix.into(),
+            action: purpose.is_none().then(|| "delete".into()),
+            resource: purpose.is_none().then(|| "res:{path}".into()),
+            purpose: purpose.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn routes_map_in_order_and_fall_back_to_method_and_path() {
+        let routes = [
+            route("/admin/", &["DELETE"], Some("admin:resources:delete")),
+            route("/resources/", &[], None),
+        ];
+        assert!(matches!(
+            question_for(&routes, "DELETE", "/admin/x"),
+            Question::Purpose(p) if p == "admin:resources:delete"
+        ));
+        assert!(matches!(
+            question_for(&routes, "GET", "/resources/7"),
+            Question::Action { action, resource, .. } if action == "delete" && resource == "res:/resources/7"
+        ));
+        assert!(matches!(
+            question_for(&routes, "GET", "/admin/x"),
+            Question::Action { action, resource, .. } if action == "http:GET" && resource == "/admin/x"
+        ));
+    }
+
+    #[test]
+    fn quoted_values_stay_within_rfc_6750s_characters() {
+        assert_eq!(quoted(r#"a "b" \c"#), r#""a 'b' /c""#);
+        assert_eq!(quoted("line\nbreak löschen"), "\"line?break l?schen\"");
+    }
+
+    #[test]
+    fn the_original_request_comes_from_either_proxy_convention() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-method", "delete".parse().unwrap());
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        h.insert("x-forwarded-host", "app.example".parse().unwrap());
+        h.insert("x-forwarded-uri", "/resources/1?x=2".parse().unwrap());
+        assert_eq!(
+            original_request(&h).unwrap(),
+            (
+                "DELETE".into(),
+                "https://app.example/resources/1".into(),
+                "/resources/1".into()
+            )
+        );
+        let mut n = HeaderMap::new();
+        n.insert("x-original-method", "GET".parse().unwrap());
+        n.insert(
+            "x-original-url",
+            "http://127.0.0.1:9/a/b?c".parse().unwrap(),
+        );
+        assert_eq!(
+            original_request(&n).unwrap(),
+            ("GET".into(), "http://127.0.0.1:9/a/b".into(), "/a/b".into())
+        );
+        assert!(original_request(&HeaderMap::new()).is_err());
+    }
+}

@@ -1,0 +1,514 @@
+//! Authorization decisions end to end: Cedar policies with the `@step_up` annotation,
+//! `POST /v1/decisions` by action/resource and by purpose, the Authress flow (step_up →
+//! challenge → session-mode verify → the same decision allows, for that session only),
+//! elevation tokens relied on in the call, DPoP-bound tokens, decision records, and a
+//! malformed policy file refused at start.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{DpopKey, PASSWORD, PURPOSES, Reply, Server, eventually, oathtool, totp_step_now};
+use serde_json::{Value, json};
+
+pub const POLICIES: &str = r#"
+@id("admins-manage")
+permit (principal, action, resource)
+when { principal.roles.contains("admin") };
+
+@id("readers-read")
+permit (principal, action == Action::"read", resource);
+
+@id("exporters-export")
+permit (principal, action == Action::"export", resource);
+
+@id("delete-prod-needs-stepup")
+@step_up("admin:resources:delete")
+forbid (principal, action == Action::"delete", resource)
+when { resource has env && resource.env == "prod" }
+unless { context.elevations.contains("admin:resources:delete") };
+
+@id("export-needs-stepup")
+@step_up("reports:export")
+forbid (principal, action == Action::"export", resource)
+unless { context.elevations.contains("reports:export") };
+
+@id("no-high-risk")
+forbid (principal, action, resource)
+when { context.risk_tier == "high" };
+"#;
+
+/// A server with the test purposes and `POLICIES`; the policy file lives in `files`.
+async fn server(files: &Path) -> Server {
+    let path = files.join("policies.cedar");
+    std::fs::write(&path, POLICIES).unwrap();
+    Server::with_config(&format!(
+        "policy_file = {:?}\n{PURPOSES}",
+        path.display().to_string()
+    ))
+    .await
+}
+
+async fn user_with_roles(s: &Server, name: &str, roles: &[&str]) {
+    let r = s
+        .post(
+            "/v1/users",
+            Some(&s.service_key),
+            json!({"username": name, "password": PASSWORD, "roles": roles}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+async fn login(s: &Server, name: &str) -> String {
+    let r = s.login(name, PASSWORD).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn decide(s: &Server, body: Value) -> Reply {
+    s.post("/v1/decisions", Some(&s.service_key), body).await
+}
+
+fn delete_prod(token: &str) -> Value {
+    json!({"access_token": token, "action": "delete", "resource": "db-7",
+           "resource_attributes": {"env": "prod", "replicas": 3},
+           "context": {"ip": "127.0.0.1"}})
+}
+
+#[tokio::test]
+async fn policies_answer_allow_step_up_and_deny() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path()).await;
+    user_with_roles(&s, "ada", &["admin"]).await;
+    user_with_roles(&s, "rita", &[]).await;
+    let ada = login(&s, "ada").await;
+    let rita = login(&s, "rita").await;
+
+    let read = decide(
+        &s,
+        json!({"access_token": rita, "action": "read", "resource": "db-7"}),
+    )
+    .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.body["decision"], "allow");
+    assert_eq!(read.body["policy_ids"], json!(["readers-read"]));
+    assert_eq!(read.body["policy_version"], 1);
+    assert!(read.body["risk"]["tier"].is_string());
+    assert!(read.body["risk"]["reasons"].is_array());
+    assert!(read.body.get("challenge_id").is_none());
+
+    let write = decide(
+        &s,
+        json!({"access_token": rita, "action": "write", "resource": "db-7"}),
+    )
+    .await;
+    assert_eq!(write.body["decision"], "deny");
+    assert_eq!(write.body["policy_ids"], json!([]));
+    assert!(
+        write.body["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains(r#"no policy permits Action::"write" on Resource::"db-7""#),
+        "{}",
+        write.text
+    );
+
+    // The annotated forbid is the only thing between ada and the delete: step up.
+    let del = decide(&s, delete_prod(&ada)).await;
+    assert_eq!(del.status, 200, "{}", del.text);
+    assert_eq!(del.body["decision"], "step_up");
+    assert_eq!(del.body["purpose"], "admin:resources:delete");
+    assert_eq!(del.body["policy_ids"], json!(["delete-prod-needs-stepup"]));
+    assert_eq!(del.body["acr_values"], "urn:stepgate:acr:mfa");
+    assert_eq!(del.body["max_age"], 300);
+    // ada has no second factor yet: the answer says to enroll one instead of a challenge.
+    assert_eq!(del.body["enrollment_required"], true);
+
+    // Not prod: the admin permit alone decides.
+    let dev = decide(
+        &s,
+        json!({"access_token": ada, "action": "delete", "resource": "db-8",
+               "resource_attributes": {"env": "dev"}}),
+    )
+    .await;
+    assert_eq!(dev.body["decision"], "allow");
+    assert_eq!(dev.body["policy_ids"], json!(["admins-manage"]));
+
+    // rita is forbidden the same delete by the step-up policy, but a step-up would not
+    // help her (no permit): deny, not step_up.
+    let theirs = decide(&s, delete_prod(&rita)).await;
+    assert_eq!(theirs.body["decision"], "deny", "{}", theirs.text);
+    assert!(
+        theirs.body["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("a step-up would not be enough")
+    );
+}
+
+#[tokio::test]
+async fn the_authress_flow_elevates_only_the_session_that_stepped_up() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path()).await;
+    user_with_roles(&s, "ada", &["admin"]).await;
+    // Two sessions of the same user (two devices), both before a factor exists.
+    let phone = login(&s, "ada").await;
+    let laptop = login(&s, "ada").await;
+    let step = totp_step_now();
+    let secret = s.enroll_totp(&phone, step).await;
+
+    let asked = decide(&s, delete_prod(&phone)).await;
+    assert_eq!(asked.body["decision"], "step_up", "{}", asked.text);
+    let challenge = asked.body["challenge_id"].as_str().unwrap();
+    assert_eq!(asked.body["allowed_factors"], json!(["totp"]));
+
+    // The user steps up in session mode (the decision's challenge is session mode).
+    let passed = s
+        .verify(&phone, challenge, "totp", &oathtool(&secret, step + 1))
+        .await;
+    assert_eq!(passed.status, 200, "{}", passed.text);
+    assert_eq!(passed.body["mode"], "session");
+    let elevated = passed.body["access_token"].as_str().unwrap().to_owned();
+
+    // The other session of the same user is not elevated.
+    let other = decide(&s, delete_prod(&laptop)).await;
+    assert_eq!(other.body["decision"], "step_up", "{}", other.text);
+
+    // The same decision now allows, relying on (and using up) the elevation.
+    let allowed = decide(&s, delete_prod(&elevated)).await;
+    assert_eq!(allowed.body["decision"], "allow", "{}", allowed.text);
+    assert_eq!(allowed.body["purpose"], "admin:resources:delete");
+    assert!(allowed.body["elevation_id"].is_string());
+    assert!(
+        allowed.body["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "relies on the session's elevation for admin:resources:delete")
+    );
+    let redeemed = s
+        .audit("type=ACCOUNT_STEPUP_REDEEMED&purpose=admin:resources:delete")
+        .await;
+    assert_eq!(redeemed.len(), 1);
+
+    // Single use: the next identical decision asks again.
+    let again = decide(&s, delete_prod(&elevated)).await;
+    assert_eq!(again.body["decision"], "step_up", "{}", again.text);
+}
+
+#[tokio::test]
+async fn an_elevation_token_in_the_call_is_relied_on_once() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path()).await;
+    user_with_roles(&s, "ada", &["admin"]).await;
+    let token = login(&s, "ada").await;
+    let step = totp_step_now();
+    let secret = s.enroll_totp(&token, step).await;
+    let c = s
+        .challenge(&token, json!({"purpose": "admin:resources:delete"}))
+        .await;
+    let passed = s
+        .verify(
+            &token,
+            c["challenge_id"].as_str().unwrap(),
+            "totp",
+            &oathtool(&secret, step + 1),
+        )
+        .await;
+    assert_eq!(passed.status, 200, "{}", passed.text);
+    let elevation = passed.body["elevation_token"].as_str().unwrap().to_owned();
+
+    // An allow that does not need the elevation leaves it alone.
+    let mut read = json!({"access_token": token, "action": "read", "resource": "db-7",
+                          "elevation_token": elevation, "context": {"ip": "127.0.0.1"}});
+    let r = decide(&s, read.clone()).await;
+    assert_eq!(r.body["decision"], "allow", "{}", r.text);
+    assert!(r.body.get("elevation_id").is_none());
+
+    // IP-bound: from elsewhere it is refused, and not used up.
+    let mut elsewhere = delete_prod(&token);
+    elsewhere["elevation_token"] = json!(elevation);
+    elsewhere["context"]["ip"] = json!("198.51.100.4");
+    decide(&s, elsewhere)
+        .await
+        .assert_problem(403, "STEPUP_IP_MISMATCH");
+
+    let mut del = delete_prod(&token);
+    del["elevation_token"] = json!(elevation);
+    let first = decide(&s, del.clone()).await;
+    assert_eq!(first.body["decision"], "allow", "{}", first.text);
+    assert_eq!(first.body["elevation_id"], passed.body["elevation_id"]);
+    decide(&s, del)
+        .await
+        .assert_problem(403, "STEPUP_TOKEN_REUSED");
+    assert_eq!(s.audit("type=ACCOUNT_STEPUP_REUSED").await.len(), 1);
+    // Once used, even a call that would not need it says it is spent.
+    read["elevation_token"] = json!(elevation);
+    decide(&s, read)
+        .await
+        .assert_problem(403, "STEPUP_TOKEN_REUSED");
+
+    // Another session's token, or garbage, is not this session's elevation.
+    let second = login(&s, "ada").await;
+    let mut foreign = delete_prod(&second);
+    foreign["elevation_token"] = json!(elevation);
+    decide(&s, foreign)
+        .await
+        .assert_problem(403, "STEPUP_TOKEN_INVALID");
+}
+
+#[tokio::test]
+async fn decisions_by_purpose_and_their_records() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path()).await;
+    user_with_roles(&s, "eve", &[]).await;
+    let token = login(&s, "eve").await;
+    let step = totp_step_now();
+    let secret = s.enroll_totp(&token, step).await;
+
+    let ask = json!({"access_token": token, "purpose": "reports:export"});
+    let first = decide(&s, ask.clone()).await;
+    assert_eq!(first.body["decision"], "step_up", "{}", first.text);
+    assert_eq!(first.body["max_age"], 600);
+    let passed = s
+        .verify(
+            &token,
+            first.body["challenge_id"].as_str().unwrap(),
+            "totp",
+            &oathtool(&secret, step + 1),
+        )
+        .await;
+    assert_eq!(passed.status, 200, "{}", passed.text);
+    // reports:export is multi-use: every decision until it expires allows.
+    for _ in 0..3 {
+        let r = decide(&s, ask.clone()).await;
+        assert_eq!(r.body["decision"], "allow", "{}", r.text);
+    }
+    // The Cedar route to the same elevation: export needs it, and it is held.
+    let cedar = decide(
+        &s,
+        json!({"access_token": token, "action": "export", "resource": "q3"}),
+    )
+    .await;
+    assert_eq!(cedar.body["decision"], "allow", "{}", cedar.text);
+    assert_eq!(cedar.body["purpose"], "reports:export");
+
+    decide(&s, json!({"access_token": token, "purpose": "no:such"}))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+
+    // Every decision is recorded, off the request path.
+    let recorded = eventually(Duration::from_secs(10), async || {
+        s.db_snapshot().await["decision_records"] == 5
+    })
+    .await;
+    assert!(recorded, "{:?}", s.db_snapshot().await);
+    let metrics = s.get("/metrics", None).await.text;
+    assert!(
+        metrics.contains("stepgate_decisions_total{decision=\"allow\"} 4"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn logout_and_revocation_are_honoured_at_once() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path()).await;
+    user_with_roles(&s, "rita", &[]).await;
+    let token = login(&s, "rita").await;
+    let read = json!({"access_token": token, "action": "read", "resource": "x"});
+    assert_eq!(decide(&s, read.clone()).await.body["decision"], "allow");
+    assert_eq!(
+        s.delete("/v1/sessions/current", Some(&token)).await.status,
+        204
+    );
+    let r = decide(&s, read).await;
+    r.assert_problem(401, "UNAUTHENTICATED");
+    assert_eq!(r.body["subject"], "access_token");
+}
+
+#[tokio::test]
+async fn bad_decision_input_is_refused_and_stores_nothing() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path()).await;
+    user_with_roles(&s, "rita", &[]).await;
+    let token = login(&s, "rita").await;
+    let before = s.db_snapshot().await;
+    let cases = [
+        json!({"action": "read", "resource": "x"}),
+        json!({"access_token": token}),
+        json!({"access_token": token, "purpose": "reports:export", "action": "read", "resource": "x"}),
+        json!({"access_token": token, "action": "read"}),
+        json!({"access_token": token, "action": "", "resource": "x"}),
+        json!({"access_token": token, "action": "read", "resource": "x".repeat(300)}),
+        json!({"access_token": token, "action": "read", "resource": "x", "context": {"ip": "nope"}}),
+        json!({"access_token": token, "action": "read", "resource": "x", "resource_attributes": {"ratio": 0.5}}),
+        json!({"access_token": token, "action": "read", "resource": "x", "resource_attributes": {"gone": null}}),
+        json!({"access_token": token, "action": "read", "resource": "x", "surprise": 1}),
+        json!({"access_token": token, "action": "read", "resource": "x", "action_digest": "abc"}),
+        json!({"access_token": 7, "action": "read", "resource": "x"}),
+    ];
+    for case in cases {
+        decide(&s, case)
+            .await
+            .assert_problem(400, "VALIDATION_FAILED");
+    }
+    for bad in ["not-a-token", "a.b.c", &format!("{token}x")] {
+        let r = decide(
+            &s,
+            json!({"access_token": bad, "action": "read", "resource": "x"}),
+        )
+        .await;
+        r.assert_problem(401, "UNAUTHENTICATED");
+        assert_eq!(r.body["subject"], "access_token");
+    }
+    let malformed_elevation = json!({"access_token": token, "action": "read", "resource": "x",
+                                     "elevation_token": "sge_short"});
+    decide(&s, malformed_elevation)
+        .await
+        .assert_problem(403, "STEPUP_TOKEN_INVALID");
+    // The route is for a relying party's backend: no key, or a user's token, is refused.
+    let body = json!({"access_token": token, "action": "read", "resource": "x"});
+    s.post("/v1/decisions", None, body.clone())
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    s.post("/v1/decisions", Some(&token), body.clone())
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    let admin = s.post("/v1/decisions", Some(&s.admin_key), body).await;
+    assert_eq!(admin.status, 200, "{}", admin.text);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut after = s.db_snapshot().await;
+    // The one valid (admin-key) decision above is the only record.
+    assert_eq!(after.remove("decision_records"), Some(1));
+    let mut expected = before.clone();
+    expected.remove("decision_records");
+    assert_eq!(after, expected);
+}
+
+#[tokio::test]
+async fn dpop_bound_tokens_need_a_proof_from_their_key() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path()).await;
+    user_with_roles(&s, "kim", &[]).await;
+    let key = DpopKey::new();
+    let login_url = "http://localhost:8080/v1/sessions";
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/v1/sessions"))
+                .header("dpop", key.proof(login_url))
+                .json(&json!({"username": "kim", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["token_type"], "DPoP");
+    let token = r.body["access_token"].as_str().unwrap().to_owned();
+    let claims = common::jwt_claims(&token);
+    assert!(claims["cnf"]["jkt"].is_string(), "{claims}");
+
+    let current_url = "http://localhost:8080/v1/sessions/current";
+    let dpop_get = |proof: String, scheme: &'static str| {
+        s.http
+            .get(s.url("/v1/sessions/current"))
+            .header("authorization", format!("{scheme} {token}"))
+            .header("dpop", proof)
+    };
+    // As a plain bearer token it is refused; with a proof from its key it works.
+    s.get("/v1/sessions/current", Some(&token))
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    let proof = key.proof_for("GET", current_url, Some(&token));
+    assert_eq!(s.send(dpop_get(proof.clone(), "DPoP")).await.status, 200);
+    // A replayed proof, another key's proof, a proof for another URL or without ath: no.
+    let thief = DpopKey::new();
+    for bad in [
+        proof,
+        thief.proof_for("GET", current_url, Some(&token)),
+        key.proof_for("GET", "http://localhost:8080/v1/devices", Some(&token)),
+        key.proof_for("GET", current_url, None),
+    ] {
+        s.send(dpop_get(bad, "DPoP"))
+            .await
+            .assert_problem(401, "UNAUTHENTICATED");
+    }
+
+    // The decision API checks the proof the relying party relays.
+    let app_url = "https://app.example/reports";
+    let ask = |proof: Option<String>| {
+        let mut body = json!({"access_token": token, "action": "read", "resource": "r"});
+        if let Some(p) = proof {
+            body["dpop"] = json!({"proof": p, "method": "GET", "url": app_url});
+        }
+        body
+    };
+    decide(&s, ask(None))
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    let ok = decide(&s, ask(Some(key.proof_for("GET", app_url, Some(&token))))).await;
+    assert_eq!(ok.body["decision"], "allow", "{}", ok.text);
+    assert_eq!(ok.body["token_scheme"], "DPoP");
+    decide(&s, ask(Some(thief.proof_for("GET", app_url, Some(&token)))))
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn a_malformed_policy_file_is_refused_at_start_with_where_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies.cedar");
+    std::fs::write(
+        &policies,
+        "permit (principal, action, resource);\n\npermit (principal, actoin, resource);\n",
+    )
+    .unwrap();
+    let config = dir.path().join("stepgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\npolicy_file = {:?}\n",
+            dir.path().display().to_string(),
+            policies.display().to_string()
+        ),
+    )
+    .unwrap();
+    for args in [&["policy", "check"][..], &["config", "check"][..]] {
+        let (ok, _, stderr) = common::run_cli(&config, args);
+        assert!(!ok, "{args:?}");
+        assert!(
+            stderr.contains("policies.cedar") && stderr.contains("line 3, column 20"),
+            "{stderr}"
+        );
+    }
+    let out = common::stepgate(&config).arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 3, column 20"), "{stderr}");
+
+    // A step-up annotation naming no configured purpose is refused too; a good file passes.
+    std::fs::write(
+        &policies,
+        "@step_up(\"nope\") forbid (principal, action, resource);\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = common::run_cli(&config, &["policy", "check"]);
+    assert!(
+        !ok && stderr.contains("names no configured purpose"),
+        "{stderr}"
+    );
+    std::fs::write(&policies, POLICIES).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\npolicy_file = {:?}\n{PURPOSES}",
+            dir.path().display().to_string(),
+            policies.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = common::run_cli(&config, &["policy", "check"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("6 policies"), "{stdout}");
+}
