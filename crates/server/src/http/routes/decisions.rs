@@ -350,6 +350,9 @@ pub async fn forward_auth(
             if let Some(f) = &answer.allowed_factors {
                 problem = problem.with("allowed_factors", f.clone());
             }
+            if answer.enrollment_required {
+                problem = problem.with("enrollment_required", true);
+            }
             let mut r = problem.into_response();
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             let h = r.headers_mut();
