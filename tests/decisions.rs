@@ -453,6 +453,82 @@ async fn dpop_bound_tokens_need_a_proof_from_their_key() {
     decide(&s, ask(Some(thief.proof_for("GET", app_url, Some(&token)))))
         .await
         .assert_problem(401, "UNAUTHENTICATED");
+
+    // An elevation made by this session is bound to the key too: redeeming its token
+    // needs a proof from the key over the elevation token.
+    let dpop_post = |path: &str, body: Value| {
+        let url = format!("http://localhost:8080{path}");
+        s.http
+            .post(s.url(path))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", key.proof_for("POST", &url, Some(&token)))
+            .json(&body)
+    };
+    let step = totp_step_now();
+    let enrolled = s.send(dpop_post("/v1/factors/totp", Value::Null)).await;
+    assert_eq!(enrolled.status, 201, "{}", enrolled.text);
+    let secret = enrolled.body["secret"].as_str().unwrap().to_owned();
+    let id = enrolled.body["factor_id"].as_str().unwrap();
+    let confirm_path = format!("/v1/factors/totp/{id}/confirm");
+    let confirmed = s
+        .send(dpop_post(
+            &confirm_path,
+            json!({"code": oathtool(&secret, step)}),
+        ))
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    let c = s
+        .send(dpop_post(
+            "/v1/stepup/challenges",
+            json!({"purpose": "reports:export"}),
+        ))
+        .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    let verify_path = format!(
+        "/v1/stepup/challenges/{}/verify",
+        c.body["challenge_id"].as_str().unwrap()
+    );
+    let v = s
+        .send(dpop_post(
+            &verify_path,
+            json!({"factor": "totp", "code": oathtool(&secret, step + 1)}),
+        ))
+        .await;
+    assert_eq!(v.status, 200, "{}", v.text);
+    let elevation = v.body["elevation_token"].as_str().unwrap().to_owned();
+    let action_url = "https://app.example/export";
+    let redeem = |proof: Option<String>| {
+        let mut body = json!({"elevation_token": elevation, "purpose": "reports:export"});
+        if let Some(p) = proof {
+            body["dpop"] = json!({"proof": p, "method": "POST", "url": action_url});
+        }
+        body
+    };
+    s.redeem(redeem(None))
+        .await
+        .assert_problem(403, "STEPUP_TOKEN_INVALID");
+    s.redeem(redeem(Some(thief.proof_for(
+        "POST",
+        action_url,
+        Some(&elevation),
+    ))))
+    .await
+    .assert_problem(403, "STEPUP_TOKEN_INVALID");
+    s.redeem(redeem(Some(key.proof_for(
+        "POST",
+        action_url,
+        Some(&token),
+    ))))
+    .await
+    .assert_problem(403, "STEPUP_TOKEN_INVALID");
+    let ok = s
+        .redeem(redeem(Some(key.proof_for(
+            "POST",
+            action_url,
+            Some(&elevation),
+        ))))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
 }
 
 #[tokio::test]
@@ -511,4 +587,36 @@ async fn a_malformed_policy_file_is_refused_at_start_with_where_and_why() {
     let (ok, stdout, stderr) = common::run_cli(&config, &["policy", "check"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("6 policies"), "{stdout}");
+}
+
+/// The README's example schema and policies are the real thing: they validate strictly.
+#[test]
+fn the_readme_policies_validate_against_the_readme_schema() {
+    let readme = include_str!("../README.md");
+    let block = |fence: &str| {
+        let start = readme.find(fence).expect("README block") + fence.len();
+        readme[start..][..readme[start..].find("```").unwrap()].to_owned()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("stepgate.cedarschema");
+    let policies = dir.path().join("policies.cedar");
+    std::fs::write(&schema, block("```cedarschema\n")).unwrap();
+    std::fs::write(&policies, block("```cedar\n")).unwrap();
+    let config = dir.path().join("stepgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\npolicy_file = {:?}\npolicy_schema = {:?}\n{PURPOSES}",
+            dir.path().display().to_string(),
+            policies.display().to_string(),
+            schema.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = common::run_cli(&config, &["policy", "check"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("5 policies") && stdout.contains("validated against the schema"),
+        "{stdout}"
+    );
 }

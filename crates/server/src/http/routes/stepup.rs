@@ -103,6 +103,9 @@ pub struct Redeem {
     pub ip: Option<String>,
     /// The action's digest, required if the challenge was bound to one.
     pub action_digest: Option<String>,
+    /// For an elevation bound to a DPoP key (its session logged in with one): the proof
+    /// the user sent with the action, whose `ath` is the elevation token's hash.
+    pub dpop: Option<crate::decisions::RelayedProof>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -731,6 +734,39 @@ pub(crate) async fn rely_on(
     }
 }
 
+/// An elevation bound to a DPoP key is only good with a fresh proof from that key,
+/// bound to the elevation token (`ath`), relayed by the RP.
+pub(crate) async fn prove_elevation_key(
+    app: &SharedApp,
+    jkt: &str,
+    token: &str,
+    proof: Option<&crate::decisions::RelayedProof>,
+    now: i64,
+) -> Result<(), ApiError> {
+    let refuse = |why: String| {
+        ApiError::new(
+            ErrorCode::StepupTokenInvalid,
+            format!("this elevation is bound to a DPoP key: {why}"),
+        )
+    };
+    let proof = proof.ok_or_else(|| refuse("relay the user's DPoP proof".into()))?;
+    let checked =
+        crate::dpop::verify_for_token(&proof.proof, &proof.method, &proof.url, now, token, jkt)
+            .map_err(refuse)?;
+    if !app
+        .store
+        .use_dpop_proof(
+            &checked.jkt,
+            &checked.jti,
+            checked.iat + 2 * crate::dpop::MAX_SKEW_SECONDS,
+        )
+        .await?
+    {
+        return Err(refuse("the proof was used before".into()));
+    }
+    Ok(())
+}
+
 /// Redeem an elevation token (the RP's backend, just before the action).
 #[utoipa::path(post, path = "/v1/stepup/redeem", tag = "stepup",
     request_body = Redeem,
@@ -763,6 +799,9 @@ pub async fn redeem(
         .elevation_by_token_hash(&hash)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
+    if let Some(jkt) = &record.jkt {
+        prove_elevation_key(&app, jkt, &body.elevation_token, body.dpop.as_ref(), now).await?;
+    }
     let use_ = Use {
         purpose: &body.purpose,
         ip: ip.as_deref(),
