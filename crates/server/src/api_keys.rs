@@ -48,12 +48,59 @@ pub fn looks_like_api_key(presented: &str) -> bool {
     presented.starts_with(PREFIX)
 }
 
+/// Recently read key records, so that a busy relying party's key is not read from the
+/// store on every request (the secret is still compared on every request). Revocation
+/// through this node drops the entry at once; through another node it is seen within
+/// the TTL (`decisions.session_cache_ms`). Unknown ids are never cached.
+pub struct KeyCache {
+    entries: quick_cache::sync::Cache<String, (std::time::Instant, std::sync::Arc<ApiKeyRecord>)>,
+    ttl: std::time::Duration,
+}
+
+impl KeyCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(1024),
+            ttl,
+        }
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.entries.remove(id);
+    }
+
+    async fn record(
+        &self,
+        store: &Store,
+        id: &str,
+    ) -> anyhow::Result<Option<std::sync::Arc<ApiKeyRecord>>> {
+        if let Some((at, record)) = self.entries.get(id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Some(record));
+        }
+        let Some(record) = store.api_key(id).await? else {
+            return Ok(None);
+        };
+        let record = std::sync::Arc::new(record);
+        if !self.ttl.is_zero() {
+            self.entries
+                .insert(id.to_owned(), (std::time::Instant::now(), record.clone()));
+        }
+        Ok(Some(record))
+    }
+}
+
 /// The scope of a valid, unrevoked key; None for anything else.
-pub async fn authenticate(store: &Store, presented: &str) -> anyhow::Result<Option<ApiKeyScope>> {
+pub async fn authenticate(
+    store: &Store,
+    cache: &KeyCache,
+    presented: &str,
+) -> anyhow::Result<Option<ApiKeyScope>> {
     let Some((id, secret)) = parse(presented) else {
         return Ok(None);
     };
-    let Some(record) = store.api_key(id).await? else {
+    let Some(record) = cache.record(store, id).await? else {
         return Ok(None);
     };
     let hash = Sha256::digest(secret.as_bytes());

@@ -32,6 +32,7 @@ pub struct App {
     /// The Cedar policies (empty without `policy_file`).
     pub authz: stepgate_core::authz::Policies,
     pub decider: crate::decisions::Decider,
+    pub api_keys: crate::api_keys::KeyCache,
 }
 
 pub type SharedApp = Arc<App>;
@@ -77,6 +78,9 @@ impl App {
         let risk_sources = RiskSources::load(&config.risk)?;
         let authz = config.load_policies()?;
         let decider = crate::decisions::Decider::new(&config.decisions);
+        let api_keys = crate::api_keys::KeyCache::new(std::time::Duration::from_millis(
+            config.decisions.session_cache_ms,
+        ));
         let tokens = Tokens::new(config.issuer(), config.signing_key_file(), keys);
         let passwords = Passwords::new(config.password_hash_concurrency)?;
         let lifetimes = SessionLifetimes {
@@ -98,6 +102,7 @@ impl App {
             metrics: None,
             authz,
             decider,
+            api_keys,
         })
     }
 }

@@ -188,7 +188,7 @@ pub fn request_url(app: &SharedApp, parts: &Parts) -> String {
 
 async fn api_key_scope(parts: &Parts, app: &SharedApp) -> Result<ApiKeyScope, ApiError> {
     let credential = bearer(parts)?;
-    api_keys::authenticate(&app.store, credential)
+    api_keys::authenticate(&app.store, &app.api_keys, credential)
         .await?
         .ok_or_else(|| ApiError::unauthenticated("the API key is not valid"))
 }

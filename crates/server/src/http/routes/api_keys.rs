@@ -115,7 +115,9 @@ pub async fn revoke(
     _caller: AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.store.revoke_api_key(&id, app.now()).await? {
+    let revoked = app.store.revoke_api_key(&id, app.now()).await?;
+    app.api_keys.forget(&id);
+    if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(
