@@ -435,7 +435,10 @@ fn answer(decision: Decision, scheme: TokenScheme) -> Result<StepUp, Refusal> {
             }
             let mut extra = serde_json::Map::new();
             extra.insert("purpose".into(), decision.purpose.clone().into());
-            extra.insert("challenge_id".into(), decision.challenge_id.clone().into());
+            // No challenge when the user must enroll a factor first.
+            if let Some(id) = &decision.challenge_id {
+                extra.insert("challenge_id".into(), id.clone().into());
+            }
             extra.insert(
                 "allowed_factors".into(),
                 decision.allowed_factors.clone().into(),

@@ -18,6 +18,10 @@ pub struct CreateUser {
     /// Optional e-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Role names for the authorization policies (Cedar's `User.roles`): at most 32,
+    /// each 1–64 characters of letters, digits and `: _ . -`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 /// The answer to [`CreateUser`].
@@ -140,7 +144,9 @@ pub struct Risk {
 /// One signal's contribution to a [`Risk`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RiskReason {
-    /// The signal's name, e.g. `new_device`.
+    /// The signal's name: `device`, `network`, `ip_reputation`, `location`, `travel`,
+    /// `time_of_day`, `failure_velocity`, `session_age`, `purpose`, or `enrollment` (a
+    /// login let through because the user has no second factor yet).
     pub signal: String,
     /// What it saw, in words.
     pub observed: String,
@@ -375,6 +381,10 @@ pub struct Redeem {
     /// The action's digest, required if the challenge was bound to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_digest: Option<String>,
+    /// For an elevation of a DPoP-bound session: the proof the user sent with the
+    /// action, whose `ath` is the hash of the elevation token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop: Option<DpopProof>,
 }
 
 /// A redeemed elevation: who stepped up, how, and when.
