@@ -129,3 +129,113 @@ async fn two_nodes_sharing_postgres_still_have_one_winner() {
     race(&[&a, &b], &a.service_key, &tokens).await;
     assert_audit(&a).await;
 }
+
+/// POSTs every body to `url` at once (one task each); counts answers by status and code.
+async fn race_posts(
+    s: &Server,
+    path: &str,
+    bearer: Option<&str>,
+    bodies: Vec<Value>,
+) -> HashMap<(u16, String), usize> {
+    let racers: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let mut req = s.http.post(s.url(path)).json(&body);
+            if let Some(b) = bearer {
+                req = req.bearer_auth(b);
+            }
+            tokio::spawn(async move {
+                let r = req.send().await.unwrap();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                (status, body["code"].as_str().unwrap_or("").to_owned())
+            })
+        })
+        .collect();
+    let mut counts = HashMap::new();
+    for r in racers {
+        *counts.entry(r.await.unwrap()).or_default() += 1;
+    }
+    counts
+}
+
+/// 30 concurrent wrong passwords for one account: the lockout (10 in 15 min) holds
+/// exactly, because each attempt reserves its place before its password is checked.
+#[tokio::test]
+async fn concurrent_wrong_passwords_cannot_overrun_the_lockout() {
+    let s = Server::with_config(PURPOSES).await;
+    s.create_user("target").await;
+    let bodies = vec![json!({"username": "target", "password": "wrong password!"}); 30];
+    let counts = race_posts(&s, "/v1/sessions", None, bodies).await;
+    let expected = HashMap::from([
+        ((401, "INVALID_CREDENTIALS".to_owned()), 10),
+        ((423, "ACCOUNT_LOCKED".to_owned()), 20),
+    ]);
+    assert_eq!(counts, expected);
+    assert_eq!(s.audit("type=ACCOUNT_LOGIN_FAILED").await.len(), 10);
+    // Nothing is left reserved: exactly the ten failures are stored.
+    assert_eq!(s.db_snapshot().await["login_failures"], 10);
+}
+
+/// 20 concurrent wrong step-up answers spread over four challenges: the per-user budget
+/// (10 per factor in 15 min) holds exactly across challenges.
+#[tokio::test]
+async fn concurrent_wrong_step_ups_cannot_overrun_the_budget() {
+    let s = Server::with_config(PURPOSES).await;
+    let token = s.user_token("ada").await;
+    let step = common::totp_step_now();
+    let secret = s.enroll_totp(&token, step).await;
+    let right: Vec<String> = (step - 2..=step + 3)
+        .map(|t| common::oathtool(&secret, t))
+        .collect();
+    let wrong = (0..1_000_000)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !right.contains(c))
+        .unwrap();
+    let mut challenges = Vec::new();
+    for _ in 0..4 {
+        let c = s
+            .challenge(&token, json!({"purpose": "reports:export"}))
+            .await;
+        challenges.push(c["challenge_id"].as_str().unwrap().to_owned());
+    }
+    // Five answers per challenge (its own limit), twenty in all, all at once.
+    let mut bodies = Vec::new();
+    for c in &challenges {
+        bodies.extend(std::iter::repeat_n((c.clone(), wrong.clone()), 5));
+    }
+    let racers: Vec<_> = bodies
+        .into_iter()
+        .map(|(c, code)| {
+            let req = s
+                .http
+                .post(s.url(&format!("/v1/stepup/challenges/{c}/verify")))
+                .bearer_auth(&token)
+                .json(&json!({"factor": "totp", "code": code}));
+            tokio::spawn(async move {
+                let r = req.send().await.unwrap();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                (status, body["code"].as_str().unwrap_or("").to_owned())
+            })
+        })
+        .collect();
+    let mut counts: HashMap<(u16, String), usize> = HashMap::new();
+    for r in racers {
+        *counts.entry(r.await.unwrap()).or_default() += 1;
+    }
+    let expected = HashMap::from([
+        ((401, "STEPUP_FAILED".to_owned()), 10),
+        ((403, "STEPUP_BLOCKED".to_owned()), 10),
+    ]);
+    assert_eq!(counts, expected);
+    assert_eq!(s.db_snapshot().await["stepup_failures"], 10);
+    // The budget is spent for this factor: a new challenge is refused outright.
+    s.post(
+        "/v1/stepup/challenges",
+        Some(&token),
+        json!({"purpose": "reports:export"}),
+    )
+    .await
+    .assert_problem(403, "STEPUP_BLOCKED");
+}

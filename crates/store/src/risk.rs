@@ -148,25 +148,80 @@ impl Store {
         .await)?)
     }
 
-    /// Records a wrong password for an account name, with its audit events.
-    pub async fn record_login_failure(
+    /// Reserves a sign-in attempt for an account name before its password is checked:
+    /// under a per-name lock, reads the wrong passwords (and attempts in flight) since
+    /// `since`; at `max` or more nothing is written and `Err` carries their times (the
+    /// account is locked), else a provisional failure row named `reservation` is written
+    /// and `Ok` carries the times seen before it. Concurrent attempts therefore cannot
+    /// overrun the lockout: each sees the others' reservations.
+    pub async fn reserve_login_attempt(
         &self,
         username: &str,
         ip: &str,
-        at: i64,
+        since: i64,
+        max: usize,
+        now: i64,
+        reservation: &str,
+    ) -> Result<std::result::Result<Vec<i64>, Vec<i64>>> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            if audit_lock.is_some() {
+                sqlx::query("SELECT pg_advisory_xact_lock(7403102, hashtext($1))")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let seen: Vec<i64> = sqlx::query_scalar(
+                "SELECT at FROM login_failures WHERE username = $1 AND at > $2 ORDER BY at DESC",
+            )
+            .bind(username)
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?;
+            if seen.len() >= max {
+                Err(seen)
+            } else {
+                sqlx::query(
+                    "INSERT INTO login_failures (username, ip, at, reservation) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(username)
+                .bind(ip)
+                .bind(now)
+                .bind(reservation)
+                .execute(&mut *tx)
+                .await?;
+                Ok(seen)
+            }
+        }))
+    }
+
+    /// The password was wrong: the reserved attempt becomes a failure, with its events.
+    pub async fn confirm_login_failure(
+        &self,
+        reservation: &str,
         audit: &[AuditEvent],
     ) -> Result<()> {
         with_tx!(&self.db, |tx, audit_lock| {
-            sqlx::query("INSERT INTO login_failures (username, ip, at) VALUES ($1, $2, $3)")
-                .bind(username)
-                .bind(ip)
-                .bind(at)
+            sqlx::query("UPDATE login_failures SET reservation = NULL WHERE reservation = $1")
+                .bind(reservation)
                 .execute(&mut *tx)
                 .await?;
             for event in audit {
                 append!(tx, audit_lock, event);
             }
         });
+        Ok(())
+    }
+
+    /// The attempt did not fail on its password (or failed on something else): its
+    /// reservation goes. A confirmed failure is untouched.
+    pub async fn release_login_attempt(&self, reservation: &str) -> Result<()> {
+        with_pool!(&self.db, write, |p| sqlx::query(
+            "DELETE FROM login_failures WHERE reservation = $1"
+        )
+        .bind(reservation)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 

@@ -116,8 +116,7 @@ impl Store {
     pub async fn record_stepup_failure(
         &self,
         challenge_id: &str,
-        factor: &str,
-        now: i64,
+        reservation: &str,
         failed: &AuditEvent,
         blocked: &AuditEvent,
     ) -> Result<FailureOutcome> {
@@ -131,15 +130,18 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             match row {
-                None => FailureOutcome::NotPending,
-                Some((failures, max_attempts, user_id, purpose)) => {
+                None => {
+                    sqlx::query("DELETE FROM stepup_failures WHERE reservation = $1")
+                        .bind(reservation)
+                        .execute(&mut *tx)
+                        .await?;
+                    FailureOutcome::NotPending
+                }
+                Some((failures, max_attempts, _user_id, _purpose)) => {
                     sqlx::query(
-                        "INSERT INTO stepup_failures (user_id, factor, purpose, at) VALUES ($1, $2, $3, $4)",
+                        "UPDATE stepup_failures SET reservation = NULL WHERE reservation = $1",
                     )
-                    .bind(&user_id)
-                    .bind(factor)
-                    .bind(&purpose)
-                    .bind(now)
+                    .bind(reservation)
                     .execute(&mut *tx)
                     .await?;
                     append!(tx, audit_lock, failed);
@@ -152,6 +154,67 @@ impl Store {
                 }
             }
         }))
+    }
+
+    /// Reserves a step-up answer against the user's budget for this factor before the
+    /// answer is checked: under a per-user lock, counts wrong answers (and answers in
+    /// flight) since `since`; at `limit` or more writes nothing and returns false, else
+    /// writes a provisional failure named `reservation`. `record_stepup_failure`
+    /// confirms it; `release_stepup_attempt` drops it.
+    pub async fn reserve_stepup_attempt(
+        &self,
+        user_id: &str,
+        factor: &str,
+        purpose: &str,
+        since: i64,
+        limit: i64,
+        now: i64,
+        reservation: &str,
+    ) -> Result<bool> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            if audit_lock.is_some() {
+                sqlx::query("SELECT pg_advisory_xact_lock(7403103, hashtext($1))")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let seen: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM stepup_failures WHERE user_id = $1 AND factor = $2 AND at > $3",
+            )
+            .bind(user_id)
+            .bind(factor)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+            if seen >= limit {
+                false
+            } else {
+                sqlx::query(
+                    "INSERT INTO stepup_failures (user_id, factor, purpose, at, reservation) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(user_id)
+                .bind(factor)
+                .bind(purpose)
+                .bind(now)
+                .bind(reservation)
+                .execute(&mut *tx)
+                .await?;
+                true
+            }
+        }))
+    }
+
+    /// Drops a reserved step-up answer (it was right, or never checked).
+    pub async fn release_stepup_attempt(&self, reservation: &str) -> Result<()> {
+        with_pool!(&self.db, write, |p| sqlx::query(
+            "DELETE FROM stepup_failures WHERE reservation = $1"
+        )
+        .bind(reservation)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
     }
 
     /// Wrong step-up answers by this user with this factor since `since`.

@@ -23,3 +23,11 @@ CREATE TABLE decision_records (
     facts          TEXT NOT NULL
 );
 CREATE INDEX decision_records_at ON decision_records(at);
+
+-- Attempts in flight: a wrong-password or wrong-step-up row is written as a reservation
+-- before the answer is checked (under a per-account lock), then confirmed (reservation
+-- cleared) or deleted, so that concurrent attempts cannot overrun a budget.
+ALTER TABLE login_failures ADD COLUMN reservation TEXT;
+CREATE INDEX login_failures_reservation ON login_failures(reservation);
+ALTER TABLE stepup_failures ADD COLUMN reservation TEXT;
+CREATE INDEX stepup_failures_reservation ON stepup_failures(reservation);

@@ -246,231 +246,252 @@ pub async fn login(
     // Sign-in lockout, per account name, from any IP. A locked account is not even
     // asked for its password, so the right one cannot unlock it.
     let lockout = &app.config.lockout;
-    let failures = app
-        .store
-        .login_failures_since(name, now - lockout.window_seconds)
-        .await?;
+    // The attempt takes its place among the account's failures before the password is
+    // checked (under a per-name lock), so a burst of concurrent wrong passwords cannot
+    // overrun the lockout; a wrong password confirms it, anything else gives it back.
     let max = lockout.max_failures as usize;
-    if failures.len() >= max {
-        let mut e = ApiError::new(
-            ErrorCode::AccountLocked,
-            "too many wrong passwords; try again later",
-        );
-        e.retry_after = Some(failures[max - 1] + lockout.window_seconds - now);
-        return Err(e);
-    }
-
-    let user = app.store.user_by_username(name).await?;
-    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let known_id = user.as_ref().map(|u| u.id.clone());
-    let verified = app.passwords.verify(body.password, stored_hash).await?;
-    let Some(user) = user.filter(|_| verified) else {
-        // The assessment of a failed login uses only what the request shows (network,
-        // place, failure burst), the same work whether or not the user exists.
-        let signals = risk::request_signals(&app, ip, failures.len() + 1);
-        let assessed = RiskView::from(&assess(&signals, &app.risk, now));
-        let failed = AuditEvent {
-            kind: "ACCOUNT_LOGIN_FAILED",
-            at: now,
-            user_id: known_id,
-            ip: Some(ip.to_string()),
-            data: Some(
-                serde_json::json!({
-                    "username": name,
-                    "recent_failures": failures.len() + 1,
-                    "risk": assessed,
-                })
-                .to_string(),
-            ),
-            ..Default::default()
-        };
-        let mut events = vec![failed.clone()];
-        if failures.len() + 1 == max {
-            events.push(AuditEvent {
-                kind: "ACCOUNT_LOCKED",
-                data: Some(
-                    serde_json::json!({ "username": name, "until": now + lockout.window_seconds })
-                        .to_string(),
-                ),
-                ..failed
-            });
+    let reservation = uuid::Uuid::new_v4().to_string();
+    let failures = match app
+        .store
+        .reserve_login_attempt(
+            name,
+            &ip.to_string(),
+            now - lockout.window_seconds,
+            max,
+            now,
+            &reservation,
+        )
+        .await?
+    {
+        Ok(failures) => failures,
+        Err(failures) => {
+            let mut e = ApiError::new(
+                ErrorCode::AccountLocked,
+                "too many wrong passwords; try again later",
+            );
+            e.retry_after = Some(failures[max - 1] + lockout.window_seconds - now);
+            return Err(e);
         }
-        app.store
-            .record_login_failure(name, &ip.to_string(), now, &events)
-            .await?;
-        return Err(invalid_credentials());
     };
+    let outcome: Result<_, ApiError> = async {
 
-    // A proven DPoP key names the device better than any fingerprint.
-    let device_hash = match headers.get("dpop") {
-        Some(value) => {
-            let proof = value
-                .to_str()
-                .map_err(|_| ApiError::validation("invalid DPoP proof: not text"))
-                .and_then(|v| {
-                    let url = format!(
-                        "{}/v1/sessions",
-                        app.config.public_url.trim_end_matches('/')
-                    );
-                    dpop::verify(v, "POST", &url, now)
-                        .map_err(|why| ApiError::validation(format!("invalid DPoP proof: {why}")))
-                })?;
-            if !app
-                .store
-                .use_dpop_proof(
-                    &proof.jkt,
-                    &proof.jti,
-                    proof.iat + 2 * dpop::MAX_SKEW_SECONDS,
-                )
-                .await?
-            {
-                return Err(ApiError::validation(
-                    "invalid DPoP proof: it was used before",
-                ));
-            }
-            Some(format!("{}{}", dpop::DEVICE_PREFIX, proof.jkt))
-        }
-        None => device
-            .fingerprint
-            .map(|f| hex::encode(Sha256::digest(f.as_bytes()))),
-    };
-    let (signals, geo) =
-        risk::login_signals(&app, &user.id, failures.len(), ip, device_hash.as_deref()).await?;
-    let mut assessment = assess(&signals, &app.risk, now);
-    let factors = app.store.factors_of_user(&user.id).await?;
-    let active: Vec<FactorKind> = factors
-        .iter()
-        .filter(|f| f.status == "active")
-        .filter_map(|f| FactorKind::parse(&f.kind).ok())
-        .collect();
-    let enrollment_required = active.is_empty();
-    if enrollment_required {
-        assessment.reasons.push(Reason {
-            signal: "enrollment",
-            observed: "no second factor enrolled yet: the session must enroll one".into(),
-            weight: 0,
-        });
-    }
-    let risk = RiskView::from(&assessment);
-    let jkt = device_hash
-        .as_deref()
-        .and_then(|d| d.strip_prefix(dpop::DEVICE_PREFIX))
-        .map(str::to_owned);
-    let pending = PendingLogin {
-        user_id: user.id.clone(),
-        ip: ip.to_string(),
-        user_agent,
-        device_hash,
-        country: geo.as_ref().map(|g| g.country.clone()),
-        latitude: geo.as_ref().map(|g| g.latitude),
-        longitude: geo.as_ref().map(|g| g.longitude),
-        enrollment_required,
-        risk: risk.clone(),
-        jkt,
-    };
-
-    if assessment.tier == Tier::High && app.config.risk.block_high {
-        app.store
-            .append_audit(&AuditEvent {
+        let user = app.store.user_by_username(name).await?;
+        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        let known_id = user.as_ref().map(|u| u.id.clone());
+        let verified = app.passwords.verify(body.password, stored_hash).await?;
+        let Some(user) = user.filter(|_| verified) else {
+            // The assessment of a failed login uses only what the request shows (network,
+            // place, failure burst), the same work whether or not the user exists.
+            let signals = risk::request_signals(&app, ip, failures.len() + 1);
+            let assessed = RiskView::from(&assess(&signals, &app.risk, now));
+            let failed = AuditEvent {
                 kind: "ACCOUNT_LOGIN_FAILED",
                 at: now,
-                user_id: Some(user.id.clone()),
-                ip: Some(pending.ip.clone()),
+                user_id: known_id,
+                ip: Some(ip.to_string()),
                 data: Some(
-                    serde_json::json!({ "reason": "blocked: high risk", "risk": risk }).to_string(),
+                    serde_json::json!({
+                        "username": name,
+                        "recent_failures": failures.len() + 1,
+                        "risk": assessed,
+                    })
+                    .to_string(),
                 ),
                 ..Default::default()
-            })
-            .await?;
-        return Err(ApiError::new(
-            ErrorCode::LoginBlocked,
-            "this sign-in looks too risky and was refused",
+            };
+            let mut events = vec![failed.clone()];
+            if failures.len() + 1 == max {
+                events.push(AuditEvent {
+                    kind: "ACCOUNT_LOCKED",
+                    data: Some(
+                        serde_json::json!({ "username": name, "until": now + lockout.window_seconds })
+                            .to_string(),
+                    ),
+                    ..failed
+                });
+            }
+            app.store
+                .confirm_login_failure(&reservation, &events)
+                .await?;
+            return Err(invalid_credentials());
+        };
+
+        // A proven DPoP key names the device better than any fingerprint.
+        let device_hash = match headers.get("dpop") {
+            Some(value) => {
+                let proof = value
+                    .to_str()
+                    .map_err(|_| ApiError::validation("invalid DPoP proof: not text"))
+                    .and_then(|v| {
+                        let url = format!(
+                            "{}/v1/sessions",
+                            app.config.public_url.trim_end_matches('/')
+                        );
+                        dpop::verify(v, "POST", &url, now)
+                            .map_err(|why| ApiError::validation(format!("invalid DPoP proof: {why}")))
+                    })?;
+                if !app
+                    .store
+                    .use_dpop_proof(
+                        &proof.jkt,
+                        &proof.jti,
+                        proof.iat + 2 * dpop::MAX_SKEW_SECONDS,
+                    )
+                    .await?
+                {
+                    return Err(ApiError::validation(
+                        "invalid DPoP proof: it was used before",
+                    ));
+                }
+                Some(format!("{}{}", dpop::DEVICE_PREFIX, proof.jkt))
+            }
+            None => device
+                .fingerprint
+                .map(|f| hex::encode(Sha256::digest(f.as_bytes()))),
+        };
+        let (signals, geo) =
+            risk::login_signals(&app, &user.id, failures.len(), ip, device_hash.as_deref()).await?;
+        let mut assessment = assess(&signals, &app.risk, now);
+        let factors = app.store.factors_of_user(&user.id).await?;
+        let active: Vec<FactorKind> = factors
+            .iter()
+            .filter(|f| f.status == "active")
+            .filter_map(|f| FactorKind::parse(&f.kind).ok())
+            .collect();
+        let enrollment_required = active.is_empty();
+        if enrollment_required {
+            assessment.reasons.push(Reason {
+                signal: "enrollment",
+                observed: "no second factor enrolled yet: the session must enroll one".into(),
+                weight: 0,
+            });
+        }
+        let risk = RiskView::from(&assessment);
+        let jkt = device_hash
+            .as_deref()
+            .and_then(|d| d.strip_prefix(dpop::DEVICE_PREFIX))
+            .map(str::to_owned);
+        let pending = PendingLogin {
+            user_id: user.id.clone(),
+            ip: ip.to_string(),
+            user_agent,
+            device_hash,
+            country: geo.as_ref().map(|g| g.country.clone()),
+            latitude: geo.as_ref().map(|g| g.latitude),
+            longitude: geo.as_ref().map(|g| g.longitude),
+            enrollment_required,
+            risk: risk.clone(),
+            jkt,
+        };
+
+        if assessment.tier == Tier::High && app.config.risk.block_high {
+            app.store
+                .append_audit(&AuditEvent {
+                    kind: "ACCOUNT_LOGIN_FAILED",
+                    at: now,
+                    user_id: Some(user.id.clone()),
+                    ip: Some(pending.ip.clone()),
+                    data: Some(
+                        serde_json::json!({ "reason": "blocked: high risk", "risk": risk }).to_string(),
+                    ),
+                    ..Default::default()
+                })
+                .await?;
+            return Err(ApiError::new(
+                ErrorCode::LoginBlocked,
+                "this sign-in looks too risky and was refused",
+            )
+            .with(
+                "risk",
+                serde_json::to_value(&risk).map_err(ApiError::internal)?,
+            ));
+        }
+        if assessment.tier == Tier::Low || enrollment_required {
+            let session = new_session(&app, &pending, None, now);
+            let event = login_succeeded(&pending, &session, now);
+            app.store
+                .insert_session(&session, &login_record(&pending, now), &[event])
+                .await?;
+            return Ok((
+                StatusCode::CREATED,
+                Json(session_granted(&app, &session, risk, now)?),
+            ));
+        }
+
+        // Medium or high: a login challenge. High risk asks for the strongest factor class
+        // the user has.
+        let strongest = active
+            .iter()
+            .map(|k| k.class(false))
+            .max()
+            .unwrap_or(FactorClass::Any);
+        let required = if assessment.tier == Tier::High {
+            strongest
+        } else {
+            FactorClass::Any
+        };
+        let allowed: Vec<String> = active
+            .iter()
+            .filter(|k| k.class(false).satisfies(required))
+            .map(|k| k.as_str().to_owned())
+            .fold(Vec::new(), |mut v, k| {
+                if !v.contains(&k) {
+                    v.push(k);
+                }
+                v
+            });
+        let snapshot = app.policy.current(&app.store).await?;
+        let record = ChallengeRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user.id.clone(),
+            session_id: None,
+            purpose: LOGIN_PURPOSE.into(),
+            policy_version: snapshot.version,
+            factor_class: required.as_str().into(),
+            ttl_seconds: app.lifetimes.session_ttl,
+            single_use: true,
+            bind_ip: false,
+            approvals: 0,
+            mode: "session".into(),
+            status: "pending".into(),
+            failures: 0,
+            max_attempts: i64::from(app.limits.max_attempts),
+            created_at: now,
+            expires_at: now + app.limits.challenge_ttl_seconds,
+            action_digest: None,
+            action_summary: Some("Sign in".into()),
+            login_context: Some(serde_json::to_string(&pending).map_err(ApiError::internal)?),
+        };
+        let event = AuditEvent {
+            kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
+            at: now,
+            user_id: Some(user.id.clone()),
+            purpose: Some(LOGIN_PURPOSE.into()),
+            ip: Some(pending.ip.clone()),
+            policy_version: Some(snapshot.version),
+            challenge_id: Some(record.id.clone()),
+            data: Some(serde_json::json!({ "risk": risk }).to_string()),
+            ..Default::default()
+        };
+        app.store.insert_challenge(&record, &event).await?;
+        Err(ApiError::new(
+            ErrorCode::StepupRequired,
+            "this sign-in needs a second factor",
         )
+        .with("challenge_id", record.id)
+        .with("purpose", LOGIN_PURPOSE)
+        .with("allowed_factors", allowed)
+        .with("expires_at", rfc3339(record.expires_at))
         .with(
             "risk",
             serde_json::to_value(&risk).map_err(ApiError::internal)?,
-        ));
+        ))
     }
-    if assessment.tier == Tier::Low || enrollment_required {
-        let session = new_session(&app, &pending, None, now);
-        let event = login_succeeded(&pending, &session, now);
-        app.store
-            .insert_session(&session, &login_record(&pending, now), &[event])
-            .await?;
-        return Ok((
-            StatusCode::CREATED,
-            Json(session_granted(&app, &session, risk, now)?),
-        ));
+    .await;
+    if let Err(e) = app.store.release_login_attempt(&reservation).await {
+        tracing::warn!(error = %e, "releasing a sign-in reservation failed");
     }
-
-    // Medium or high: a login challenge. High risk asks for the strongest factor class
-    // the user has.
-    let strongest = active
-        .iter()
-        .map(|k| k.class(false))
-        .max()
-        .unwrap_or(FactorClass::Any);
-    let required = if assessment.tier == Tier::High {
-        strongest
-    } else {
-        FactorClass::Any
-    };
-    let allowed: Vec<String> = active
-        .iter()
-        .filter(|k| k.class(false).satisfies(required))
-        .map(|k| k.as_str().to_owned())
-        .fold(Vec::new(), |mut v, k| {
-            if !v.contains(&k) {
-                v.push(k);
-            }
-            v
-        });
-    let snapshot = app.policy.current(&app.store).await?;
-    let record = ChallengeRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: user.id.clone(),
-        session_id: None,
-        purpose: LOGIN_PURPOSE.into(),
-        policy_version: snapshot.version,
-        factor_class: required.as_str().into(),
-        ttl_seconds: app.lifetimes.session_ttl,
-        single_use: true,
-        bind_ip: false,
-        approvals: 0,
-        mode: "session".into(),
-        status: "pending".into(),
-        failures: 0,
-        max_attempts: i64::from(app.limits.max_attempts),
-        created_at: now,
-        expires_at: now + app.limits.challenge_ttl_seconds,
-        action_digest: None,
-        action_summary: Some("Sign in".into()),
-        login_context: Some(serde_json::to_string(&pending).map_err(ApiError::internal)?),
-    };
-    let event = AuditEvent {
-        kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
-        at: now,
-        user_id: Some(user.id.clone()),
-        purpose: Some(LOGIN_PURPOSE.into()),
-        ip: Some(pending.ip.clone()),
-        policy_version: Some(snapshot.version),
-        challenge_id: Some(record.id.clone()),
-        data: Some(serde_json::json!({ "risk": risk }).to_string()),
-        ..Default::default()
-    };
-    app.store.insert_challenge(&record, &event).await?;
-    Err(ApiError::new(
-        ErrorCode::StepupRequired,
-        "this sign-in needs a second factor",
-    )
-    .with("challenge_id", record.id)
-    .with("purpose", LOGIN_PURPOSE)
-    .with("allowed_factors", allowed)
-    .with("expires_at", rfc3339(record.expires_at))
-    .with(
-        "risk",
-        serde_json::to_value(&risk).map_err(ApiError::internal)?,
-    ))
+    outcome
 }
 
 /// The caller's session.

@@ -390,7 +390,40 @@ pub async fn verify(
         challenge_id: Some(challenge.id.clone()),
         ..Default::default()
     };
-    if window_exhausted(&app, &challenge.user_id, kind, now).await? {
+    // The answer's shape is checked before anything is counted.
+    let code = body
+        .code
+        .ok_or_else(|| ApiError::validation("code is required"))?;
+    let answer = match kind {
+        FactorKind::Totp => Answer::Totp(TotpCode::parse(&code)?),
+        FactorKind::RecoveryCode => Answer::Recovery(
+            crate::http::routes::factors::normalize_recovery_code(&code)
+                .ok_or_else(|| ApiError::validation("a recovery code is 10 letters and digits"))?,
+        ),
+        _ => {
+            return Err(ApiError::validation(format!(
+                "{} cannot answer this challenge",
+                kind.as_str()
+            )));
+        }
+    };
+    // The answer takes a place in the user's failure budget for this factor before it
+    // is checked, so that concurrent wrong answers (across challenges) cannot overrun
+    // it; a right answer gives the place back.
+    let reservation = uuid::Uuid::new_v4().to_string();
+    if !app
+        .store
+        .reserve_stepup_attempt(
+            &challenge.user_id,
+            kind.as_str(),
+            challenge.purpose.as_str(),
+            now - app.limits.window_seconds,
+            i64::from(app.limits.window_failures),
+            now,
+            &reservation,
+        )
+        .await?
+    {
         app.store
             .append_audit(&event("ACCOUNT_STEPUP_BLOCKED"))
             .await?;
@@ -399,47 +432,26 @@ pub async fn verify(
             "too many wrong answers with this factor recently; try again later",
         ));
     }
-    let code = body
-        .code
-        .ok_or_else(|| ApiError::validation("code is required"))?;
-    let passed = match kind {
-        FactorKind::Totp => {
-            let code = TotpCode::parse(&code)?;
-            let sealed = factor
-                .secret
-                .as_deref()
-                .ok_or_else(|| ApiError::internal("TOTP factor without a secret"))?;
-            let secret = app.secrets.open(&factor.id, sealed)?;
-            match totp_matching_step(&secret, &code, now) {
-                // Never the same code twice: the store accepts each step once, in order.
-                Some(step) => app.store.use_totp_step(&factor.id, step as i64).await?,
-                None => false,
-            }
+    let passed = check_answer(&app, factor, &answer, now).await;
+    match passed {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(count_failure(
+                &app,
+                &challenge,
+                &reservation,
+                event("ACCOUNT_STEPUP_FAILED"),
+                event("ACCOUNT_STEPUP_BLOCKED"),
+                now,
+            )
+            .await);
         }
-        FactorKind::RecoveryCode => {
-            let normalized = crate::http::routes::factors::normalize_recovery_code(&code)
-                .ok_or_else(|| ApiError::validation("a recovery code is 10 letters and digits"))?;
-            let hash = app.secrets.recovery_code_hash(&normalized);
-            app.store.use_recovery_code(&factor.id, &hash, now).await?
+        Err(e) => {
+            release(&app, &reservation).await;
+            return Err(e);
         }
-        _ => {
-            return Err(ApiError::validation(format!(
-                "{} cannot answer this challenge",
-                kind.as_str()
-            )));
-        }
-    };
-    if !passed {
-        return Err(count_failure(
-            &app,
-            &challenge,
-            kind,
-            event("ACCOUNT_STEPUP_FAILED"),
-            event("ACCOUNT_STEPUP_BLOCKED"),
-            now,
-        )
-        .await);
     }
+    release(&app, &reservation).await;
 
     let Some(caller) = caller else {
         return complete_login(&app, &record, kind, event("ACCOUNT_STEPUP_VERIFIED"), now).await;
@@ -597,17 +609,59 @@ pub(crate) fn device_remembered(user_id: &str, session_id: &str, ip: &str, now: 
 
 /// Counts a wrong answer and names the outcome: `STEPUP_FAILED` with the attempts left,
 /// or, if the challenge stopped being answerable meanwhile, why.
+/// A step-up answer in its checked shape.
+enum Answer {
+    Totp(TotpCode),
+    Recovery(String),
+}
+
+/// Whether the answer is right. A right TOTP code's step (or a recovery code) is used
+/// up by the check itself, atomically.
+async fn check_answer(
+    app: &SharedApp,
+    factor: &FactorRecord,
+    answer: &Answer,
+    now: i64,
+) -> Result<bool, ApiError> {
+    Ok(match answer {
+        Answer::Totp(code) => {
+            let sealed = factor
+                .secret
+                .as_deref()
+                .ok_or_else(|| ApiError::internal("TOTP factor without a secret"))?;
+            let secret = app.secrets.open(&factor.id, sealed)?;
+            match totp_matching_step(&secret, code, now) {
+                // Never the same code twice: the store accepts each step once, in order.
+                Some(step) => app.store.use_totp_step(&factor.id, step as i64).await?,
+                None => false,
+            }
+        }
+        Answer::Recovery(normalized) => {
+            let hash = app.secrets.recovery_code_hash(normalized);
+            app.store.use_recovery_code(&factor.id, &hash, now).await?
+        }
+    })
+}
+
+/// Gives a reserved place in the failure budget back. If this fails the place stays
+/// taken until the window passes: the safe direction.
+async fn release(app: &SharedApp, reservation: &str) {
+    if let Err(e) = app.store.release_stepup_attempt(reservation).await {
+        tracing::warn!(error = %e, "releasing a step-up reservation failed");
+    }
+}
+
 async fn count_failure(
     app: &SharedApp,
     challenge: &Challenge,
-    kind: FactorKind,
+    reservation: &str,
     failed: AuditEvent,
     blocked: AuditEvent,
     now: i64,
 ) -> ApiError {
     match app
         .store
-        .record_stepup_failure(&challenge.id, kind.as_str(), now, &failed, &blocked)
+        .record_stepup_failure(&challenge.id, reservation, &failed, &blocked)
         .await
     {
         Ok(FailureOutcome::Counted(failures)) => {
