@@ -325,7 +325,11 @@ fn signals(
     };
     let (ip_seen_before, listed, geo) = match ask.ip {
         Some(ip) => (
-            Some(view.ips.iter().any(|known| *known == ip.to_string())),
+            // One rendering of the IP, not one per remembered address.
+            Some({
+                let ip = ip.to_string();
+                view.ips.contains(&ip)
+            }),
             app.risk_sources.listed(ip),
             app.risk_sources.locate(ip),
         ),
@@ -631,6 +635,23 @@ async fn step_up(
     Ok(())
 }
 
+/// What a decision record keeps of the request, serialized straight from borrowed
+/// values: the decision path builds one per request, so no `serde_json::Value` tree.
+#[derive(Serialize)]
+struct RecordedFacts<'a> {
+    action: Option<&'a str>,
+    resource: Option<&'a str>,
+    resource_attributes: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    purpose: Option<&'a str>,
+    roles: &'a [String],
+    risk_tier: &'static str,
+    risk_score: u8,
+    device_trust: &'static str,
+    ip: Option<IpAddr>,
+    elevations: &'a BTreeSet<String>,
+    policy_ids: &'a [String],
+}
+
 fn facts_json(
     ask: &Ask,
     roles: &[String],
@@ -638,7 +659,7 @@ fn facts_json(
     held: &BTreeSet<String>,
     outcome: &Outcome,
 ) -> String {
-    let (action, resource, attributes, purpose) = match &ask.question {
+    let (action, resource, resource_attributes, purpose) = match &ask.question {
         Question::Purpose(p) => (None, None, None, Some(p.as_str())),
         Question::Action {
             action,
@@ -651,18 +672,87 @@ fn facts_json(
             None,
         ),
     };
-    serde_json::json!({
-        "action": action,
-        "resource": resource,
-        "resource_attributes": attributes,
-        "purpose": purpose,
-        "roles": roles,
-        "risk_tier": assessment.tier.as_str(),
-        "risk_score": assessment.score,
-        "device_trust": assessment.device_trust.as_str(),
-        "ip": ask.ip.map(|ip| ip.to_string()),
-        "elevations": held,
-        "policy_ids": outcome.policy_ids,
+    serde_json::to_string(&RecordedFacts {
+        action,
+        resource,
+        resource_attributes,
+        purpose,
+        roles,
+        risk_tier: assessment.tier.as_str(),
+        risk_score: assessment.score,
+        device_trust: assessment.device_trust.as_str(),
+        ip: ask.ip,
+        elevations: held,
+        policy_ids: &outcome.policy_ids,
     })
-    .to_string()
+    .expect("decision facts serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use stepgate_core::risk::Tier;
+
+    use super::*;
+
+    #[test]
+    fn recorded_facts_are_the_json_object_they_always_were() {
+        let attributes = serde_json::json!({"env": "prod", "replicas": 3, "tags": ["a"]});
+        let ask = Ask {
+            token: String::new(),
+            scheme: Scheme::Bearer,
+            dpop: None,
+            question: Question::Action {
+                action: "delete".into(),
+                resource: "db-7".into(),
+                attributes: attributes.as_object().cloned(),
+            },
+            ip: Some("2001:db8::1".parse().unwrap()),
+            device_fingerprint: None,
+            elevation_token: None,
+            action_digest: None,
+        };
+        let roles = vec!["admin".to_owned()];
+        let assessment = RiskAssessment {
+            score: 20,
+            tier: Tier::Low,
+            reasons: Vec::new(),
+            device_trust: DeviceTrust::None,
+        };
+        let held = BTreeSet::from(["reports:export".to_owned()]);
+        let outcome = Outcome {
+            verdict: Verdict::StepUp,
+            purpose: Some("admin:resources:delete".into()),
+            policy_ids: vec!["delete-prod-needs-stepup".into()],
+            relies_on: Vec::new(),
+            reasons: Vec::new(),
+        };
+        let expected = serde_json::json!({
+            "action": "delete",
+            "resource": "db-7",
+            "resource_attributes": attributes,
+            "purpose": null,
+            "roles": roles,
+            "risk_tier": "low",
+            "risk_score": 20,
+            "device_trust": "none",
+            "ip": "2001:db8::1",
+            "elevations": held,
+            "policy_ids": outcome.policy_ids,
+        })
+        .to_string();
+        assert_eq!(
+            facts_json(&ask, &roles, &assessment, &held, &outcome),
+            expected
+        );
+        let by_purpose = Ask {
+            question: Question::Purpose("reports:export".into()),
+            ip: None,
+            ..ask
+        };
+        let text = facts_json(&by_purpose, &[], &assessment, &BTreeSet::new(), &outcome);
+        assert!(
+            text.starts_with(r#"{"action":null,"resource":null,"resource_attributes":null,"purpose":"reports:export","roles":[],"#),
+            "{text}"
+        );
+    }
 }

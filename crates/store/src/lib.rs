@@ -35,7 +35,7 @@ pub use factors::FactorRecord;
 pub use policy::PolicyVersionRecord;
 pub use risk::{DeviceRecord, LoginRecord};
 pub use sessions::SessionRecord;
-pub use stepup::{ChallengeRecord, ElevationRecord, FailureOutcome};
+pub use stepup::{ChallengeRecord, ElevationRecord, FailureOutcome, StepupAttempt};
 pub use users::UserRecord;
 
 #[derive(Debug, thiserror::Error)]

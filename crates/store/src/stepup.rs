@@ -52,6 +52,15 @@ pub struct ElevationRecord {
     pub jkt: Option<String>,
 }
 
+/// A step-up answer about to be checked: whose, with which factor, for what, when.
+#[derive(Debug, Clone, Copy)]
+pub struct StepupAttempt<'a> {
+    pub user_id: &'a str,
+    pub factor: &'a str,
+    pub purpose: &'a str,
+    pub at: i64,
+}
+
 /// What counting a wrong answer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureOutcome {
@@ -163,14 +172,17 @@ impl Store {
     /// confirms it; `release_stepup_attempt` drops it.
     pub async fn reserve_stepup_attempt(
         &self,
-        user_id: &str,
-        factor: &str,
-        purpose: &str,
+        attempt: &StepupAttempt<'_>,
         since: i64,
         limit: i64,
-        now: i64,
         reservation: &str,
     ) -> Result<bool> {
+        let StepupAttempt {
+            user_id,
+            factor,
+            purpose,
+            at: now,
+        } = *attempt;
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             if audit_lock.is_some() {
                 sqlx::query("SELECT pg_advisory_xact_lock(7403103, hashtext($1))")

@@ -414,12 +414,14 @@ pub async fn verify(
     if !app
         .store
         .reserve_stepup_attempt(
-            &challenge.user_id,
-            kind.as_str(),
-            challenge.purpose.as_str(),
+            &stepgate_store::StepupAttempt {
+                user_id: &challenge.user_id,
+                factor: kind.as_str(),
+                purpose: challenge.purpose.as_str(),
+                at: now,
+            },
             now - app.limits.window_seconds,
             i64::from(app.limits.window_failures),
-            now,
             &reservation,
         )
         .await?
