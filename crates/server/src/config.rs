@@ -114,6 +114,9 @@ pub struct DecisionsConfig {
     pub record_queue: usize,
     /// Records written per transaction.
     pub record_batch: usize,
+    /// Cedar outcomes kept by their complete facts (exact: the policies do not change
+    /// while the server runs).
+    pub outcome_cache_entries: usize,
     /// The elevation mode of the challenge a `step_up` decision opens: `session` (the
     /// verify answer carries a fresh access token) or `token`.
     pub challenge_mode: String,
@@ -126,6 +129,7 @@ impl Default for DecisionsConfig {
             session_cache_ms: 1000,
             record_queue: 50_000,
             record_batch: 1000,
+            outcome_cache_entries: 10_000,
             challenge_mode: "session".into(),
         }
     }

@@ -60,6 +60,10 @@ pub struct Decider {
     records: mpsc::Sender<DecisionRecord>,
     records_rx: Mutex<Option<mpsc::Receiver<DecisionRecord>>>,
     dropped: AtomicU64,
+    /// Recent Cedar outcomes by their complete facts. The policies are fixed for the
+    /// process's life and `decide` is a pure function of the facts, so a hit is exactly
+    /// the answer Cedar would give.
+    outcomes: quick_cache::sync::Cache<String, Arc<Outcome>>,
 }
 
 impl Decider {
@@ -73,6 +77,7 @@ impl Decider {
             policy: RwLock::new(None),
             records: tx,
             records_rx: Mutex::new(Some(rx)),
+            outcomes: quick_cache::sync::Cache::new(config.outcome_cache_entries.max(1)),
             dropped: AtomicU64::new(0),
         }
     }
@@ -105,38 +110,84 @@ impl Decider {
     }
 }
 
-/// Writes queued decision records in batches; when `stop` fires, closes the queue and
-/// writes what is left before returning.
+/// How often the record writer wakes to drain the queue. Waking on a timer instead of
+/// on every record keeps cross-thread wake-ups off the decision path.
+const RECORD_FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// Writes queued decision records in batches, every `RECORD_FLUSH_EVERY`; when `stop`
+/// fires, closes the queue and writes what is left before returning.
 pub async fn write_records(
     store: Store,
     mut rx: mpsc::Receiver<DecisionRecord>,
     batch: usize,
     stop: Arc<tokio::sync::Notify>,
 ) {
+    let mut ticker = tokio::time::interval(RECORD_FLUSH_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut buffer = Vec::with_capacity(batch);
     loop {
-        let n = tokio::select! {
-            n = rx.recv_many(&mut buffer, batch) => n,
+        let closing = tokio::select! {
+            _ = ticker.tick() => false,
             () = stop.notified() => {
                 rx.close();
-                continue;
+                true
             }
         };
-        if n == 0 {
-            break;
-        }
-        match store.insert_decision_records(&buffer).await {
-            Ok(()) => {
-                metrics::counter!("stepgate_decision_records_written_total")
-                    .increment(buffer.len() as u64);
+        loop {
+            buffer.clear();
+            while buffer.len() < batch {
+                match rx.try_recv() {
+                    Ok(record) => buffer.push(record),
+                    Err(_) => break,
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, lost = buffer.len(), "writing decision records failed");
-                metrics::counter!("stepgate_decision_records_dropped_total")
-                    .increment(buffer.len() as u64);
+            if buffer.is_empty() {
+                break;
             }
+            write_batch(&store, &mut buffer).await;
         }
-        buffer.clear();
+        if closing {
+            return;
+        }
+    }
+}
+
+/// Writes one batch; identical decisions of a session become one row with a count.
+async fn write_batch(store: &Store, buffer: &mut Vec<DecisionRecord>) {
+    let decided = buffer.len() as u64;
+    // Counts gathered on the first record of each group, keyed by borrowed fields.
+    let mut counts = vec![0i64; buffer.len()];
+    {
+        let mut first: std::collections::HashMap<(&str, &str, i64, &str), usize> =
+            std::collections::HashMap::with_capacity(buffer.len());
+        for (i, r) in buffer.iter().enumerate() {
+            let key = (
+                r.session_id.as_str(),
+                r.decision.as_str(),
+                r.policy_version,
+                r.facts.as_str(),
+            );
+            let j = *first.entry(key).or_insert(i);
+            counts[j] += r.count;
+        }
+    }
+    let rows: Vec<DecisionRecord> = buffer
+        .drain(..)
+        .zip(counts)
+        .filter(|(_, count)| *count > 0)
+        .map(|(mut r, count)| {
+            r.count = count;
+            r
+        })
+        .collect();
+    match store.insert_decision_records(&rows).await {
+        Ok(()) => {
+            metrics::counter!("stepgate_decision_records_written_total").increment(decided);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, lost = decided, "writing decision records failed");
+            metrics::counter!("stepgate_decision_records_dropped_total").increment(decided);
+        }
     }
 }
 
@@ -509,6 +560,7 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
             purpose: answer.purpose.clone(),
             policy_version: answer.policy_version,
             facts: facts_json(&ask, &view.roles, &assessment, &held, &outcome),
+            count: 1,
         });
         return Ok(answer);
     }
@@ -572,13 +624,62 @@ fn judge(
                 device_trust: assessment.device_trust.as_str(),
                 ip: &ip,
             };
-            let outcome = app
-                .authz
-                .decide(&facts, held)
-                .map_err(ApiError::validation)?;
+            let key = outcome_key(&facts, held);
+            let cached = key.as_ref().and_then(|k| app.decider.outcomes.get(k));
+            let outcome = match cached {
+                Some(outcome) => (*outcome).clone(),
+                None => {
+                    let outcome = app
+                        .authz
+                        .decide(&facts, held)
+                        .map_err(ApiError::validation)?;
+                    if let Some(k) = key {
+                        app.decider.outcomes.insert(k, Arc::new(outcome.clone()));
+                    }
+                    outcome
+                }
+            };
             Ok((outcome, assessment))
         }
     }
+}
+
+/// The memo key of a Cedar decision: every fact Cedar sees, joined with separators no
+/// fact can contain (names, ids and roles are checked to hold no control characters;
+/// attributes are JSON text). Large attribute sets are not memoized.
+fn outcome_key(facts: &Facts<'_>, held: &BTreeSet<String>) -> Option<String> {
+    use std::fmt::Write;
+    let attributes = match facts.resource_attributes {
+        Some(map) => serde_json::to_string(map).ok()?,
+        None => String::new(),
+    };
+    if attributes.len() > 2048 {
+        return None;
+    }
+    let mut key = String::with_capacity(160 + attributes.len());
+    for part in [
+        facts.user_id,
+        facts.action,
+        facts.resource,
+        &attributes,
+        facts.risk_tier,
+        facts.device_trust,
+        facts.ip,
+    ] {
+        key.push_str(part);
+        key.push('\0');
+    }
+    let _ = write!(key, "{}\0", facts.risk_score);
+    for role in facts.roles {
+        key.push_str(role);
+        key.push('\u{1}');
+    }
+    key.push('\0');
+    for purpose in held {
+        key.push_str(purpose);
+        key.push('\u{1}');
+    }
+    Some(key)
 }
 
 /// Fills a `step_up` answer: the requirement's `acr_values`/`max_age` and a ready

@@ -15,6 +15,8 @@ pub struct DecisionRecord {
     pub policy_version: i64,
     /// JSON of the facts the decision saw.
     pub facts: String,
+    /// How many identical decisions this record stands for.
+    pub count: i64,
 }
 
 impl Store {
@@ -27,7 +29,7 @@ impl Store {
             for r in records {
                 sqlx::query(
                     "INSERT INTO decision_records (at, user_id, session_id, decision, purpose, \
-                     policy_version, facts) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     policy_version, facts, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(r.at)
                 .bind(&r.user_id)
@@ -36,6 +38,7 @@ impl Store {
                 .bind(&r.purpose)
                 .bind(r.policy_version)
                 .bind(&r.facts)
+                .bind(r.count)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -43,10 +46,10 @@ impl Store {
         Ok(())
     }
 
-    /// How many decision records there are (for tests and operators).
+    /// How many decisions are recorded (identical ones share a row with a count).
     pub async fn decision_record_count(&self) -> Result<i64> {
         Ok(with_pool!(&self.db, read, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM decision_records"
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM decision_records"
         )
         .fetch_one(p)
         .await)?)

@@ -11,7 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use stepgate_core::ErrorCode;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -128,7 +128,7 @@ pub fn router(app: SharedApp) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     let request_id = req
                         .headers()
@@ -143,22 +143,80 @@ pub fn router(app: SharedApp) -> Router {
         .with_state(app)
 }
 
+/// Request ids: a random per-process prefix and a counter. Unique across processes in
+/// practice, and free of a system call per request (a v4 UUID reads the OS's randomness).
+#[derive(Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut bytes = [0u8; 6];
+        // A failing random source leaves the prefix zero: ids stay unique per process.
+        let _ = aws_lc_rs::rand::fill(&mut bytes);
+        Self {
+            prefix: hex::encode(bytes).into(),
+            next: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        }
+    }
+}
+
+impl tower_http::request_id::MakeRequestId for RequestIds {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        axum::http::HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
+fn method_label(method: &axum::http::Method) -> metrics::SharedString {
+    use axum::http::Method;
+    let known: Option<&'static str> = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ]
+    .iter()
+    .zip(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+    .find(|(m, _)| *m == method)
+    .map(|(_, s)| s);
+    match known {
+        Some(s) => s.into(),
+        None => method.as_str().to_owned().into(),
+    }
+}
+
 async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let route: metrics::SharedString = match req.extensions().get::<MatchedPath>() {
+        Some(p) => p.as_str().to_owned().into(),
+        None => "unmatched".into(),
+    };
+    let method = method_label(req.method());
     let response = next.run(req).await;
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", response.status().as_u16().to_string()),
+    let status: metrics::SharedString = match response.status().as_u16() {
+        200 => "200".into(),
+        201 => "201".into(),
+        204 => "204".into(),
+        other => other.to_string().into(),
+    };
+    let labels = vec![
+        metrics::Label::new("method", method),
+        metrics::Label::new("route", route),
+        metrics::Label::new("status", status),
     ];
-    metrics::counter!("stepgate_http_requests_total", &labels).increment(1);
-    metrics::histogram!("stepgate_http_request_duration_seconds", &labels)
+    metrics::counter!("stepgate_http_requests_total", labels.clone()).increment(1);
+    metrics::histogram!("stepgate_http_request_duration_seconds", labels)
         .record(start.elapsed().as_secs_f64());
     response
 }

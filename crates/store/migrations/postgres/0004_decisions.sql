@@ -20,7 +20,10 @@ CREATE TABLE decision_records (
     policy_version BIGINT NOT NULL,
     -- JSON: action, resource, resource_attributes, purpose asked, roles, risk tier and
     -- score, device trust, ip, elevations held, determining policy ids.
-    facts          TEXT NOT NULL
+    facts          TEXT NOT NULL,
+    -- Identical decisions (same session, answer and facts) written in one batch share a
+    -- row; `at` is the first of them.
+    count          BIGINT NOT NULL DEFAULT 1
 );
 CREATE INDEX decision_records_at ON decision_records(at);
 
