@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stepgate_core::ErrorCode;
 use stepgate_core::authz::{Facts, Outcome, Verdict};
-use stepgate_core::risk::{DeviceSignal, DeviceTrust, PreviousLogin, RiskAssessment, Signals};
+use stepgate_core::risk::{DeviceSignal, PreviousLogin, RiskAssessment, Signals};
 use stepgate_core::session::acr;
 use stepgate_core::stepup::Use;
 use stepgate_store::{DecisionRecord, ElevationRecord, SessionRecord, Store};
@@ -301,14 +301,8 @@ async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<Sessio
         .ok_or_else(ended)?;
     let roles: Vec<String> = serde_json::from_str(&user.roles)
         .map_err(|e| ApiError::internal(format!("corrupt roles of user {}: {e}", user.id)))?;
-    let device = match &session.device_hash {
-        None => DeviceSignal::Absent,
-        Some(hash) => match store.device(&session.user_id, hash).await? {
-            Some(d) if d.trust == "key" => DeviceSignal::Known(DeviceTrust::Key),
-            Some(_) => DeviceSignal::Known(DeviceTrust::Fingerprint),
-            None => DeviceSignal::New,
-        },
-    };
+    let device =
+        crate::risk::device_signal(app, &session.user_id, session.device_hash.as_deref()).await?;
     let previous_login = store
         .recent_logins(&session.user_id, 1)
         .await?
@@ -791,7 +785,7 @@ fn facts_json(
 
 #[cfg(test)]
 mod tests {
-    use stepgate_core::risk::Tier;
+    use stepgate_core::risk::{DeviceTrust, Tier};
 
     use super::*;
 

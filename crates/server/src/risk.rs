@@ -231,7 +231,7 @@ pub fn request_signals(app: &App, ip: IpAddr, recent_failures: usize) -> Signals
 }
 
 /// What the store remembers about a device for this user.
-async fn device_signal(
+pub(crate) async fn device_signal(
     app: &App,
     user_id: &str,
     device_hash: Option<&str>,

@@ -183,20 +183,25 @@ pub async fn check_possession(
     let now = app.now();
     let proof = crate::dpop::verify_for_token(proof, method, url, now, token, &cnf.jkt)
         .map_err(|why| ApiError::unauthenticated(format!("invalid DPoP proof: {why}")))?;
-    if !app
+    if !spend_proof(app, &proof).await? {
+        return Err(ApiError::unauthenticated(
+            "invalid DPoP proof: it was used before",
+        ));
+    }
+    Ok(())
+}
+
+/// Records a checked proof's `jti` as used (the replay guard, in the store so it holds
+/// across nodes); false if it was used before.
+pub async fn spend_proof(app: &SharedApp, proof: &crate::dpop::Proof) -> Result<bool, ApiError> {
+    Ok(app
         .store
         .use_dpop_proof(
             &proof.jkt,
             &proof.jti,
             proof.iat + 2 * crate::dpop::MAX_SKEW_SECONDS,
         )
-        .await?
-    {
-        return Err(ApiError::unauthenticated(
-            "invalid DPoP proof: it was used before",
-        ));
-    }
-    Ok(())
+        .await?)
 }
 
 /// The URL a DPoP proof's `htu` must name for this request: the public URL plus the path.

@@ -330,15 +330,7 @@ pub async fn login(
                         dpop::verify(v, "POST", &url, now)
                             .map_err(|why| ApiError::validation(format!("invalid DPoP proof: {why}")))
                     })?;
-                if !app
-                    .store
-                    .use_dpop_proof(
-                        &proof.jkt,
-                        &proof.jti,
-                        proof.iat + 2 * dpop::MAX_SKEW_SECONDS,
-                    )
-                    .await?
-                {
+                if !crate::http::extract::spend_proof(&app, &proof).await? {
                     return Err(ApiError::validation(
                         "invalid DPoP proof: it was used before",
                     ));

@@ -809,15 +809,7 @@ pub(crate) async fn prove_elevation_key(
     let checked =
         crate::dpop::verify_for_token(&proof.proof, &proof.method, &proof.url, now, token, jkt)
             .map_err(refuse)?;
-    if !app
-        .store
-        .use_dpop_proof(
-            &checked.jkt,
-            &checked.jti,
-            checked.iat + 2 * crate::dpop::MAX_SKEW_SECONDS,
-        )
-        .await?
-    {
+    if !crate::http::extract::spend_proof(app, &checked).await? {
         return Err(refuse("the proof was used before".into()));
     }
     Ok(())
