@@ -335,6 +335,90 @@ async fn logout_and_revocation_are_honoured_at_once() {
     assert_eq!(r.body["subject"], "access_token");
 }
 
+/// The value of a counter without labels in the server's `/metrics`.
+async fn counter(s: &Server, name: &str) -> u64 {
+    let text = s.get("/metrics", None).await.text;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn concurrent_decisions_of_a_cold_session_read_its_view_once() {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("policies.cedar");
+    std::fs::write(&path, POLICIES).unwrap();
+    let s = Server::with_config(&format!(
+        "policy_file = {:?}\n{PURPOSES}\n[decisions]\nsession_cache_ms = 60000\n",
+        path.display().to_string()
+    ))
+    .await;
+    user_with_roles(&s, "cora", &[]).await;
+    let token = login(&s, "cora").await;
+    let read = json!({"access_token": token, "action": "read", "resource": "x"});
+    let racers: Vec<_> = (0..32)
+        .map(|_| {
+            let req = s
+                .http
+                .post(s.url("/v1/decisions"))
+                .bearer_auth(&s.service_key)
+                .json(&read);
+            tokio::spawn(async move { req.send().await.unwrap().json::<Value>().await.unwrap() })
+        })
+        .collect();
+    for racer in racers {
+        assert_eq!(racer.await.unwrap()["decision"], "allow");
+    }
+    // One request read the view; the other 31 waited for it instead of reading too.
+    assert_eq!(counter(&s, "stepgate_decision_view_loads_total").await, 1);
+}
+
+#[tokio::test]
+async fn a_logout_through_another_node_is_seen_within_the_cache_bound() {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("policies.cedar");
+    std::fs::write(&path, POLICIES).unwrap();
+    let config = format!(
+        "policy_file = {:?}\n{PURPOSES}\n[decisions]\nsession_cache_ms = 300\n",
+        path.display().to_string()
+    );
+    let a = Server::with_config(&config).await;
+    // Node b shares a's database and signing keys, so it accepts a's tokens.
+    let keys = a.dir.path().join("signing-keys.json");
+    let b = Server::on_database(
+        &format!(
+            "signing_key_file = {:?}\n{config}",
+            keys.display().to_string()
+        ),
+        Some(a.database_url.clone()),
+    )
+    .await;
+    user_with_roles(&a, "nico", &[]).await;
+    let token = login(&a, "nico").await;
+    let read = json!({"access_token": token, "action": "read", "resource": "x"});
+    // Steady traffic for a while: the view is refreshed in the background, not expired.
+    let busy = std::time::Instant::now();
+    while busy.elapsed() < Duration::from_millis(900) {
+        assert_eq!(decide(&a, read.clone()).await.body["decision"], "allow");
+    }
+    let loads = counter(&a, "stepgate_decision_view_loads_total").await;
+    assert!(loads >= 2, "the view was read {loads} times in 900 ms");
+
+    assert_eq!(
+        b.delete("/v1/sessions/current", Some(&token)).await.status,
+        204
+    );
+    let logged_out = std::time::Instant::now();
+    let seen = eventually(Duration::from_secs(5), async || {
+        decide(&a, read.clone()).await.status == 401
+    })
+    .await;
+    assert!(seen, "node a never saw the logout");
+    // The bound is 300 ms; the margin is for a slow test machine, not for the cache.
+    let took = logged_out.elapsed();
+    assert!(took < Duration::from_millis(1500), "seen after {took:?}");
+}
+
 #[tokio::test]
 async fn bad_decision_input_is_refused_and_stores_nothing() {
     let files = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,10 @@ use crate::tokens::AccessClaims;
 /// What a session looks like to the decision path, read in one go and reused for
 /// `session_cache_ms`.
 pub struct SessionView {
+    /// When the reads began: the view is no newer than this.
     loaded: Instant,
+    /// A background reload has been started for this view (at most one).
+    refreshing: AtomicBool,
     pub session: SessionRecord,
     pub roles: Vec<String>,
     device: DeviceSignal,
@@ -56,14 +59,34 @@ pub struct Decider {
     tokens: quick_cache::sync::Cache<[u8; 32], Arc<AccessClaims>>,
     views: quick_cache::sync::Cache<String, Arc<SessionView>>,
     view_ttl: Duration,
+    /// Bumped by every `forget_session`: a view whose reads began before a forget is
+    /// not cached. Held while a view is cached, so a forget cannot fall in between.
+    views_epoch: Mutex<u64>,
     policy: RwLock<Option<(Instant, Arc<PolicySnapshot>)>>,
-    records: mpsc::Sender<DecisionRecord>,
-    records_rx: Mutex<Option<mpsc::Receiver<DecisionRecord>>>,
+    /// Bumped by every `forget_policy`, for the same reason.
+    policy_epoch: AtomicU64,
+    policy_refreshing: AtomicBool,
+    records: mpsc::Sender<PendingRecord>,
+    records_rx: Mutex<Option<mpsc::Receiver<PendingRecord>>>,
     dropped: AtomicU64,
     /// Recent Cedar outcomes by their complete facts. The policies are fixed for the
     /// process's life and `decide` is a pure function of the facts, so a hit is exactly
     /// the answer Cedar would give.
-    outcomes: quick_cache::sync::Cache<String, Arc<Outcome>>,
+    outcomes: quick_cache::sync::Cache<String, Arc<Judged>>,
+    /// `stepgate_decisions_total` by answer, registered on first use (after the
+    /// metrics recorder is installed).
+    counted: std::sync::OnceLock<[metrics::Counter; 3]>,
+}
+
+/// A decision waiting to be recorded. It shares what it can with the caches (the
+/// session's view, the memoized facts), so queuing one copies nothing.
+pub struct PendingRecord {
+    at: i64,
+    view: Arc<SessionView>,
+    decision: &'static str,
+    purpose: Option<String>,
+    policy_version: i64,
+    facts: Arc<str>,
 }
 
 impl Decider {
@@ -74,21 +97,40 @@ impl Decider {
             tokens: quick_cache::sync::Cache::new(config.token_cache_entries.max(1)),
             views: quick_cache::sync::Cache::new(views),
             view_ttl: Duration::from_millis(config.session_cache_ms),
+            views_epoch: Mutex::new(0),
             policy: RwLock::new(None),
+            policy_epoch: AtomicU64::new(0),
+            policy_refreshing: AtomicBool::new(false),
             records: tx,
             records_rx: Mutex::new(Some(rx)),
             outcomes: quick_cache::sync::Cache::new(config.outcome_cache_entries.max(1)),
             dropped: AtomicU64::new(0),
+            counted: std::sync::OnceLock::new(),
         }
     }
 
     /// Forgets what this node cached about a session (logout, step-up, revocation).
     pub fn forget_session(&self, session_id: &str) {
+        let mut epoch = self.views_epoch.lock().expect("views lock");
+        *epoch += 1;
         self.views.remove(session_id);
+    }
+
+    fn views_epoch(&self) -> u64 {
+        *self.views_epoch.lock().expect("views lock")
+    }
+
+    /// Caches a view read since `epoch`, unless a session was forgotten meanwhile.
+    fn keep_view(&self, epoch: u64, keep: impl FnOnce()) {
+        let now = self.views_epoch.lock().expect("views lock");
+        if *now == epoch {
+            keep();
+        }
     }
 
     /// Forgets the cached policy version (after a policy change through this node).
     pub fn forget_policy(&self) {
+        self.policy_epoch.fetch_add(1, Ordering::SeqCst);
         *self.policy.write().expect("policy lock") = None;
     }
 
@@ -98,11 +140,24 @@ impl Decider {
     }
 
     /// Takes the receiving end of the record queue (once, for the writer task).
-    pub fn take_record_receiver(&self) -> Option<mpsc::Receiver<DecisionRecord>> {
+    pub fn take_record_receiver(&self) -> Option<mpsc::Receiver<PendingRecord>> {
         self.records_rx.lock().expect("records lock").take()
     }
 
-    fn record(&self, record: DecisionRecord) {
+    fn count(&self, verdict: &str) {
+        let [allow, step_up, deny] = self.counted.get_or_init(|| {
+            [Verdict::Allow, Verdict::StepUp, Verdict::Deny]
+                .map(|v| metrics::counter!("stepgate_decisions_total", "decision" => v.as_str()))
+        });
+        match verdict {
+            "allow" => allow,
+            "step_up" => step_up,
+            _ => deny,
+        }
+        .increment(1);
+    }
+
+    fn record(&self, record: PendingRecord) {
         if self.records.try_send(record).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("stepgate_decision_records_dropped_total").increment(1);
@@ -114,79 +169,123 @@ impl Decider {
 /// on every record keeps cross-thread wake-ups off the decision path.
 const RECORD_FLUSH_EVERY: Duration = Duration::from_millis(50);
 
-/// Writes queued decision records in batches, every `RECORD_FLUSH_EVERY`; when `stop`
-/// fires, closes the queue and writes what is left before returning.
+/// Writes queued decision records every `RECORD_FLUSH_EVERY`: everything queued is
+/// folded (identical decisions of a session become one row with a count) and written
+/// `batch` rows per transaction. When `stop` fires, closes the queue and writes what is
+/// left before returning.
 pub async fn write_records(
     store: Store,
-    mut rx: mpsc::Receiver<DecisionRecord>,
+    mut rx: mpsc::Receiver<PendingRecord>,
     batch: usize,
     stop: Arc<tokio::sync::Notify>,
 ) {
     let mut ticker = tokio::time::interval(RECORD_FLUSH_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut buffer = Vec::with_capacity(batch);
+    let mut drained = Vec::new();
+    let mut closing = false;
     loop {
-        let closing = tokio::select! {
-            _ = ticker.tick() => false,
-            () = stop.notified() => {
-                rx.close();
-                true
-            }
-        };
-        loop {
-            buffer.clear();
-            while buffer.len() < batch {
-                match rx.try_recv() {
-                    Ok(record) => buffer.push(record),
-                    Err(_) => break,
+        if !closing {
+            closing = tokio::select! {
+                _ = ticker.tick() => false,
+                () = stop.notified() => {
+                    rx.close();
+                    true
                 }
-            }
-            if buffer.is_empty() {
-                break;
-            }
-            write_batch(&store, &mut buffer).await;
+            };
         }
-        if closing {
+        // At most one queue's worth per tick, so a writer that falls behind still
+        // writes in bounded steps (and the queue, full meanwhile, drops and counts).
+        let mut budget = rx.max_capacity();
+        while budget > 0
+            && let Ok(record) = rx.try_recv()
+        {
+            drained.push(record);
+            budget -= 1;
+        }
+        if !drained.is_empty() {
+            let rows = fold(&mut drained);
+            for chunk in rows.chunks(batch.max(1)) {
+                write_batch(&store, chunk).await;
+            }
+        }
+        if closing && rx.is_empty() {
             return;
         }
     }
 }
 
-/// Writes one batch; identical decisions of a session become one row with a count.
-async fn write_batch(store: &Store, buffer: &mut Vec<DecisionRecord>) {
-    let decided = buffer.len() as u64;
-    // Counts gathered on the first record of each group, keyed by borrowed fields.
-    let mut counts = vec![0i64; buffer.len()];
-    {
-        let mut first: std::collections::HashMap<(&str, &str, i64, &str), usize> =
-            std::collections::HashMap::with_capacity(buffer.len());
-        for (i, r) in buffer.iter().enumerate() {
-            let key = (
-                r.session_id.as_str(),
-                r.decision.as_str(),
-                r.policy_version,
-                r.facts.as_str(),
-            );
-            let j = *first.entry(key).or_insert(i);
-            counts[j] += r.count;
+/// Folds pending records into rows: identical decisions of a session (same answer,
+/// policy version and facts) become one row whose `count` says how many it stands for.
+/// Empties `pending`.
+fn fold(pending: &mut Vec<PendingRecord>) -> Vec<DecisionRecord> {
+    // Records from the same cached view and memoized facts share pointers, so most are
+    // grouped by comparing addresses; the groups are then merged by content.
+    let mut by_pointer: std::collections::HashMap<
+        (usize, usize, &'static str, &Option<String>, i64),
+        usize,
+    > = std::collections::HashMap::new();
+    let mut groups: Vec<(usize, i64)> = Vec::new();
+    for (i, r) in pending.iter().enumerate() {
+        let key = (
+            Arc::as_ptr(&r.view) as usize,
+            Arc::as_ptr(&r.facts) as *const u8 as usize,
+            r.decision,
+            &r.purpose,
+            r.policy_version,
+        );
+        match by_pointer.get(&key) {
+            Some(&g) => groups[g].1 += 1,
+            None => {
+                by_pointer.insert(key, groups.len());
+                groups.push((i, 1));
+            }
         }
     }
-    let rows: Vec<DecisionRecord> = buffer
-        .drain(..)
-        .zip(counts)
-        .filter(|(_, count)| *count > 0)
-        .map(|(mut r, count)| {
-            r.count = count;
-            r
-        })
-        .collect();
-    match store.insert_decision_records(&rows).await {
+    drop(by_pointer);
+    let mut rows: Vec<DecisionRecord> = Vec::with_capacity(groups.len());
+    let mut by_content: std::collections::HashMap<(&str, &str, &Option<String>, i64, &str), usize> =
+        std::collections::HashMap::new();
+    for (i, count) in groups {
+        let r = &pending[i];
+        let key = (
+            r.view.session.id.as_str(),
+            r.decision,
+            &r.purpose,
+            r.policy_version,
+            &*r.facts,
+        );
+        match by_content.get(&key) {
+            Some(&row) => rows[row].count += count,
+            None => {
+                by_content.insert(key, rows.len());
+                rows.push(DecisionRecord {
+                    at: r.at,
+                    user_id: r.view.session.user_id.clone(),
+                    session_id: r.view.session.id.clone(),
+                    decision: r.decision.into(),
+                    purpose: r.purpose.clone(),
+                    policy_version: r.policy_version,
+                    facts: r.facts.to_string(),
+                    count,
+                });
+            }
+        }
+    }
+    drop(by_content);
+    pending.clear();
+    rows
+}
+
+/// Writes one transaction's worth of rows.
+async fn write_batch(store: &Store, rows: &[DecisionRecord]) {
+    let decisions: u64 = rows.iter().map(|r| r.count as u64).sum();
+    match store.insert_decision_records(rows).await {
         Ok(()) => {
-            metrics::counter!("stepgate_decision_records_written_total").increment(decided);
+            metrics::counter!("stepgate_decision_records_written_total").increment(decisions);
         }
         Err(e) => {
-            tracing::warn!(error = %e, lost = decided, "writing decision records failed");
-            metrics::counter!("stepgate_decision_records_dropped_total").increment(decided);
+            tracing::warn!(error = %e, lost = decisions, "writing decision records failed");
+            metrics::counter!("stepgate_decision_records_dropped_total").increment(decisions);
         }
     }
 }
@@ -293,6 +392,8 @@ fn verify_token(app: &SharedApp, token: &str, now: i64) -> Result<Arc<AccessClai
 }
 
 async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<SessionView, ApiError> {
+    let loaded = Instant::now();
+    metrics::counter!("stepgate_decision_view_loads_total").increment(1);
     let store = &app.store;
     let session = store.session(session_id).await?.ok_or_else(ended)?;
     let user = store
@@ -309,7 +410,8 @@ async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<Sessio
         .first()
         .map(crate::risk::previous_login);
     Ok(SessionView {
-        loaded: Instant::now(),
+        loaded,
+        refreshing: AtomicBool::new(false),
         roles,
         device,
         previous_login,
@@ -321,6 +423,11 @@ async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<Sessio
 }
 
 /// The session's view, cached unless `fresh`; the flag says whether it was just read.
+///
+/// Under steady traffic a view is reloaded in the background once it is half its age
+/// (`refresh_view`), so requests do not all find it expired at once and read the store
+/// together; a missing or expired view is read by one request while the others of that
+/// session wait for it.
 async fn view(
     app: &SharedApp,
     session_id: &str,
@@ -328,35 +435,109 @@ async fn view(
     now: i64,
 ) -> Result<(Arc<SessionView>, bool), ApiError> {
     let d = &app.decider;
-    if !fresh
-        && let Some(v) = d.views.get(session_id)
-        && v.loaded.elapsed() < d.view_ttl
+    let ttl = d.view_ttl;
+    if fresh || ttl.is_zero() {
+        let epoch = d.views_epoch();
+        let v = Arc::new(load_view(app, session_id, now).await?);
+        if !ttl.is_zero() {
+            d.keep_view(epoch, || d.views.insert(session_id.to_owned(), v.clone()));
+        }
+        return Ok((v, true));
+    }
+    if let Some(v) = d.views.get(session_id) {
+        let age = v.loaded.elapsed();
+        if age < ttl {
+            if age >= ttl / 2 && !v.refreshing.swap(true, Ordering::Relaxed) {
+                tokio::spawn(refresh_view(app.clone(), session_id.to_owned()));
+            }
+            return Ok((v, false));
+        }
+    }
+    use quick_cache::sync::{EntryAction, EntryResult};
+    let guard = match d
+        .views
+        .entry_async(session_id, |_, v| {
+            if v.loaded.elapsed() < ttl {
+                EntryAction::Retain(v.clone())
+            } else {
+                EntryAction::ReplaceWithGuard
+            }
+        })
+        .await
     {
-        return Ok((v, false));
-    }
+        // Another request of this session loaded it meanwhile.
+        EntryResult::Retained(v) => return Ok((v, false)),
+        EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => guard,
+        EntryResult::Removed(..) | EntryResult::Timeout => {
+            unreachable!("no removal is asked and there is no timeout")
+        }
+    };
+    let epoch = d.views_epoch();
+    // On an error the guard is dropped unfilled and a waiting request reads for itself.
     let v = Arc::new(load_view(app, session_id, now).await?);
-    if !d.view_ttl.is_zero() {
-        d.views.insert(session_id.to_owned(), v.clone());
-    }
+    d.keep_view(epoch, || {
+        let _ = guard.insert(v.clone());
+    });
     Ok((v, true))
 }
 
+/// Reloads a view in the background before it expires. A session that ended (or a
+/// failing store) drops the view, so the next request reads the store and answers.
+async fn refresh_view(app: SharedApp, session_id: String) {
+    let d = &app.decider;
+    let epoch = d.views_epoch();
+    match load_view(&app, &session_id, app.now()).await {
+        Ok(v) => d.keep_view(epoch, || d.views.insert(session_id, Arc::new(v))),
+        Err(_) => {
+            d.views.remove(&session_id);
+        }
+    }
+}
+
+/// The current policy version, cached for `session_cache_ms` and reloaded in the
+/// background at half that age (as the views are).
 async fn policy_snapshot(app: &SharedApp) -> Result<Arc<PolicySnapshot>, ApiError> {
     let d = &app.decider;
-    if let Some((at, snap)) = d.policy.read().expect("policy lock").as_ref()
-        && at.elapsed() < d.view_ttl
-    {
-        return Ok(snap.clone());
+    let ttl = d.view_ttl;
+    if let Some((at, snap)) = d.policy.read().expect("policy lock").as_ref() {
+        let age = at.elapsed();
+        if age < ttl {
+            if age >= ttl / 2 && !d.policy_refreshing.swap(true, Ordering::Relaxed) {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let _ = load_policy(&app).await;
+                    app.decider
+                        .policy_refreshing
+                        .store(false, Ordering::Relaxed);
+                });
+            }
+            return Ok(snap.clone());
+        }
     }
+    load_policy(app).await
+}
+
+/// Reads the policy version and caches it, unless a policy change happened meanwhile.
+async fn load_policy(app: &SharedApp) -> Result<Arc<PolicySnapshot>, ApiError> {
+    let d = &app.decider;
+    let epoch = d.policy_epoch.load(Ordering::SeqCst);
+    let started = Instant::now();
     let snap = Arc::new(app.policy.current(&app.store).await?);
-    *d.policy.write().expect("policy lock") = Some((Instant::now(), snap.clone()));
+    let mut cached = d.policy.write().expect("policy lock");
+    if d.policy_epoch.load(Ordering::SeqCst) == epoch
+        && cached.as_ref().is_none_or(|(at, _)| *at < started)
+    {
+        *cached = Some((started, snap.clone()));
+    }
     Ok(snap)
 }
 
+/// The risk signals of a decision; `ip_text` is `ask.ip` rendered (once per decision).
 fn signals(
     app: &SharedApp,
     view: &SessionView,
     ask: &Ask,
+    ip_text: Option<&str>,
     sensitivity: Option<(String, u8)>,
     now: i64,
 ) -> Signals {
@@ -370,11 +551,7 @@ fn signals(
     };
     let (ip_seen_before, listed, geo) = match ask.ip {
         Some(ip) => (
-            // One rendering of the IP, not one per remembered address.
-            Some({
-                let ip = ip.to_string();
-                view.ips.contains(&ip)
-            }),
+            Some(ip_text.is_some_and(|text| view.ips.iter().any(|seen| seen == text))),
             app.risk_sources.listed(ip),
             app.risk_sources.locate(ip),
         ),
@@ -468,7 +645,8 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
             view.elevations.iter().map(|e| e.purpose.clone()).collect();
         held.extend(presented.iter().map(|e| e.purpose.clone()));
 
-        let (outcome, assessment) = judge(app, &ask, &view, &held, now)?;
+        let (judged, assessment) = judge(app, &ask, ip_text.as_deref(), &view, &held, now)?;
+        let outcome = &judged.outcome;
         if outcome.verdict != Verdict::Allow && !fresh {
             // Decide again from the database before refusing anything.
             fresh = true;
@@ -545,29 +723,34 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
             }
             Verdict::Deny => {}
         }
-        metrics::counter!("stepgate_decisions_total", "decision" => answer.decision).increment(1);
-        app.decider.record(DecisionRecord {
+        app.decider.count(answer.decision);
+        app.decider.record(PendingRecord {
             at: now,
-            user_id: answer.user_id.clone(),
-            session_id: answer.session_id.clone(),
-            decision: answer.decision.into(),
+            view: view.clone(),
+            decision: answer.decision,
             purpose: answer.purpose.clone(),
             policy_version: answer.policy_version,
-            facts: facts_json(&ask, &view.roles, &assessment, &held, &outcome),
-            count: 1,
+            facts: judged.facts.clone(),
         });
         return Ok(answer);
     }
+}
+
+/// A verdict and the facts it was reached on, as they are recorded.
+pub struct Judged {
+    pub outcome: Outcome,
+    facts: Arc<str>,
 }
 
 /// The verdict and the risk, without side effects.
 fn judge(
     app: &SharedApp,
     ask: &Ask,
+    ip_text: Option<&str>,
     view: &SessionView,
     held: &BTreeSet<String>,
     now: i64,
-) -> Result<(Outcome, RiskAssessment), ApiError> {
+) -> Result<(Arc<Judged>, RiskAssessment), ApiError> {
     match &ask.question {
         Question::Purpose(name) => {
             let purpose = app.policy.purpose(name).ok_or_else(|| {
@@ -576,7 +759,7 @@ fn judge(
             let sensitivity =
                 (purpose.sensitivity > 0).then(|| (name.clone(), purpose.sensitivity));
             let assessment = stepgate_core::risk::assess(
-                &signals(app, view, ask, sensitivity, now),
+                &signals(app, view, ask, ip_text, sensitivity, now),
                 &app.risk,
                 now,
             );
@@ -597,16 +780,19 @@ fn judge(
                     reasons: vec![format!("{name} needs a step-up and none is held")],
                 }
             };
-            Ok((outcome, assessment))
+            let facts = facts_json(ask, &view.roles, &assessment, held, &outcome).into();
+            Ok((Arc::new(Judged { outcome, facts }), assessment))
         }
         Question::Action {
             action,
             resource,
             attributes,
         } => {
-            let assessment =
-                stepgate_core::risk::assess(&signals(app, view, ask, None, now), &app.risk, now);
-            let ip = ask.ip.map(|ip| ip.to_string()).unwrap_or_default();
+            let assessment = stepgate_core::risk::assess(
+                &signals(app, view, ask, ip_text, None, now),
+                &app.risk,
+                now,
+            );
             let facts = Facts {
                 user_id: &view.session.user_id,
                 roles: &view.roles,
@@ -616,24 +802,24 @@ fn judge(
                 risk_tier: assessment.tier.as_str(),
                 risk_score: assessment.score,
                 device_trust: assessment.device_trust.as_str(),
-                ip: &ip,
+                ip: ip_text.unwrap_or_default(),
             };
+            // The recorded facts are a function of the memo key too, so they are kept
+            // with the outcome.
             let key = outcome_key(&facts, held);
-            let cached = key.as_ref().and_then(|k| app.decider.outcomes.get(k));
-            let outcome = match cached {
-                Some(outcome) => (*outcome).clone(),
-                None => {
-                    let outcome = app
-                        .authz
-                        .decide(&facts, held)
-                        .map_err(ApiError::validation)?;
-                    if let Some(k) = key {
-                        app.decider.outcomes.insert(k, Arc::new(outcome.clone()));
-                    }
-                    outcome
-                }
-            };
-            Ok((outcome, assessment))
+            if let Some(judged) = key.as_ref().and_then(|k| app.decider.outcomes.get(k)) {
+                return Ok((judged, assessment));
+            }
+            let outcome = app
+                .authz
+                .decide(&facts, held)
+                .map_err(ApiError::validation)?;
+            let facts = facts_json(ask, &view.roles, &assessment, held, &outcome).into();
+            let judged = Arc::new(Judged { outcome, facts });
+            if let Some(k) = key {
+                app.decider.outcomes.insert(k, judged.clone());
+            }
+            Ok((judged, assessment))
         }
     }
 }
@@ -788,6 +974,110 @@ mod tests {
     use stepgate_core::risk::{DeviceTrust, Tier};
 
     use super::*;
+
+    fn view_of(session: &str) -> Arc<SessionView> {
+        Arc::new(SessionView {
+            loaded: Instant::now(),
+            refreshing: AtomicBool::new(false),
+            session: SessionRecord {
+                id: session.into(),
+                user_id: format!("user-of-{session}"),
+                created_at: 0,
+                auth_time: 0,
+                expires_at: 0,
+                revoked_at: None,
+                ip: "127.0.0.1".into(),
+                user_agent: None,
+                device_hash: None,
+                acr: String::new(),
+                amr: String::new(),
+                enrollment_required: false,
+                risk: None,
+                jkt: None,
+            },
+            roles: Vec::new(),
+            device: DeviceSignal::Absent,
+            previous_login: None,
+            countries: Vec::new(),
+            ips: Vec::new(),
+            elevations: Vec::new(),
+        })
+    }
+
+    fn pending(view: &Arc<SessionView>, decision: &'static str, facts: &Arc<str>) -> PendingRecord {
+        PendingRecord {
+            at: 100,
+            view: view.clone(),
+            decision,
+            purpose: None,
+            policy_version: 1,
+            facts: facts.clone(),
+        }
+    }
+
+    #[test]
+    fn identical_decisions_of_a_session_fold_into_one_row_with_a_count() {
+        let (a, b) = (view_of("s-a"), view_of("s-b"));
+        // The same session seen through a reloaded view: another pointer, same content.
+        let a_again = view_of("s-a");
+        let read: Arc<str> = r#"{"action":"read"}"#.into();
+        let read_again: Arc<str> = r#"{"action":"read"}"#.into();
+        let write: Arc<str> = r#"{"action":"write"}"#.into();
+        let mut queue = vec![
+            pending(&a, "allow", &read),
+            pending(&a, "allow", &read),
+            pending(&a_again, "allow", &read_again),
+            pending(&a, "deny", &read),
+            pending(&a, "allow", &write),
+            pending(&b, "allow", &read),
+            PendingRecord {
+                purpose: Some("reports:export".into()),
+                ..pending(&a, "allow", &read)
+            },
+            PendingRecord {
+                policy_version: 2,
+                ..pending(&a, "allow", &read)
+            },
+        ];
+        let rows = fold(&mut queue);
+        assert!(queue.is_empty());
+        type Row<'a> = (&'a str, &'a str, Option<&'a str>, i64, &'a str, i64);
+        let summary: Vec<Row> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.session_id.as_str(),
+                    r.decision.as_str(),
+                    r.purpose.as_deref(),
+                    r.policy_version,
+                    r.facts.as_str(),
+                    r.count,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("s-a", "allow", None, 1, r#"{"action":"read"}"#, 3),
+                ("s-a", "deny", None, 1, r#"{"action":"read"}"#, 1),
+                ("s-a", "allow", None, 1, r#"{"action":"write"}"#, 1),
+                ("s-b", "allow", None, 1, r#"{"action":"read"}"#, 1),
+                (
+                    "s-a",
+                    "allow",
+                    Some("reports:export"),
+                    1,
+                    r#"{"action":"read"}"#,
+                    1
+                ),
+                ("s-a", "allow", None, 2, r#"{"action":"read"}"#, 1),
+            ]
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r.user_id == format!("user-of-{}", r.session_id))
+        );
+    }
 
     #[test]
     fn recorded_facts_are_the_json_object_they_always_were() {

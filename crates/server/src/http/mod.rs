@@ -124,7 +124,10 @@ pub fn router(app: SharedApp) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take this method")
         })
-        .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(HttpMetrics::default()),
+            record_metrics,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
             ServiceBuilder::new()
@@ -175,9 +178,11 @@ impl tower_http::request_id::MakeRequestId for RequestIds {
     }
 }
 
-fn method_label(method: &axum::http::Method) -> metrics::SharedString {
+/// The method as a metric label: the standard ones by name, anything else as `OTHER`
+/// (a client can send any token as a method; labels must stay a small set).
+fn method_label(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
-    let known: Option<&'static str> = [
+    [
         Method::GET,
         Method::POST,
         Method::PUT,
@@ -189,35 +194,73 @@ fn method_label(method: &axum::http::Method) -> metrics::SharedString {
     .iter()
     .zip(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     .find(|(m, _)| *m == method)
-    .map(|(_, s)| s);
-    match known {
-        Some(s) => s.into(),
-        None => method.as_str().to_owned().into(),
+    .map_or("OTHER", |(_, s)| s)
+}
+
+/// The request counter and latency histogram of one route, method and status.
+#[derive(Clone)]
+struct Series {
+    method: &'static str,
+    status: u16,
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+/// The HTTP metric handles by route, so that a request finds its series with one map
+/// lookup instead of registering them by name and labels every time. Routes are the
+/// router's patterns (and `unmatched`); methods and statuses are small sets.
+#[derive(Default)]
+struct HttpMetrics {
+    series: std::sync::RwLock<std::collections::HashMap<String, Vec<Series>>>,
+}
+
+impl HttpMetrics {
+    fn series(&self, route: &str, method: &'static str, status: u16) -> Series {
+        let found = |all: &std::collections::HashMap<String, Vec<Series>>| {
+            all.get(route)?
+                .iter()
+                .find(|s| s.method == method && s.status == status)
+                .cloned()
+        };
+        if let Some(s) = found(&self.series.read().expect("metrics lock")) {
+            return s;
+        }
+        let mut all = self.series.write().expect("metrics lock");
+        if let Some(s) = found(&all) {
+            return s;
+        }
+        let labels = [
+            metrics::Label::new("method", method),
+            metrics::Label::new("route", route.to_owned()),
+            metrics::Label::new("status", status.to_string()),
+        ];
+        let s = Series {
+            method,
+            status,
+            requests: metrics::counter!("stepgate_http_requests_total", labels.iter()),
+            duration: metrics::histogram!("stepgate_http_request_duration_seconds", labels.iter()),
+        };
+        all.entry(route.to_owned()).or_default().push(s.clone());
+        s
     }
 }
 
-async fn record_metrics(req: Request, next: Next) -> Response {
+async fn record_metrics(
+    axum::extract::State(http): axum::extract::State<Arc<HttpMetrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
-    let route: metrics::SharedString = match req.extensions().get::<MatchedPath>() {
-        Some(p) => p.as_str().to_owned().into(),
-        None => "unmatched".into(),
-    };
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let method = method_label(req.method());
     let response = next.run(req).await;
-    let status: metrics::SharedString = match response.status().as_u16() {
-        200 => "200".into(),
-        201 => "201".into(),
-        204 => "204".into(),
-        other => other.to_string().into(),
-    };
-    let labels = vec![
-        metrics::Label::new("method", method),
-        metrics::Label::new("route", route),
-        metrics::Label::new("status", status),
-    ];
-    metrics::counter!("stepgate_http_requests_total", labels.clone()).increment(1);
-    metrics::histogram!("stepgate_http_request_duration_seconds", labels)
-        .record(start.elapsed().as_secs_f64());
+    let series = http.series(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method,
+        response.status().as_u16(),
+    );
+    series.requests.increment(1);
+    series.duration.record(start.elapsed().as_secs_f64());
     response
 }
 
