@@ -50,23 +50,6 @@ async fn server(files: &Path) -> Server {
     .await
 }
 
-async fn user_with_roles(s: &Server, name: &str, roles: &[&str]) {
-    let r = s
-        .post(
-            "/v1/users",
-            Some(&s.service_key),
-            json!({"username": name, "password": PASSWORD, "roles": roles}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-}
-
-async fn login(s: &Server, name: &str) -> String {
-    let r = s.login(name, PASSWORD).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn decide(s: &Server, body: Value) -> Reply {
     s.post("/v1/decisions", Some(&s.service_key), body).await
 }
@@ -81,10 +64,10 @@ fn delete_prod(token: &str) -> Value {
 async fn policies_answer_allow_step_up_and_deny() {
     let files = tempfile::tempdir().unwrap();
     let s = server(files.path()).await;
-    user_with_roles(&s, "ada", &["admin"]).await;
-    user_with_roles(&s, "rita", &[]).await;
-    let ada = login(&s, "ada").await;
-    let rita = login(&s, "rita").await;
+    s.create_user_with_roles("ada", &["admin"]).await;
+    s.create_user_with_roles("rita", &[]).await;
+    let ada = s.session_token("ada").await;
+    let rita = s.session_token("rita").await;
 
     let read = decide(
         &s,
@@ -152,10 +135,10 @@ async fn policies_answer_allow_step_up_and_deny() {
 async fn the_authress_flow_elevates_only_the_session_that_stepped_up() {
     let files = tempfile::tempdir().unwrap();
     let s = server(files.path()).await;
-    user_with_roles(&s, "ada", &["admin"]).await;
+    s.create_user_with_roles("ada", &["admin"]).await;
     // Two sessions of the same user (two devices), both before a factor exists.
-    let phone = login(&s, "ada").await;
-    let laptop = login(&s, "ada").await;
+    let phone = s.session_token("ada").await;
+    let laptop = s.session_token("ada").await;
     let step = totp_step_now();
     let secret = s.enroll_totp(&phone, step).await;
 
@@ -202,8 +185,8 @@ async fn the_authress_flow_elevates_only_the_session_that_stepped_up() {
 async fn an_elevation_token_in_the_call_is_relied_on_once() {
     let files = tempfile::tempdir().unwrap();
     let s = server(files.path()).await;
-    user_with_roles(&s, "ada", &["admin"]).await;
-    let token = login(&s, "ada").await;
+    s.create_user_with_roles("ada", &["admin"]).await;
+    let token = s.session_token("ada").await;
     let step = totp_step_now();
     let secret = s.enroll_totp(&token, step).await;
     let c = s
@@ -251,7 +234,7 @@ async fn an_elevation_token_in_the_call_is_relied_on_once() {
         .assert_problem(403, "STEPUP_TOKEN_REUSED");
 
     // Another session's token, or garbage, is not this session's elevation.
-    let second = login(&s, "ada").await;
+    let second = s.session_token("ada").await;
     let mut foreign = delete_prod(&second);
     foreign["elevation_token"] = json!(elevation);
     decide(&s, foreign)
@@ -260,11 +243,60 @@ async fn an_elevation_token_in_the_call_is_relied_on_once() {
 }
 
 #[tokio::test]
+async fn a_dead_elevation_token_in_the_call_says_why() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path()).await;
+    let (token, codes) = s.recovery_user("ivy").await;
+    let digest = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+    let other = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c";
+    let bound = s
+        .elevate(
+            &token,
+            &codes[0],
+            json!({"purpose": "reports:export", "mode": "token", "action_digest": digest}),
+        )
+        .await;
+    let export = json!({"access_token": token, "action": "export", "resource": "q3",
+                        "elevation_token": bound["elevation_token"]});
+    // Bound to one exact action: another digest, or none, is another scope.
+    for d in [Some(other), None] {
+        let mut ask = export.clone();
+        if let Some(d) = d {
+            ask["action_digest"] = json!(d);
+        }
+        decide(&s, ask)
+            .await
+            .assert_problem(403, "STEPUP_SCOPE_MISMATCH");
+    }
+    let mut exact = export.clone();
+    exact["action_digest"] = json!(digest);
+    let r = decide(&s, exact).await;
+    assert_eq!(r.body["decision"], "allow", "{}", r.text);
+    assert_eq!(r.body["elevation_id"], bound["elevation_id"]);
+
+    let brief = s
+        .elevate(
+            &token,
+            &codes[1],
+            json!({"purpose": "test:brief", "mode": "token"}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    decide(
+        &s,
+        json!({"access_token": token, "action": "read", "resource": "q3",
+               "elevation_token": brief["elevation_token"]}),
+    )
+    .await
+    .assert_problem(403, "STEPUP_TOKEN_EXPIRED");
+}
+
+#[tokio::test]
 async fn decisions_by_purpose_and_their_records() {
     let files = tempfile::tempdir().unwrap();
     let s = server(files.path()).await;
-    user_with_roles(&s, "eve", &[]).await;
-    let token = login(&s, "eve").await;
+    s.create_user_with_roles("eve", &[]).await;
+    let token = s.session_token("eve").await;
     let step = totp_step_now();
     let secret = s.enroll_totp(&token, step).await;
 
@@ -322,8 +354,8 @@ async fn decisions_by_purpose_and_their_records() {
 async fn logout_and_revocation_are_honoured_at_once() {
     let files = tempfile::tempdir().unwrap();
     let s = server(files.path()).await;
-    user_with_roles(&s, "rita", &[]).await;
-    let token = login(&s, "rita").await;
+    s.create_user_with_roles("rita", &[]).await;
+    let token = s.session_token("rita").await;
     let read = json!({"access_token": token, "action": "read", "resource": "x"});
     assert_eq!(decide(&s, read.clone()).await.body["decision"], "allow");
     assert_eq!(
@@ -353,8 +385,8 @@ async fn concurrent_decisions_of_a_cold_session_read_its_view_once() {
         path.display().to_string()
     ))
     .await;
-    user_with_roles(&s, "cora", &[]).await;
-    let token = login(&s, "cora").await;
+    s.create_user_with_roles("cora", &[]).await;
+    let token = s.session_token("cora").await;
     let read = json!({"access_token": token, "action": "read", "resource": "x"});
     let racers: Vec<_> = (0..32)
         .map(|_| {
@@ -393,8 +425,8 @@ async fn a_logout_through_another_node_is_seen_within_the_cache_bound() {
         Some(a.database_url.clone()),
     )
     .await;
-    user_with_roles(&a, "nico", &[]).await;
-    let token = login(&a, "nico").await;
+    a.create_user_with_roles("nico", &[]).await;
+    let token = a.session_token("nico").await;
     let read = json!({"access_token": token, "action": "read", "resource": "x"});
     // Steady traffic for a while: the view is refreshed in the background, not expired.
     let busy = std::time::Instant::now();
@@ -423,8 +455,8 @@ async fn a_logout_through_another_node_is_seen_within_the_cache_bound() {
 async fn bad_decision_input_is_refused_and_stores_nothing() {
     let files = tempfile::tempdir().unwrap();
     let s = server(files.path()).await;
-    user_with_roles(&s, "rita", &[]).await;
-    let token = login(&s, "rita").await;
+    s.create_user_with_roles("rita", &[]).await;
+    let token = s.session_token("rita").await;
     let before = s.db_snapshot().await;
     let cases = [
         json!({"action": "read", "resource": "x"}),
@@ -482,7 +514,7 @@ async fn bad_decision_input_is_refused_and_stores_nothing() {
 async fn dpop_bound_tokens_need_a_proof_from_their_key() {
     let files = tempfile::tempdir().unwrap();
     let s = server(files.path()).await;
-    user_with_roles(&s, "kim", &[]).await;
+    s.create_user_with_roles("kim", &[]).await;
     let key = DpopKey::new();
     let login_url = "http://localhost:8080/v1/sessions";
     let r = s

@@ -206,28 +206,14 @@ fn challenge_of(r: &Reply) -> Challenge {
     Challenge::parse(value).unwrap_or_else(|e| panic!("unparsable {value:?}: {e}"))
 }
 
-async fn user(s: &Server, name: &str, roles: &[&str]) -> String {
-    let r = s
-        .post(
-            "/v1/users",
-            Some(&s.service_key),
-            json!({"username": name, "password": PASSWORD, "roles": roles}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let r = s.login(name, PASSWORD).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn nginx_auth_request_steps_up_with_rfc_9470() {
     let files = tempfile::tempdir().unwrap();
     let s = stepgate(files.path()).await;
     let upstream = upstream().await;
     let nginx = Nginx::start(&s.base, upstream).await;
-    let ada = user(&s, "ada", &["admin"]).await;
-    let rita = user(&s, "rita", &[]).await;
+    let ada = s.user_token_with_roles("ada", &["admin"]).await;
+    let rita = s.user_token_with_roles("rita", &[]).await;
     let step = totp_step_now();
     let secret = s.enroll_totp(&ada, step).await;
     let ada_id = common::jwt_claims(&ada)["sub"].as_str().unwrap().to_owned();
@@ -348,7 +334,7 @@ async fn nginx_auth_request_steps_up_with_rfc_9470() {
 async fn forward_auth_answers_dpop_bound_tokens_with_the_dpop_scheme() {
     let files = tempfile::tempdir().unwrap();
     let s = stepgate(files.path()).await;
-    user(&s, "kim", &["admin"]).await;
+    s.user_token_with_roles("kim", &["admin"]).await;
     let key = DpopKey::new();
     let r = s
         .send(

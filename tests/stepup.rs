@@ -20,37 +20,6 @@ async fn totp_user(s: &Server, name: &str) -> (String, String, i64) {
     (token, secret, step)
 }
 
-/// A user with recovery codes; returns (token, codes).
-async fn recovery_user(s: &Server, name: &str) -> (String, Vec<String>) {
-    let token = s.user_token(name).await;
-    let r = s
-        .post("/v1/factors/recovery-codes", Some(&token), Value::Null)
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let codes = r.body["codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    (token, codes)
-}
-
-/// Steps up with a recovery code; returns the verify answer's body.
-async fn elevate(s: &Server, token: &str, code: &str, body: Value) -> Value {
-    let c = s.challenge(token, body).await;
-    let r = s
-        .verify(
-            token,
-            c["challenge_id"].as_str().unwrap(),
-            "recovery_code",
-            code,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body
-}
-
 fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
 }
@@ -343,7 +312,7 @@ async fn weaker_factors_are_insufficient_and_not_counted() {
 #[tokio::test]
 async fn challenges_and_elevations_expire() {
     let s = Server::with_config(&format!("[stepup]\nchallenge_ttl_seconds = 1\n{PURPOSES}")).await;
-    let (token, codes) = recovery_user(&s, "ezra").await;
+    let (token, codes) = s.recovery_user("ezra").await;
     let c = s
         .challenge(&token, json!({"purpose": "admin:resources:delete"}))
         .await;
@@ -357,7 +326,9 @@ async fn challenges_and_elevations_expire() {
     .await
     .assert_problem(410, "CHALLENGE_EXPIRED");
 
-    let v = elevate(&s, &token, &codes[0], json!({"purpose": "test:brief"})).await;
+    let v = s
+        .elevate(&token, &codes[0], json!({"purpose": "test:brief"}))
+        .await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     s.redeem(json!({"elevation_token": v["elevation_token"], "purpose": "test:brief"}))
         .await
@@ -367,7 +338,7 @@ async fn challenges_and_elevations_expire() {
 #[tokio::test]
 async fn invalid_revoked_and_orphaned_tokens_are_refused() {
     let s = server().await;
-    let (token, codes) = recovery_user(&s, "ivy").await;
+    let (token, codes) = s.recovery_user("ivy").await;
     let purpose = "reports:export";
     for bad in [
         "",
@@ -380,7 +351,9 @@ async fn invalid_revoked_and_orphaned_tokens_are_refused() {
             .await
             .assert_problem(403, "STEPUP_TOKEN_INVALID");
     }
-    let v = elevate(&s, &token, &codes[0], json!({"purpose": purpose})).await;
+    let v = s
+        .elevate(&token, &codes[0], json!({"purpose": purpose}))
+        .await;
     let elevation = v["elevation_token"].as_str().unwrap();
     // Multi-use until expiry.
     for _ in 0..3 {
@@ -416,7 +389,9 @@ async fn invalid_revoked_and_orphaned_tokens_are_refused() {
     );
 
     // Logging out ends the session's elevations too.
-    let v = elevate(&s, &token, &codes[1], json!({"purpose": purpose})).await;
+    let v = s
+        .elevate(&token, &codes[1], json!({"purpose": purpose}))
+        .await;
     assert_eq!(
         s.delete("/v1/sessions/current", Some(&token)).await.status,
         204
@@ -429,7 +404,7 @@ async fn invalid_revoked_and_orphaned_tokens_are_refused() {
 #[tokio::test]
 async fn elevations_bound_to_an_action_redeem_only_for_it() {
     let s = server().await;
-    let (token, codes) = recovery_user(&s, "abe").await;
+    let (token, codes) = s.recovery_user("abe").await;
     let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     let c = s
         .challenge(&token, json!({"purpose": "factors:delete", "action_digest": digest, "action_summary": "Delete report 42"}))
@@ -536,16 +511,18 @@ async fn session_mode_elevates_only_the_asking_session() {
 #[tokio::test]
 async fn users_see_and_end_their_elevations() {
     let s = server().await;
-    let (token, codes) = recovery_user(&s, "una").await;
-    let (other, other_codes) = recovery_user(&s, "otto").await;
-    let v = elevate(&s, &token, &codes[0], json!({"purpose": "reports:export"})).await;
-    let theirs = elevate(
-        &s,
-        &other,
-        &other_codes[0],
-        json!({"purpose": "reports:export"}),
-    )
-    .await;
+    let (token, codes) = s.recovery_user("una").await;
+    let (other, other_codes) = s.recovery_user("otto").await;
+    let v = s
+        .elevate(&token, &codes[0], json!({"purpose": "reports:export"}))
+        .await;
+    let theirs = s
+        .elevate(
+            &other,
+            &other_codes[0],
+            json!({"purpose": "reports:export"}),
+        )
+        .await;
     let listed = s.get("/v1/stepup/elevations", Some(&token)).await.body;
     assert_eq!(listed["elevations"].as_array().unwrap().len(), 1);
     assert_eq!(listed["elevations"][0]["current_session"], true);
@@ -577,12 +554,11 @@ async fn users_see_and_end_their_elevations() {
 #[tokio::test]
 async fn recovery_codes_work_once_each() {
     let s = server().await;
-    let (token, codes) = recovery_user(&s, "rita").await;
+    let (token, codes) = s.recovery_user("rita").await;
     assert_eq!(codes.len(), 10);
     let factors = s.get("/v1/factors", Some(&token)).await.body;
     assert_eq!(factors["factors"][0]["codes_left"], 10);
-    elevate(
-        &s,
+    s.elevate(
         &token,
         &codes[3].to_uppercase(),
         json!({"purpose": "reports:export"}),
@@ -607,7 +583,9 @@ async fn recovery_codes_work_once_each() {
     s.post("/v1/factors/recovery-codes", Some(&token), Value::Null)
         .await
         .assert_problem(401, "STEPUP_REQUIRED");
-    let enroll = elevate(&s, &token, &codes[4], json!({"purpose": "factors:enroll"})).await;
+    let enroll = s
+        .elevate(&token, &codes[4], json!({"purpose": "factors:enroll"}))
+        .await;
     let (_, fresh) = {
         let r = s
             .post_elevated(
@@ -644,7 +622,7 @@ async fn recovery_codes_work_once_each() {
 #[tokio::test]
 async fn a_pending_challenge_completes_under_its_policy_version() {
     let s = server().await;
-    let (token, codes) = recovery_user(&s, "polly").await;
+    let (token, codes) = s.recovery_user("polly").await;
     let policy = s.get("/v1/policy", Some(&s.admin_key)).await;
     assert_eq!(policy.status, 200, "{}", policy.text);
     assert_eq!(policy.body["policy_version"], 1);
@@ -848,9 +826,10 @@ async fn bad_step_up_input_is_refused_and_stores_nothing() {
 #[tokio::test]
 async fn audit_listing_pages_and_filters() {
     let s = server().await;
-    let (token, codes) = recovery_user(&s, "axel").await;
+    let (token, codes) = s.recovery_user("axel").await;
     for code in &codes[..3] {
-        elevate(&s, &token, code, json!({"purpose": "reports:export"})).await;
+        s.elevate(&token, code, json!({"purpose": "reports:export"}))
+            .await;
     }
     let all = s.audit("").await;
     let seqs: Vec<i64> = all.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
@@ -879,9 +858,11 @@ async fn audit_listing_pages_and_filters() {
 #[tokio::test]
 async fn factors_can_be_removed_with_an_elevation_token() {
     let s = server().await;
-    let (token, codes) = recovery_user(&s, "felix").await;
+    let (token, codes) = s.recovery_user("felix").await;
     let totp_id = {
-        let enroll = elevate(&s, &token, &codes[2], json!({"purpose": "factors:enroll"})).await;
+        let enroll = s
+            .elevate(&token, &codes[2], json!({"purpose": "factors:enroll"}))
+            .await;
         let r = s
             .post_elevated(
                 "/v1/factors/totp",
@@ -900,14 +881,18 @@ async fn factors_can_be_removed_with_an_elevation_token() {
             .header("stepgate-elevation", elevation.to_owned())
     };
 
-    let wrong = elevate(&s, &token, &codes[0], json!({"purpose": "reports:export"})).await;
+    let wrong = s
+        .elevate(&token, &codes[0], json!({"purpose": "reports:export"}))
+        .await;
     s.send(with_header(wrong["elevation_token"].as_str().unwrap()))
         .await
         .assert_problem(403, "STEPUP_SCOPE_MISMATCH");
     s.send(with_header("sge_garbage"))
         .await
         .assert_problem(403, "STEPUP_TOKEN_INVALID");
-    let right = elevate(&s, &token, &codes[1], json!({"purpose": "factors:delete"})).await;
+    let right = s
+        .elevate(&token, &codes[1], json!({"purpose": "factors:delete"}))
+        .await;
     let elevation = right["elevation_token"].as_str().unwrap();
     assert_eq!(s.send(with_header(elevation)).await.status, 204);
     assert!(

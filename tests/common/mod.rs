@@ -333,6 +333,39 @@ impl Server {
         secret
     }
 
+    /// Creates a user, logs in and makes their recovery codes; returns the access token
+    /// and the codes.
+    pub async fn recovery_user(&self, name: &str) -> (String, Vec<String>) {
+        let token = self.user_token(name).await;
+        let r = self
+            .post("/v1/factors/recovery-codes", Some(&token), Value::Null)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let codes = r.body["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        (token, codes)
+    }
+
+    /// Steps up with a recovery code (`body` opens the challenge); returns the verify
+    /// answer's body.
+    pub async fn elevate(&self, token: &str, code: &str, body: Value) -> Value {
+        let c = self.challenge(token, body).await;
+        let r = self
+            .verify(
+                token,
+                c["challenge_id"].as_str().unwrap(),
+                "recovery_code",
+                code,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body
+    }
+
     /// Opens a challenge; asserts 201 and returns its body.
     pub async fn challenge(&self, token: &str, body: Value) -> Value {
         let r = self.post("/v1/stepup/challenges", Some(token), body).await;
@@ -382,11 +415,16 @@ impl Server {
     }
 
     pub async fn create_user(&self, username: &str) -> String {
+        self.create_user_with_roles(username, &[]).await
+    }
+
+    /// Creates a user with `PASSWORD` and these roles; returns the user's id.
+    pub async fn create_user_with_roles(&self, username: &str, roles: &[&str]) -> String {
         let r = self
             .post(
                 "/v1/users",
                 Some(&self.service_key),
-                json!({"username": username, "password": PASSWORD}),
+                json!({"username": username, "password": PASSWORD, "roles": roles}),
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
@@ -402,12 +440,22 @@ impl Server {
         .await
     }
 
-    /// Creates a user and logs in; returns the access token.
-    pub async fn user_token(&self, username: &str) -> String {
-        self.create_user(username).await;
+    /// Logs an existing user in with `PASSWORD`; returns the new session's access token.
+    pub async fn session_token(&self, username: &str) -> String {
         let r = self.login(username, PASSWORD).await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user and logs in; returns the access token.
+    pub async fn user_token(&self, username: &str) -> String {
+        self.user_token_with_roles(username, &[]).await
+    }
+
+    /// Creates a user with roles and logs in; returns the access token.
+    pub async fn user_token_with_roles(&self, username: &str, roles: &[&str]) -> String {
+        self.create_user_with_roles(username, roles).await;
+        self.session_token(username).await
     }
 
     /// Row counts of every table (migration bookkeeping and the per-IP request counters

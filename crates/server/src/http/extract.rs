@@ -124,8 +124,13 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 
 /// The scheme and credential from `Authorization: Bearer|DPoP <credential>`.
 fn credential(parts: &Parts) -> Result<(Scheme, &str), ApiError> {
-    let value = parts
-        .headers
+    authorization(&parts.headers)
+}
+
+/// The scheme and credential of an `Authorization: Bearer|DPoP <credential>` header
+/// (RFC 6750 / RFC 9449), the credential checked to be a `b64token`.
+pub fn authorization(headers: &axum::http::HeaderMap) -> Result<(Scheme, &str), ApiError> {
+    let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer header is required"))?;
     let malformed =

@@ -15,7 +15,7 @@ use crate::app::SharedApp;
 use crate::config::ForwardRoute;
 use crate::decisions::{Ask, DecisionAnswer, Question, RelayedProof, decide};
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ClientIp, Scheme, ServiceCaller};
+use crate::http::extract::{ApiJson, ClientIp, Scheme, ServiceCaller, authorization};
 
 /// What the relying party saw of the user's request.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -288,17 +288,13 @@ pub async fn forward_auth(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (method, url, path) = original_request(&headers)?;
-    let Some(authorization) = header_text(&headers, "authorization") else {
+    // No credentials at all: a bare challenge (RFC 6750 §3.1 gives no error code).
+    if !headers.contains_key(header::AUTHORIZATION) {
         return Ok(unauthenticated("Bearer", None));
-    };
-    let (scheme, token) = match authorization.split_once(' ') {
-        Some((s, t)) if s.eq_ignore_ascii_case("bearer") => (Scheme::Bearer, t.trim()),
-        Some((s, t)) if s.eq_ignore_ascii_case("dpop") => (Scheme::DPoP, t.trim()),
-        _ => {
-            let e =
-                ApiError::unauthenticated("the Authorization header must be \"Bearer <token>\"");
-            return Ok(unauthenticated("Bearer", Some(&e)));
-        }
+    }
+    let (scheme, token) = match authorization(&headers) {
+        Ok(found) => found,
+        Err(e) => return Ok(unauthenticated("Bearer", Some(&e))),
     };
     let dpop = header_text(&headers, "dpop").map(|proof| RelayedProof {
         proof: proof.to_owned(),
