@@ -239,3 +239,105 @@ async fn concurrent_wrong_step_ups_cannot_overrun_the_budget() {
     .await
     .assert_problem(403, "STEPUP_BLOCKED");
 }
+
+/// Ten different right recovery codes answer one challenge at once: one completes it,
+/// the others find it closed, and only the winner's code is spent (a code is used up in
+/// the transaction that completes the challenge, never by an answer that did not).
+#[tokio::test]
+async fn right_answers_that_lose_the_race_keep_their_codes() {
+    let s = Server::with_config(PURPOSES).await;
+    let (token, codes) = s.recovery_user("ada").await;
+    let c = s
+        .challenge(&token, json!({"purpose": "reports:export"}))
+        .await;
+    let path = format!(
+        "/v1/stepup/challenges/{}/verify",
+        c["challenge_id"].as_str().unwrap()
+    );
+    let bodies = codes
+        .iter()
+        .map(|code| json!({"factor": "recovery_code", "code": code}))
+        .collect();
+    let counts = race_posts(&s, &path, Some(&token), bodies).await;
+    let expected = HashMap::from([
+        ((200, String::new()), 1),
+        ((410, "CHALLENGE_EXPIRED".to_owned()), 9),
+    ]);
+    assert_eq!(counts, expected);
+    assert_eq!(codes_left(&s, &token).await, 9);
+    assert_eq!(s.db_snapshot().await["stepup_failures"], 0);
+    // The nine losers' codes still work, one challenge each; the winner's does not.
+    let mut outcomes: HashMap<u16, usize> = HashMap::new();
+    for code in &codes {
+        let c = s
+            .challenge(&token, json!({"purpose": "reports:export"}))
+            .await;
+        let r = s
+            .verify(
+                &token,
+                c["challenge_id"].as_str().unwrap(),
+                "recovery_code",
+                code,
+            )
+            .await;
+        *outcomes.entry(r.status).or_default() += 1;
+    }
+    assert_eq!(outcomes, HashMap::from([(200, 9), (401, 1)]));
+}
+
+/// One right TOTP code answers two challenges at once: it is accepted once.
+#[tokio::test]
+async fn one_code_answering_two_challenges_at_once_is_accepted_once() {
+    let s = Server::with_config(PURPOSES).await;
+    let token = s.user_token("ada").await;
+    let step = common::totp_step_now();
+    let secret = s.enroll_totp(&token, step).await;
+    let code = common::oathtool(&secret, step + 1);
+    let mut racers = Vec::new();
+    for _ in 0..2 {
+        let c = s
+            .challenge(&token, json!({"purpose": "reports:export"}))
+            .await;
+        let req = s
+            .http
+            .post(s.url(&format!(
+                "/v1/stepup/challenges/{}/verify",
+                c["challenge_id"].as_str().unwrap()
+            )))
+            .bearer_auth(&token)
+            .json(&json!({"factor": "totp", "code": code}));
+        racers.push(req);
+    }
+    let answers: Vec<_> = racers
+        .into_iter()
+        .map(|req| {
+            tokio::spawn(async move {
+                let r = req.send().await.unwrap();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                (status, body["code"].as_str().unwrap_or("").to_owned())
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for a in answers {
+        statuses.push(a.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![(200, String::new()), (401, "STEPUP_FAILED".to_owned())]
+    );
+    assert_eq!(s.db_snapshot().await["elevations"], 1);
+}
+
+async fn codes_left(s: &Server, token: &str) -> i64 {
+    let factors = s.get("/v1/factors", Some(token)).await.body;
+    factors["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "recovery_code")
+        .and_then(|f| f["codes_left"].as_i64())
+        .unwrap()
+}

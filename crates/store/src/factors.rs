@@ -84,23 +84,59 @@ impl Store {
             )
         }))
     }
+}
 
-    /// Accepts a TOTP time step at most once: the step must be later than any accepted
-    /// before. The UPDATE's WHERE is the lock, so two concurrent uses of one code
-    /// cannot both pass.
-    pub async fn use_totp_step(&self, id: &str, step: i64) -> Result<bool> {
-        let affected = with_pool!(&self.db, write, |p| sqlx::query(
-            "UPDATE factors SET last_step = $2 WHERE id = $1 AND status = 'active' \
-             AND (last_step IS NULL OR last_step < $2)"
-        )
-        .bind(id)
-        .bind(step)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(affected == 1)
-    }
+/// The one-time code a right step-up answer uses up. It is spent in the transaction
+/// that completes the challenge, so an answer that cannot complete (the challenge
+/// expired or was closed meanwhile) leaves the code unspent.
+#[derive(Debug, Clone, Copy)]
+pub enum SpentCode<'a> {
+    /// A TOTP time step: accepted once per factor, in order (`last_step < step`).
+    TotpStep { factor_id: &'a str, step: i64 },
+    /// A recovery code, by its hash.
+    RecoveryCode {
+        factor_id: &'a str,
+        code_hash: &'a [u8],
+        at: i64,
+    },
+}
 
+/// Spends a one-time code on an open transaction; evaluates to whether it was still
+/// unspent. The UPDATE's WHERE is the lock: of two concurrent answers with the same
+/// code, one spends it.
+macro_rules! spend_code {
+    ($tx:ident, $code:expr) => {{
+        let affected = match $code {
+            $crate::SpentCode::TotpStep { factor_id, step } => sqlx::query(
+                "UPDATE factors SET last_step = $2 WHERE id = $1 AND status = 'active' \
+                 AND (last_step IS NULL OR last_step < $2)",
+            )
+            .bind(factor_id)
+            .bind(step)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
+            $crate::SpentCode::RecoveryCode {
+                factor_id,
+                code_hash,
+                at,
+            } => sqlx::query(
+                "UPDATE recovery_codes SET used_at = $3 WHERE factor_id = $1 \
+                 AND code_hash = $2 AND used_at IS NULL",
+            )
+            .bind(factor_id)
+            .bind(code_hash)
+            .bind(at)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
+        };
+        affected == 1
+    }};
+}
+pub(crate) use spend_code;
+
+impl Store {
     /// Replaces the user's recovery codes with a new set, as one active factor.
     pub async fn replace_recovery_codes(
         &self,
@@ -137,24 +173,22 @@ impl Store {
         Ok(())
     }
 
-    /// Uses one recovery code, once: the UPDATE's WHERE is the lock.
-    pub async fn use_recovery_code(
+    /// Whether the factor has this recovery code, unused (a read: the code is spent
+    /// when a challenge completes, `SpentCode::RecoveryCode`).
+    pub async fn has_unused_recovery_code(
         &self,
         factor_id: &str,
         code_hash: &[u8],
-        now: i64,
     ) -> Result<bool> {
-        let affected = with_pool!(&self.db, write, |p| sqlx::query(
-            "UPDATE recovery_codes SET used_at = $3 WHERE factor_id = $1 AND code_hash = $2 \
+        let found: i64 = with_pool!(&self.db, read, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recovery_codes WHERE factor_id = $1 AND code_hash = $2 \
              AND used_at IS NULL"
         )
         .bind(factor_id)
         .bind(code_hash)
-        .bind(now)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(affected == 1)
+        .fetch_one(p)
+        .await)?;
+        Ok(found > 0)
     }
 
     pub async fn recovery_codes_left(&self, factor_id: &str) -> Result<i64> {

@@ -31,11 +31,11 @@ mod users;
 pub use api_keys::ApiKeyRecord;
 pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use decisions::DecisionRecord;
-pub use factors::FactorRecord;
+pub use factors::{FactorRecord, SpentCode};
 pub use policy::PolicyVersionRecord;
-pub use risk::{DeviceRecord, LoginRecord};
+pub use risk::{DeviceRecord, LoginCompletion, LoginRecord};
 pub use sessions::SessionRecord;
-pub use stepup::{ChallengeRecord, ElevationRecord, FailureOutcome, StepupAttempt};
+pub use stepup::{ChallengeRecord, Completion, ElevationRecord, FailureOutcome, StepupAttempt};
 pub use users::UserRecord;
 
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,9 @@
 //! lockout, and rate-limit counters. Counters live here, so they hold across nodes.
 
 use crate::audit::append;
+use crate::factors::spend_code;
 use crate::sessions::insert_session;
-use crate::{AuditEvent, Result, SessionRecord, Store, with_pool, with_tx};
+use crate::{AuditEvent, Completion, Result, SessionRecord, SpentCode, Store, with_pool, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeviceRecord {
@@ -74,6 +75,14 @@ macro_rules! upsert_device {
 
 const DEVICE_COLUMNS: &str =
     "id, user_id, device_hash, trust, user_agent, created_at, last_seen_at";
+
+/// What a passed login challenge creates, in the transaction that completes it.
+pub struct LoginCompletion<'a> {
+    pub session: &'a SessionRecord,
+    pub login: &'a LoginRecord,
+    pub device: Option<&'a DeviceRecord>,
+    pub audit: &'a [AuditEvent],
+}
 
 impl Store {
     pub async fn device(&self, user_id: &str, device_hash: &str) -> Result<Option<DeviceRecord>> {
@@ -250,18 +259,22 @@ impl Store {
         .await)?)
     }
 
-    /// Completes a login challenge: marks it verified and creates the session, the
-    /// login record and the remembered device, atomically. False (nothing written) if
-    /// the challenge was completed, closed or expired meanwhile.
+    /// Completes a login challenge: spends the answer's code, marks the challenge
+    /// verified and creates the session, the login record and the remembered device,
+    /// atomically. Nothing is written (and the code stays unspent) unless it completes.
     pub async fn complete_login_challenge(
         &self,
         challenge_id: &str,
         now: i64,
-        session: &SessionRecord,
-        login: &LoginRecord,
-        device: Option<&DeviceRecord>,
-        audit: &[AuditEvent],
-    ) -> Result<bool> {
+        code: SpentCode<'_>,
+        login: LoginCompletion<'_>,
+    ) -> Result<Completion> {
+        let LoginCompletion {
+            session,
+            login,
+            device,
+            audit,
+        } = login;
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             let won = sqlx::query(
                 "UPDATE challenges SET status = 'verified', session_id = $3 WHERE id = $1 \
@@ -274,7 +287,13 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
-            if won {
+            if !won {
+                Completion::ChallengeClosed
+            } else if !spend_code!(tx, code) {
+                // The challenge stays pending.
+                tx.rollback().await?;
+                return Ok(Completion::CodeAlreadyUsed);
+            } else {
                 insert_session!(tx, session);
                 insert_login!(tx, login);
                 if let Some(d) = device {
@@ -283,8 +302,8 @@ impl Store {
                 for event in audit {
                     append!(tx, audit_lock, event);
                 }
+                Completion::Completed
             }
-            won
         }))
     }
 }

@@ -1,7 +1,8 @@
 //! Challenges, elevations and the step-up failure budget.
 
 use crate::audit::{append, audited_change};
-use crate::{AuditEvent, Result, Store, with_pool, with_tx};
+use crate::factors::spend_code;
+use crate::{AuditEvent, Result, SpentCode, Store, with_pool, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ChallengeRecord {
@@ -59,6 +60,17 @@ pub struct StepupAttempt<'a> {
     pub factor: &'a str,
     pub purpose: &'a str,
     pub at: i64,
+}
+
+/// How an attempt to complete a challenge with a right answer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Completed,
+    /// The challenge was no longer pending (expired, blocked or completed meanwhile);
+    /// nothing was written and the code is still unspent.
+    ChallengeClosed,
+    /// Another answer spent the same code first; nothing was written.
+    CodeAlreadyUsed,
 }
 
 /// What counting a wrong answer did.
@@ -249,13 +261,16 @@ impl Store {
     /// Marks a pending, live challenge verified and creates its elevation, atomically.
     /// False (and nothing written) if the challenge was completed, closed or expired
     /// meanwhile.
+    /// Completes an action challenge: spends the answer's code, marks the challenge
+    /// verified and makes its elevation, with the audit event, in one transaction.
     pub async fn complete_challenge(
         &self,
         challenge_id: &str,
         now: i64,
+        code: SpentCode<'_>,
         elevation: &ElevationRecord,
         audit: &AuditEvent,
-    ) -> Result<bool> {
+    ) -> Result<Completion> {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             let won = sqlx::query(
                 "UPDATE challenges SET status = 'verified' WHERE id = $1 AND status = 'pending' \
@@ -267,7 +282,13 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
-            if won {
+            if !won {
+                Completion::ChallengeClosed
+            } else if !spend_code!(tx, code) {
+                // The challenge stays pending.
+                tx.rollback().await?;
+                return Ok(Completion::CodeAlreadyUsed);
+            } else {
                 sqlx::query(&format!(
                     "INSERT INTO elevations ({ELEVATION_COLUMNS}) VALUES \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
@@ -293,8 +314,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 append!(tx, audit_lock, audit);
+                Completion::Completed
             }
-            won
         }))
     }
 

@@ -14,7 +14,8 @@ use stepgate_core::session::acr;
 use stepgate_core::stepup::{self, Challenge, ElevationMode, Use};
 use stepgate_core::{Error, ErrorCode};
 use stepgate_store::{
-    AuditEvent, ChallengeRecord, DeviceRecord, ElevationRecord, FactorRecord, FailureOutcome,
+    AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
+    FailureOutcome, LoginCompletion, SpentCode,
 };
 use utoipa::ToSchema;
 
@@ -434,29 +435,28 @@ pub async fn verify(
             "too many wrong answers with this factor recently; try again later",
         ));
     }
-    let passed = check_answer(&app, factor, &answer, now).await;
-    match passed {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(count_failure(
-                &app,
-                &challenge,
-                &reservation,
-                event("ACCOUNT_STEPUP_FAILED"),
-                event("ACCOUNT_STEPUP_BLOCKED"),
-                now,
-            )
-            .await);
-        }
+    let attempt = Attempt {
+        app: &app,
+        challenge: &challenge,
+        reservation: &reservation,
+        failed: event("ACCOUNT_STEPUP_FAILED"),
+        blocked: event("ACCOUNT_STEPUP_BLOCKED"),
+        now,
+    };
+    let right = match check_answer(&app, factor, &answer, now).await {
+        Ok(Some(right)) => right,
+        Ok(None) => return Err(attempt.failed().await),
         Err(e) => {
             release(&app, &reservation).await;
             return Err(e);
         }
-    }
-    release(&app, &reservation).await;
+    };
+    // The code is spent by the transaction that completes the challenge, not before.
+    let code = right.code(&factor.id, now);
 
     let Some(caller) = caller else {
-        return complete_login(&app, &record, kind, event("ACCOUNT_STEPUP_VERIFIED"), now).await;
+        let verified = event("ACCOUNT_STEPUP_VERIFIED");
+        return complete_login(&app, &record, kind, code, verified, attempt).await;
     };
     let token = (challenge.mode == ElevationMode::Token)
         .then(new_elevation_token)
@@ -490,17 +490,12 @@ pub async fn verify(
         ),
         ..event("ACCOUNT_STEPUP_VERIFIED")
     };
-    let completed = app
+    let completion = app
         .store
-        .complete_challenge(&challenge.id, now, &elevation, &verified)
-        .await?;
+        .complete_challenge(&challenge.id, now, code, &elevation, &verified)
+        .await;
     app.decider.forget_session(&caller.session.id);
-    if !completed {
-        return Err(ApiError::new(
-            ErrorCode::ChallengeExpired,
-            "this challenge was completed, closed or expired meanwhile",
-        ));
-    }
+    attempt.settle(completion).await?;
     let access_token = match challenge.mode {
         ElevationMode::Token => None,
         ElevationMode::Session => Some(
@@ -542,9 +537,11 @@ async fn complete_login(
     app: &SharedApp,
     record: &ChallengeRecord,
     factor: FactorKind,
+    code: SpentCode<'_>,
     verified: AuditEvent,
-    now: i64,
+    attempt: Attempt<'_>,
 ) -> Result<Json<VerifyAnswer>, ApiError> {
+    let now = attempt.now;
     let pending: PendingLogin = record
         .login_context
         .as_deref()
@@ -573,23 +570,21 @@ async fn complete_login(
         ));
     }
     events.push(login_succeeded(&pending, &session, now));
-    if !app
+    let completion = app
         .store
         .complete_login_challenge(
             &record.id,
             now,
-            &session,
-            &login_record(&pending, now),
-            device.as_ref(),
-            &events,
+            code,
+            LoginCompletion {
+                session: &session,
+                login: &login_record(&pending, now),
+                device: device.as_ref(),
+                audit: &events,
+            },
         )
-        .await?
-    {
-        return Err(ApiError::new(
-            ErrorCode::ChallengeExpired,
-            "this challenge was completed, closed or expired meanwhile",
-        ));
-    }
+        .await;
+    attempt.settle(completion).await?;
     Ok(Json(VerifyAnswer::Login(session_granted(
         app,
         &session,
@@ -609,22 +604,42 @@ pub(crate) fn device_remembered(user_id: &str, session_id: &str, ip: &str, now: 
     }
 }
 
-/// Counts a wrong answer and names the outcome: `STEPUP_FAILED` with the attempts left,
-/// or, if the challenge stopped being answerable meanwhile, why.
 /// A step-up answer in its checked shape.
 enum Answer {
     Totp(TotpCode),
     Recovery(String),
 }
 
-/// Whether the answer is right. A right TOTP code's step (or a recovery code) is used
-/// up by the check itself, atomically.
+/// A right answer: what it will spend when the challenge completes.
+enum RightAnswer {
+    TotpStep(i64),
+    RecoveryCode(Vec<u8>),
+}
+
+impl RightAnswer {
+    fn code<'a>(&'a self, factor_id: &'a str, now: i64) -> SpentCode<'a> {
+        match self {
+            Self::TotpStep(step) => SpentCode::TotpStep {
+                factor_id,
+                step: *step,
+            },
+            Self::RecoveryCode(hash) => SpentCode::RecoveryCode {
+                factor_id,
+                code_hash: hash,
+                at: now,
+            },
+        }
+    }
+}
+
+/// Whether the answer is right, and if so what it spends. Nothing is spent here: a code
+/// that was used meanwhile is caught when the completing transaction spends it.
 async fn check_answer(
     app: &SharedApp,
     factor: &FactorRecord,
     answer: &Answer,
     now: i64,
-) -> Result<bool, ApiError> {
+) -> Result<Option<RightAnswer>, ApiError> {
     Ok(match answer {
         Answer::Totp(code) => {
             let sealed = factor
@@ -632,17 +647,71 @@ async fn check_answer(
                 .as_deref()
                 .ok_or_else(|| ApiError::internal("TOTP factor without a secret"))?;
             let secret = app.secrets.open(&factor.id, sealed)?;
-            match totp_matching_step(&secret, code, now) {
-                // Never the same code twice: the store accepts each step once, in order.
-                Some(step) => app.store.use_totp_step(&factor.id, step as i64).await?,
-                None => false,
-            }
+            // Never the same code twice: each step is accepted once, in order.
+            totp_matching_step(&secret, code, now)
+                .map(|step| step as i64)
+                .filter(|step| factor.last_step.is_none_or(|last| last < *step))
+                .map(RightAnswer::TotpStep)
         }
         Answer::Recovery(normalized) => {
             let hash = app.secrets.recovery_code_hash(normalized);
-            app.store.use_recovery_code(&factor.id, &hash, now).await?
+            app.store
+                .has_unused_recovery_code(&factor.id, &hash)
+                .await?
+                .then_some(RightAnswer::RecoveryCode(hash))
         }
     })
+}
+
+/// One answer to a challenge, holding a place in the failure budget until it is
+/// settled: given back when the answer completes the challenge or finds it closed,
+/// confirmed as a failure when the answer was wrong (a code already spent is wrong).
+struct Attempt<'a> {
+    app: &'a SharedApp,
+    challenge: &'a Challenge,
+    reservation: &'a str,
+    failed: AuditEvent,
+    blocked: AuditEvent,
+    now: i64,
+}
+
+impl Attempt<'_> {
+    async fn failed(self) -> ApiError {
+        count_failure(
+            self.app,
+            self.challenge,
+            self.reservation,
+            self.failed,
+            self.blocked,
+            self.now,
+        )
+        .await
+    }
+
+    /// Settles a right answer by how the completing transaction ended.
+    async fn settle(
+        self,
+        completion: Result<Completion, stepgate_store::StoreError>,
+    ) -> Result<(), ApiError> {
+        match completion {
+            Ok(Completion::Completed) => {
+                release(self.app, self.reservation).await;
+                Ok(())
+            }
+            Ok(Completion::CodeAlreadyUsed) => Err(self.failed().await),
+            Ok(Completion::ChallengeClosed) => {
+                release(self.app, self.reservation).await;
+                Err(ApiError::new(
+                    ErrorCode::ChallengeExpired,
+                    "this challenge was completed, closed or expired meanwhile",
+                ))
+            }
+            Err(e) => {
+                release(self.app, self.reservation).await;
+                Err(e.into())
+            }
+        }
+    }
 }
 
 /// Gives a reserved place in the failure budget back. If this fails the place stays
@@ -653,6 +722,8 @@ async fn release(app: &SharedApp, reservation: &str) {
     }
 }
 
+/// Counts a wrong answer and names the outcome: `STEPUP_FAILED` with the attempts left,
+/// or, if the challenge stopped being answerable meanwhile, why.
 async fn count_failure(
     app: &SharedApp,
     challenge: &Challenge,
