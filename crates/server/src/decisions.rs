@@ -45,6 +45,8 @@ pub struct SessionView {
     /// A background reload has been started for this view (at most one).
     refreshing: AtomicBool,
     pub session: SessionRecord,
+    /// The session's lifetime rules, converted once per load.
+    live: stepgate_core::session::Session,
     pub roles: Vec<String>,
     device: DeviceSignal,
     previous_login: Option<PreviousLogin>,
@@ -418,6 +420,7 @@ async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<Sessio
         countries: store.countries_of_user(&session.user_id).await?,
         ips: store.ips_of_user(&session.user_id).await?,
         elevations: store.live_session_elevations(session_id, now).await?,
+        live: session.to_domain(),
         session,
     })
 }
@@ -636,7 +639,7 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
     loop {
         let (view, loaded) = view(app, &claims.sid, fresh, now).await?;
         fresh |= loaded;
-        if view.session.user_id != claims.sub || !view.session.to_domain().is_live(now) {
+        if view.session.user_id != claims.sub || !view.live.is_live(now) {
             app.decider.forget_session(&claims.sid);
             return Err(ended());
         }
@@ -979,6 +982,14 @@ mod tests {
         Arc::new(SessionView {
             loaded: Instant::now(),
             refreshing: AtomicBool::new(false),
+            live: stepgate_core::session::Session {
+                id: session.into(),
+                user_id: format!("user-of-{session}"),
+                created_at: 0,
+                auth_time: 0,
+                expires_at: 0,
+                revoked_at: None,
+            },
             session: SessionRecord {
                 id: session.into(),
                 user_id: format!("user-of-{session}"),
