@@ -61,13 +61,18 @@ pub struct Decider {
     tokens: quick_cache::sync::Cache<[u8; 32], Arc<AccessClaims>>,
     views: quick_cache::sync::Cache<String, Arc<SessionView>>,
     view_ttl: Duration,
-    /// Bumped by every `forget_session`: a view whose reads began before a forget is
-    /// not cached. Held while a view is cached, so a forget cannot fall in between.
-    views_epoch: Mutex<u64>,
+    /// Forget counters, one per stripe of sessions (by a hash of the id): a view whose
+    /// reads began before a forget of its stripe is not cached. Held while a view is
+    /// cached, so a forget cannot fall in between. Striped so that forgetting one
+    /// session rarely holds back another's view.
+    forgets: Mutex<[u64; FORGET_STRIPES]>,
     policy: RwLock<Option<(Instant, Arc<PolicySnapshot>)>>,
     /// Bumped by every `forget_policy`, for the same reason.
     policy_epoch: AtomicU64,
     policy_refreshing: AtomicBool,
+    /// Held while the policy version is read in the foreground, so a cold cache is
+    /// read once, not by every request at the same moment.
+    policy_loading: tokio::sync::Mutex<()>,
     records: mpsc::Sender<PendingRecord>,
     records_rx: Mutex<Option<mpsc::Receiver<PendingRecord>>>,
     dropped: AtomicU64,
@@ -99,10 +104,11 @@ impl Decider {
             tokens: quick_cache::sync::Cache::new(config.token_cache_entries.max(1)),
             views: quick_cache::sync::Cache::new(views),
             view_ttl: Duration::from_millis(config.session_cache_ms),
-            views_epoch: Mutex::new(0),
+            forgets: Mutex::new([0; FORGET_STRIPES]),
             policy: RwLock::new(None),
             policy_epoch: AtomicU64::new(0),
             policy_refreshing: AtomicBool::new(false),
+            policy_loading: tokio::sync::Mutex::new(()),
             records: tx,
             records_rx: Mutex::new(Some(rx)),
             outcomes: quick_cache::sync::Cache::new(config.outcome_cache_entries.max(1)),
@@ -113,21 +119,25 @@ impl Decider {
 
     /// Forgets what this node cached about a session (logout, step-up, revocation).
     pub fn forget_session(&self, session_id: &str) {
-        let mut epoch = self.views_epoch.lock().expect("views lock");
-        *epoch += 1;
+        let mut forgets = self.forgets.lock().expect("views lock");
+        forgets[stripe(session_id)] += 1;
         self.views.remove(session_id);
     }
 
-    fn views_epoch(&self) -> u64 {
-        *self.views_epoch.lock().expect("views lock")
+    /// The forget counter of a session's stripe, read before a view's reads begin.
+    fn forgets_of(&self, session_id: &str) -> u64 {
+        self.forgets.lock().expect("views lock")[stripe(session_id)]
     }
 
-    /// Caches a view read since `epoch`, unless a session was forgotten meanwhile.
-    fn keep_view(&self, epoch: u64, keep: impl FnOnce()) {
-        let now = self.views_epoch.lock().expect("views lock");
-        if *now == epoch {
+    /// Caches a view whose reads began at forget count `seen`, unless its session's
+    /// stripe was forgotten since; says whether it did.
+    fn keep_view(&self, session_id: &str, seen: u64, keep: impl FnOnce()) -> bool {
+        let forgets = self.forgets.lock().expect("views lock");
+        let unchanged = forgets[stripe(session_id)] == seen;
+        if unchanged {
             keep();
         }
+        unchanged
     }
 
     /// Forgets the cached policy version (after a policy change through this node).
@@ -165,6 +175,15 @@ impl Decider {
             metrics::counter!("stepgate_decision_records_dropped_total").increment(1);
         }
     }
+}
+
+const FORGET_STRIPES: usize = 64;
+
+fn stripe(session_id: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    session_id.hash(&mut h);
+    (h.finish() % FORGET_STRIPES as u64) as usize
 }
 
 /// How often the record writer wakes to drain the queue. Waking on a timer instead of
@@ -440,10 +459,12 @@ async fn view(
     let d = &app.decider;
     let ttl = d.view_ttl;
     if fresh || ttl.is_zero() {
-        let epoch = d.views_epoch();
+        let seen = d.forgets_of(session_id);
         let v = Arc::new(load_view(app, session_id, now).await?);
         if !ttl.is_zero() {
-            d.keep_view(epoch, || d.views.insert(session_id.to_owned(), v.clone()));
+            d.keep_view(session_id, seen, || {
+                d.views.insert(session_id.to_owned(), v.clone())
+            });
         }
         return Ok((v, true));
     }
@@ -451,7 +472,7 @@ async fn view(
         let age = v.loaded.elapsed();
         if age < ttl {
             if age >= ttl / 2 && !v.refreshing.swap(true, Ordering::Relaxed) {
-                tokio::spawn(refresh_view(app.clone(), session_id.to_owned()));
+                tokio::spawn(refresh_view(app.clone(), session_id.to_owned(), v.clone()));
             }
             return Ok((v, false));
         }
@@ -475,22 +496,29 @@ async fn view(
             unreachable!("no removal is asked and there is no timeout")
         }
     };
-    let epoch = d.views_epoch();
+    let seen = d.forgets_of(session_id);
     // On an error the guard is dropped unfilled and a waiting request reads for itself.
     let v = Arc::new(load_view(app, session_id, now).await?);
-    d.keep_view(epoch, || {
+    d.keep_view(session_id, seen, || {
         let _ = guard.insert(v.clone());
     });
     Ok((v, true))
 }
 
 /// Reloads a view in the background before it expires. A session that ended (or a
-/// failing store) drops the view, so the next request reads the store and answers.
-async fn refresh_view(app: SharedApp, session_id: String) {
+/// failing store) drops the view, so the next request reads the store and answers; a
+/// reload that a forget overtook leaves the old view to be refreshed again.
+async fn refresh_view(app: SharedApp, session_id: String, old: Arc<SessionView>) {
     let d = &app.decider;
-    let epoch = d.views_epoch();
+    let seen = d.forgets_of(&session_id);
+    metrics::counter!("stepgate_decision_view_refreshes_total").increment(1);
     match load_view(&app, &session_id, app.now()).await {
-        Ok(v) => d.keep_view(epoch, || d.views.insert(session_id, Arc::new(v))),
+        Ok(v) => {
+            let sid = session_id.clone();
+            if !d.keep_view(&session_id, seen, || d.views.insert(sid, Arc::new(v))) {
+                old.refreshing.store(false, Ordering::Relaxed);
+            }
+        }
         Err(_) => {
             d.views.remove(&session_id);
         }
@@ -498,26 +526,40 @@ async fn refresh_view(app: SharedApp, session_id: String) {
 }
 
 /// The current policy version, cached for `session_cache_ms` and reloaded in the
-/// background at half that age (as the views are).
+/// background at half that age; a cold cache is read by one request at a time.
 async fn policy_snapshot(app: &SharedApp) -> Result<Arc<PolicySnapshot>, ApiError> {
     let d = &app.decider;
-    let ttl = d.view_ttl;
-    if let Some((at, snap)) = d.policy.read().expect("policy lock").as_ref() {
-        let age = at.elapsed();
-        if age < ttl {
-            if age >= ttl / 2 && !d.policy_refreshing.swap(true, Ordering::Relaxed) {
-                let app = app.clone();
-                tokio::spawn(async move {
-                    let _ = load_policy(&app).await;
-                    app.decider
-                        .policy_refreshing
-                        .store(false, Ordering::Relaxed);
-                });
-            }
-            return Ok(snap.clone());
-        }
+    if let Some(snap) = cached_policy(app) {
+        return Ok(snap);
+    }
+    let _loading = d.policy_loading.lock().await;
+    if let Some(snap) = cached_policy(app) {
+        return Ok(snap);
     }
     load_policy(app).await
+}
+
+/// The cached policy version if it is young enough; starts its background reload once
+/// it is half its age.
+fn cached_policy(app: &SharedApp) -> Option<Arc<PolicySnapshot>> {
+    let d = &app.decider;
+    let ttl = d.view_ttl;
+    let cached = d.policy.read().expect("policy lock");
+    let (at, snap) = cached.as_ref()?;
+    let age = at.elapsed();
+    if age >= ttl {
+        return None;
+    }
+    if age >= ttl / 2 && !d.policy_refreshing.swap(true, Ordering::Relaxed) {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _ = load_policy(&app).await;
+            app.decider
+                .policy_refreshing
+                .store(false, Ordering::Relaxed);
+        });
+    }
+    Some(snap.clone())
 }
 
 /// Reads the policy version and caches it, unless a policy change happened meanwhile.
@@ -639,8 +681,9 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
     loop {
         let (view, loaded) = view(app, &claims.sid, fresh, now).await?;
         fresh |= loaded;
+        // An ended session stays ended, so its cached view keeps answering that
+        // without reading the store again.
         if view.session.user_id != claims.sub || !view.live.is_live(now) {
-            app.decider.forget_session(&claims.sid);
             return Err(ended());
         }
         let snapshot = policy_snapshot(app).await?;
@@ -692,7 +735,10 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
                         action_digest: ask.action_digest.as_deref(),
                     };
                     let used = rely_on(app, &record, &use_, now).await;
-                    app.decider.forget_session(&claims.sid);
+                    // A used-up or failing elevation makes the cached view stale.
+                    if record.single_use || used.is_err() {
+                        app.decider.forget_session(&claims.sid);
+                    }
                     match used {
                         Ok(()) => {
                             answer.purpose = Some(relied.clone());

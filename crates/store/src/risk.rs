@@ -4,6 +4,7 @@
 use crate::audit::append;
 use crate::factors::spend_code;
 use crate::sessions::insert_session;
+use crate::stepup::release_reservation;
 use crate::{AuditEvent, Completion, Result, SessionRecord, SpentCode, Store, with_pool, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -76,8 +77,10 @@ macro_rules! upsert_device {
 const DEVICE_COLUMNS: &str =
     "id, user_id, device_hash, trust, user_agent, created_at, last_seen_at";
 
-/// What a passed login challenge creates, in the transaction that completes it.
+/// What a passed login challenge creates, in the transaction that completes it (which
+/// also gives the answer's `reservation` in the failure budget back).
 pub struct LoginCompletion<'a> {
+    pub reservation: &'a str,
     pub session: &'a SessionRecord,
     pub login: &'a LoginRecord,
     pub device: Option<&'a DeviceRecord>,
@@ -270,6 +273,7 @@ impl Store {
         login: LoginCompletion<'_>,
     ) -> Result<Completion> {
         let LoginCompletion {
+            reservation,
             session,
             login,
             device,
@@ -299,6 +303,7 @@ impl Store {
                 if let Some(d) = device {
                     upsert_device!(tx, d);
                 }
+                release_reservation!(tx, reservation);
                 for event in audit {
                     append!(tx, audit_lock, event);
                 }

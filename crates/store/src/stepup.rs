@@ -62,6 +62,20 @@ pub struct StepupAttempt<'a> {
     pub at: i64,
 }
 
+pub(crate) const RELEASE_RESERVATION: &str = "DELETE FROM stepup_failures WHERE reservation = $1";
+
+/// Gives a reserved place in the failure budget back, on an open transaction.
+macro_rules! release_reservation {
+    ($tx:ident, $reservation:expr) => {{
+        let reservation: &str = $reservation;
+        sqlx::query($crate::stepup::RELEASE_RESERVATION)
+            .bind(reservation)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+pub(crate) use release_reservation;
+
 /// How an attempt to complete a challenge with a right answer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
@@ -231,13 +245,11 @@ impl Store {
 
     /// Drops a reserved step-up answer (it was right, or never checked).
     pub async fn release_stepup_attempt(&self, reservation: &str) -> Result<()> {
-        with_pool!(&self.db, write, |p| sqlx::query(
-            "DELETE FROM stepup_failures WHERE reservation = $1"
-        )
-        .bind(reservation)
-        .execute(p)
-        .await
-        .map(|_| ()))?;
+        with_pool!(&self.db, write, |p| sqlx::query(RELEASE_RESERVATION)
+            .bind(reservation)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -262,12 +274,14 @@ impl Store {
     /// False (and nothing written) if the challenge was completed, closed or expired
     /// meanwhile.
     /// Completes an action challenge: spends the answer's code, marks the challenge
-    /// verified and makes its elevation, with the audit event, in one transaction.
+    /// verified, gives the answer's `reservation` in the failure budget back and makes
+    /// the elevation, with the audit event, in one transaction.
     pub async fn complete_challenge(
         &self,
         challenge_id: &str,
         now: i64,
         code: SpentCode<'_>,
+        reservation: &str,
         elevation: &ElevationRecord,
         audit: &AuditEvent,
     ) -> Result<Completion> {
@@ -313,6 +327,7 @@ impl Store {
                 .bind(&elevation.jkt)
                 .execute(&mut *tx)
                 .await?;
+                release_reservation!(tx, reservation);
                 append!(tx, audit_lock, audit);
                 Completion::Completed
             }

@@ -137,6 +137,8 @@ pub fn authorization(headers: &axum::http::HeaderMap) -> Result<(Scheme, &str), 
         || ApiError::unauthenticated("the Authorization header must be \"Bearer <credential>\"");
     let value = value.to_str().map_err(|_| malformed())?;
     let (scheme, credential) = value.split_once(' ').ok_or_else(malformed)?;
+    // RFC 7235: one or more spaces between the scheme and the credential.
+    let credential = credential.trim_start_matches(' ');
     // RFC 6750 b64token characters only.
     let b64token = |s: &str| {
         !s.is_empty()

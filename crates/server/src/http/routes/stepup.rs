@@ -408,6 +408,16 @@ pub async fn verify(
             )));
         }
     };
+    // What can fail on our side is done before a place in the budget is taken.
+    let completing = match caller {
+        None => Completing::Login(Box::new(pending_login(&record)?)),
+        Some(caller) => Completing::Action {
+            token: (challenge.mode == ElevationMode::Token)
+                .then(new_elevation_token)
+                .transpose()?,
+            caller: Box::new(caller),
+        },
+    };
     // The answer takes a place in the user's failure budget for this factor before it
     // is checked, so that concurrent wrong answers (across challenges) cannot overrun
     // it; a right answer gives the place back.
@@ -454,13 +464,13 @@ pub async fn verify(
     // The code is spent by the transaction that completes the challenge, not before.
     let code = right.code(&factor.id, now);
 
-    let Some(caller) = caller else {
-        let verified = event("ACCOUNT_STEPUP_VERIFIED");
-        return complete_login(&app, &record, kind, code, verified, attempt).await;
+    let (caller, token) = match completing {
+        Completing::Action { caller, token } => (*caller, token),
+        Completing::Login(pending) => {
+            let verified = event("ACCOUNT_STEPUP_VERIFIED");
+            return complete_login(&app, &record, *pending, kind, code, verified, attempt).await;
+        }
     };
-    let token = (challenge.mode == ElevationMode::Token)
-        .then(new_elevation_token)
-        .transpose()?;
     let elevation = ElevationRecord {
         id: uuid::Uuid::new_v4().to_string(),
         token_hash: token.as_deref().map(token_hash),
@@ -492,7 +502,14 @@ pub async fn verify(
     };
     let completion = app
         .store
-        .complete_challenge(&challenge.id, now, code, &elevation, &verified)
+        .complete_challenge(
+            &challenge.id,
+            now,
+            code,
+            &reservation,
+            &elevation,
+            &verified,
+        )
         .await;
     app.decider.forget_session(&caller.session.id);
     attempt.settle(completion).await?;
@@ -530,23 +547,38 @@ pub async fn verify(
     })))
 }
 
+/// What a passed challenge turns into: a session for a login challenge, an elevation
+/// (with its token in token mode) for an action challenge.
+enum Completing {
+    Login(Box<PendingLogin>),
+    Action {
+        caller: Box<UserCaller>,
+        token: Option<String>,
+    },
+}
+
+/// The login a login challenge holds until it is passed.
+fn pending_login(record: &ChallengeRecord) -> Result<PendingLogin, ApiError> {
+    record
+        .login_context
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .ok_or_else(|| ApiError::internal("login challenge without its pending login"))
+}
+
 /// A passed login challenge: the pending login becomes a session, its device is
 /// remembered (a login that completed a step-up from it), and the answer carries the
 /// session's access token.
 async fn complete_login(
     app: &SharedApp,
     record: &ChallengeRecord,
+    pending: PendingLogin,
     factor: FactorKind,
     code: SpentCode<'_>,
     verified: AuditEvent,
     attempt: Attempt<'_>,
 ) -> Result<Json<VerifyAnswer>, ApiError> {
     let now = attempt.now;
-    let pending: PendingLogin = record
-        .login_context
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok())
-        .ok_or_else(|| ApiError::internal("login challenge without its pending login"))?;
     let session = new_session(app, &pending, Some(factor), now);
     let device = pending.device_hash.as_ref().map(|hash| DeviceRecord {
         id: uuid::Uuid::new_v4().to_string(),
@@ -577,6 +609,7 @@ async fn complete_login(
             now,
             code,
             LoginCompletion {
+                reservation: attempt.reservation,
                 session: &session,
                 login: &login_record(&pending, now),
                 device: device.as_ref(),
@@ -664,8 +697,9 @@ async fn check_answer(
 }
 
 /// One answer to a challenge, holding a place in the failure budget until it is
-/// settled: given back when the answer completes the challenge or finds it closed,
-/// confirmed as a failure when the answer was wrong (a code already spent is wrong).
+/// settled: given back when the answer completes the challenge (in the completing
+/// transaction) or finds it closed, confirmed as a failure when the answer was wrong (a
+/// code already spent is wrong).
 struct Attempt<'a> {
     app: &'a SharedApp,
     challenge: &'a Challenge,
@@ -694,10 +728,8 @@ impl Attempt<'_> {
         completion: Result<Completion, stepgate_store::StoreError>,
     ) -> Result<(), ApiError> {
         match completion {
-            Ok(Completion::Completed) => {
-                release(self.app, self.reservation).await;
-                Ok(())
-            }
+            // The completing transaction gave the place back.
+            Ok(Completion::Completed) => Ok(()),
             Ok(Completion::CodeAlreadyUsed) => Err(self.failed().await),
             Ok(Completion::ChallengeClosed) => {
                 release(self.app, self.reservation).await;
