@@ -2,9 +2,8 @@
 //! lockout, and rate-limit counters. Counters live here, so they hold across nodes.
 
 use crate::audit::append;
-use crate::factors::spend_code;
 use crate::sessions::insert_session;
-use crate::stepup::release_reservation;
+use crate::stepup::claim_with_code;
 use crate::{AuditEvent, Completion, Result, SessionRecord, SpentCode, Store, with_pool, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -291,24 +290,16 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
-            if !won {
-                Completion::ChallengeClosed
-            } else if !spend_code!(tx, code) {
-                // The challenge stays pending.
-                tx.rollback().await?;
-                return Ok(Completion::CodeAlreadyUsed);
-            } else {
-                insert_session!(tx, session);
-                insert_login!(tx, login);
-                if let Some(d) = device {
-                    upsert_device!(tx, d);
-                }
-                release_reservation!(tx, reservation);
-                for event in audit {
-                    append!(tx, audit_lock, event);
-                }
-                Completion::Completed
+            claim_with_code!(tx, won, code, reservation);
+            insert_session!(tx, session);
+            insert_login!(tx, login);
+            if let Some(d) = device {
+                upsert_device!(tx, d);
             }
+            for event in audit {
+                append!(tx, audit_lock, event);
+            }
+            Completion::Completed
         }))
     }
 }

@@ -1,7 +1,6 @@
 //! Challenges, elevations and the step-up failure budget.
 
 use crate::audit::{append, audited_change};
-use crate::factors::spend_code;
 use crate::{AuditEvent, Result, SpentCode, Store, with_pool, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -75,6 +74,26 @@ macro_rules! release_reservation {
     }};
 }
 pub(crate) use release_reservation;
+
+/// Follows a challenge's `UPDATE … SET status = 'verified'` on an open transaction
+/// (`$won`: whether it changed the row). Returns `ChallengeClosed` if it did not;
+/// rolls back and returns `CodeAlreadyUsed` if the answer's code was spent meanwhile
+/// (the challenge stays pending); otherwise spends the code and gives the answer's
+/// place in the failure budget back, and the caller goes on to finish the completion.
+macro_rules! claim_with_code {
+    ($tx:ident, $won:expr, $code:expr, $reservation:expr) => {{
+        if !$won {
+            $tx.rollback().await?;
+            return Ok($crate::Completion::ChallengeClosed);
+        }
+        if !$crate::factors::spend_code!($tx, $code) {
+            $tx.rollback().await?;
+            return Ok($crate::Completion::CodeAlreadyUsed);
+        }
+        $crate::stepup::release_reservation!($tx, $reservation);
+    }};
+}
+pub(crate) use claim_with_code;
 
 /// How an attempt to complete a challenge with a right answer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,9 +289,6 @@ impl Store {
         .await)?)
     }
 
-    /// Marks a pending, live challenge verified and creates its elevation, atomically.
-    /// False (and nothing written) if the challenge was completed, closed or expired
-    /// meanwhile.
     /// Completes an action challenge: spends the answer's code, marks the challenge
     /// verified, gives the answer's `reservation` in the failure budget back and makes
     /// the elevation, with the audit event, in one transaction.
@@ -296,41 +312,33 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
-            if !won {
-                Completion::ChallengeClosed
-            } else if !spend_code!(tx, code) {
-                // The challenge stays pending.
-                tx.rollback().await?;
-                return Ok(Completion::CodeAlreadyUsed);
-            } else {
-                sqlx::query(&format!(
-                    "INSERT INTO elevations ({ELEVATION_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-                ))
-                .bind(&elevation.id)
-                .bind(&elevation.token_hash)
-                .bind(&elevation.challenge_id)
-                .bind(elevation.policy_version)
-                .bind(&elevation.user_id)
-                .bind(&elevation.session_id)
-                .bind(&elevation.purpose)
-                .bind(&elevation.factor)
-                .bind(&elevation.factor_class)
-                .bind(&elevation.mode)
-                .bind(elevation.created_at)
-                .bind(elevation.expires_at)
-                .bind(&elevation.ip)
-                .bind(elevation.single_use)
-                .bind(elevation.consumed_at)
-                .bind(elevation.revoked_at)
-                .bind(&elevation.action_digest)
-                .bind(&elevation.jkt)
-                .execute(&mut *tx)
-                .await?;
-                release_reservation!(tx, reservation);
-                append!(tx, audit_lock, audit);
-                Completion::Completed
-            }
+            claim_with_code!(tx, won, code, reservation);
+            sqlx::query(&format!(
+                "INSERT INTO elevations ({ELEVATION_COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            ))
+            .bind(&elevation.id)
+            .bind(&elevation.token_hash)
+            .bind(&elevation.challenge_id)
+            .bind(elevation.policy_version)
+            .bind(&elevation.user_id)
+            .bind(&elevation.session_id)
+            .bind(&elevation.purpose)
+            .bind(&elevation.factor)
+            .bind(&elevation.factor_class)
+            .bind(&elevation.mode)
+            .bind(elevation.created_at)
+            .bind(elevation.expires_at)
+            .bind(&elevation.ip)
+            .bind(elevation.single_use)
+            .bind(elevation.consumed_at)
+            .bind(elevation.revoked_at)
+            .bind(&elevation.action_digest)
+            .bind(&elevation.jkt)
+            .execute(&mut *tx)
+            .await?;
+            append!(tx, audit_lock, audit);
+            Completion::Completed
         }))
     }
 
