@@ -613,10 +613,7 @@ async fn dpop_bound_tokens_need_a_proof_from_their_key() {
         ))
         .await;
     assert_eq!(c.status, 201, "{}", c.text);
-    let verify_path = format!(
-        "/v1/stepup/challenges/{}/verify",
-        c.body["challenge_id"].as_str().unwrap()
-    );
+    let verify_path = common::verify_path(c.body["challenge_id"].as_str().unwrap());
     let v = s
         .send(dpop_post(
             &verify_path,

@@ -203,17 +203,10 @@ async fn concurrent_wrong_step_ups_cannot_overrun_the_budget() {
         .map(|n| format!("{n:06}"))
         .find(|c| !right.contains(c))
         .unwrap();
-    let mut challenges = Vec::new();
-    for _ in 0..4 {
-        let c = s
-            .challenge(&token, json!({"purpose": "reports:export"}))
-            .await;
-        challenges.push(c["challenge_id"].as_str().unwrap().to_owned());
-    }
     // Five answers per challenge (its own limit), twenty in all, all at once.
     let mut posts = Vec::new();
-    for c in &challenges {
-        let path = format!("/v1/stepup/challenges/{c}/verify");
+    for _ in 0..4 {
+        let path = export_challenge(&s, &token).await;
         let body = json!({"factor": "totp", "code": wrong});
         posts.extend(std::iter::repeat_n((path, body), 5));
     }
@@ -241,13 +234,7 @@ async fn concurrent_wrong_step_ups_cannot_overrun_the_budget() {
 async fn right_answers_that_lose_the_race_keep_their_codes() {
     let s = Server::with_config(PURPOSES).await;
     let (token, codes) = s.recovery_user("ada").await;
-    let c = s
-        .challenge(&token, json!({"purpose": "reports:export"}))
-        .await;
-    let path = format!(
-        "/v1/stepup/challenges/{}/verify",
-        c["challenge_id"].as_str().unwrap()
-    );
+    let path = export_challenge(&s, &token).await;
     let bodies = codes
         .iter()
         .map(|code| json!({"factor": "recovery_code", "code": code}))
@@ -263,17 +250,9 @@ async fn right_answers_that_lose_the_race_keep_their_codes() {
     // The nine losers' codes still work, one challenge each; the winner's does not.
     let mut outcomes: HashMap<u16, usize> = HashMap::new();
     for code in &codes {
-        let c = s
-            .challenge(&token, json!({"purpose": "reports:export"}))
-            .await;
-        let r = s
-            .verify(
-                &token,
-                c["challenge_id"].as_str().unwrap(),
-                "recovery_code",
-                code,
-            )
-            .await;
+        let path = export_challenge(&s, &token).await;
+        let body = json!({"factor": "recovery_code", "code": code});
+        let r = s.post(&path, Some(&token), body).await;
         *outcomes.entry(r.status).or_default() += 1;
     }
     assert_eq!(outcomes, HashMap::from([(200, 9), (401, 1)]));
@@ -289,13 +268,7 @@ async fn one_code_answering_two_challenges_at_once_is_accepted_once() {
     let code = common::oathtool(&secret, step + 1);
     let mut posts = Vec::new();
     for _ in 0..2 {
-        let c = s
-            .challenge(&token, json!({"purpose": "reports:export"}))
-            .await;
-        let path = format!(
-            "/v1/stepup/challenges/{}/verify",
-            c["challenge_id"].as_str().unwrap()
-        );
+        let path = export_challenge(&s, &token).await;
         posts.push((path, json!({"factor": "totp", "code": code})));
     }
     let counts = race_requests(&s, Some(&token), posts).await;
@@ -305,6 +278,14 @@ async fn one_code_answering_two_challenges_at_once_is_accepted_once() {
     ]);
     assert_eq!(counts, expected);
     assert_eq!(s.db_snapshot().await["elevations"], 1);
+}
+
+/// Opens a `reports:export` challenge; returns the route that answers it.
+async fn export_challenge(s: &Server, token: &str) -> String {
+    let c = s
+        .challenge(token, json!({"purpose": "reports:export"}))
+        .await;
+    common::verify_path(c["challenge_id"].as_str().unwrap())
 }
 
 async fn codes_left(s: &Server, token: &str) -> i64 {

@@ -767,7 +767,7 @@ async fn bad_step_up_input_is_refused_and_stores_nothing() {
     )
     .await
     .assert_problem(404, "NOT_FOUND");
-    let verify = format!("/v1/stepup/challenges/{id}/verify");
+    let verify = common::verify_path(id);
     for body in [
         json!({}),
         json!({"factor": "totp"}),

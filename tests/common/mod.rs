@@ -375,7 +375,7 @@ impl Server {
 
     pub async fn verify(&self, token: &str, challenge_id: &str, factor: &str, code: &str) -> Reply {
         self.post(
-            &format!("/v1/stepup/challenges/{challenge_id}/verify"),
+            &verify_path(challenge_id),
             Some(token),
             json!({"factor": factor, "code": code}),
         )
@@ -385,7 +385,7 @@ impl Server {
     /// Answers a challenge without an access token (a login challenge).
     pub async fn verify_anonymous(&self, challenge_id: &str, factor: &str, code: &str) -> Reply {
         self.post(
-            &format!("/v1/stepup/challenges/{challenge_id}/verify"),
+            &verify_path(challenge_id),
             None,
             json!({"factor": factor, "code": code}),
         )
@@ -547,6 +547,11 @@ impl Reply {
 }
 
 /// Decodes a JWT's payload without verifying (tests verify separately).
+/// The route that answers a challenge.
+pub fn verify_path(challenge_id: &str) -> String {
+    format!("/v1/stepup/challenges/{challenge_id}/verify")
+}
+
 pub fn jwt_claims(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).expect("a JWT has three parts");

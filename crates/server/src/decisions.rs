@@ -13,9 +13,9 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -30,6 +30,7 @@ use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::config::DecisionsConfig;
+use crate::fresh::FreshCache;
 use crate::http::error::ApiError;
 use crate::http::extract::{Scheme, UserCaller, check_possession};
 use crate::http::routes::stepup::{NewChallenge, open_challenge, parse_elevation_token, rely_on};
@@ -40,10 +41,6 @@ use crate::tokens::AccessClaims;
 /// What a session looks like to the decision path, read in one go and reused for
 /// `session_cache_ms`.
 pub struct SessionView {
-    /// When the reads began: the view is no newer than this.
-    loaded: Instant,
-    /// A background reload has been started for this view (at most one).
-    refreshing: AtomicBool,
     pub session: SessionRecord,
     /// The session's lifetime rules, converted once per load.
     live: stepgate_core::session::Session,
@@ -59,20 +56,10 @@ pub struct SessionView {
 /// The decision path's state: caches and the record queue.
 pub struct Decider {
     tokens: quick_cache::sync::Cache<[u8; 32], Arc<AccessClaims>>,
-    views: quick_cache::sync::Cache<String, Arc<SessionView>>,
-    view_ttl: Duration,
-    /// Forget counters, one per stripe of sessions (by a hash of the id): a view whose
-    /// reads began before a forget of its stripe is not cached. Held while a view is
-    /// cached, so a forget cannot fall in between. Striped so that forgetting one
-    /// session rarely holds back another's view.
-    forgets: Mutex<[u64; FORGET_STRIPES]>,
-    policy: RwLock<Option<(Instant, Arc<PolicySnapshot>)>>,
-    /// Bumped by every `forget_policy`, for the same reason.
-    policy_epoch: AtomicU64,
-    policy_refreshing: AtomicBool,
-    /// Held while the policy version is read in the foreground, so a cold cache is
-    /// read once, not by every request at the same moment.
-    policy_loading: tokio::sync::Mutex<()>,
+    /// Session views by session id, for `session_cache_ms`.
+    views: FreshCache<String, SessionView>,
+    /// The current policy version (one entry), for the same time.
+    policy: FreshCache<(), PolicySnapshot>,
     records: mpsc::Sender<PendingRecord>,
     records_rx: Mutex<Option<mpsc::Receiver<PendingRecord>>>,
     dropped: AtomicU64,
@@ -100,15 +87,11 @@ impl Decider {
     pub fn new(config: &DecisionsConfig) -> Self {
         let (tx, rx) = mpsc::channel(config.record_queue);
         let views = (config.token_cache_entries / 4).max(64);
+        let ttl = Duration::from_millis(config.session_cache_ms);
         Self {
             tokens: quick_cache::sync::Cache::new(config.token_cache_entries.max(1)),
-            views: quick_cache::sync::Cache::new(views),
-            view_ttl: Duration::from_millis(config.session_cache_ms),
-            forgets: Mutex::new([0; FORGET_STRIPES]),
-            policy: RwLock::new(None),
-            policy_epoch: AtomicU64::new(0),
-            policy_refreshing: AtomicBool::new(false),
-            policy_loading: tokio::sync::Mutex::new(()),
+            views: FreshCache::new(views, ttl),
+            policy: FreshCache::new(1, ttl),
             records: tx,
             records_rx: Mutex::new(Some(rx)),
             outcomes: quick_cache::sync::Cache::new(config.outcome_cache_entries.max(1)),
@@ -119,31 +102,12 @@ impl Decider {
 
     /// Forgets what this node cached about a session (logout, step-up, revocation).
     pub fn forget_session(&self, session_id: &str) {
-        let mut forgets = self.forgets.lock().expect("views lock");
-        forgets[stripe(session_id)] += 1;
-        self.views.remove(session_id);
-    }
-
-    /// The forget counter of a session's stripe, read before a view's reads begin.
-    fn forgets_of(&self, session_id: &str) -> u64 {
-        self.forgets.lock().expect("views lock")[stripe(session_id)]
-    }
-
-    /// Caches a view whose reads began at forget count `seen`, unless its session's
-    /// stripe was forgotten since; says whether it did.
-    fn keep_view(&self, session_id: &str, seen: u64, keep: impl FnOnce()) -> bool {
-        let forgets = self.forgets.lock().expect("views lock");
-        let unchanged = forgets[stripe(session_id)] == seen;
-        if unchanged {
-            keep();
-        }
-        unchanged
+        self.views.forget(session_id);
     }
 
     /// Forgets the cached policy version (after a policy change through this node).
     pub fn forget_policy(&self) {
-        self.policy_epoch.fetch_add(1, Ordering::SeqCst);
-        *self.policy.write().expect("policy lock") = None;
+        self.policy.forget(&());
     }
 
     /// Records dropped because the queue was full.
@@ -175,15 +139,6 @@ impl Decider {
             metrics::counter!("stepgate_decision_records_dropped_total").increment(1);
         }
     }
-}
-
-const FORGET_STRIPES: usize = 64;
-
-fn stripe(session_id: &str) -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    session_id.hash(&mut h);
-    (h.finish() % FORGET_STRIPES as u64) as usize
 }
 
 /// How often the record writer wakes to drain the queue. Waking on a timer instead of
@@ -413,7 +368,6 @@ fn verify_token(app: &SharedApp, token: &str, now: i64) -> Result<Arc<AccessClai
 }
 
 async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<SessionView, ApiError> {
-    let loaded = Instant::now();
     metrics::counter!("stepgate_decision_view_loads_total").increment(1);
     let store = &app.store;
     let session = store.session(session_id).await?.ok_or_else(ended)?;
@@ -431,8 +385,6 @@ async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<Sessio
         .first()
         .map(crate::risk::previous_login);
     Ok(SessionView {
-        loaded,
-        refreshing: AtomicBool::new(false),
         roles,
         device,
         previous_login,
@@ -445,136 +397,49 @@ async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<Sessio
 }
 
 /// The session's view, cached unless `fresh`; the flag says whether it was just read.
-///
-/// Under steady traffic a view is reloaded in the background once it is half its age
-/// (`refresh_view`), so requests do not all find it expired at once and read the store
-/// together; a missing or expired view is read by one request while the others of that
-/// session wait for it.
+/// Under steady traffic the view is reloaded in the background at half its age.
 async fn view(
     app: &SharedApp,
     session_id: &str,
     fresh: bool,
     now: i64,
 ) -> Result<(Arc<SessionView>, bool), ApiError> {
-    let d = &app.decider;
-    let ttl = d.view_ttl;
-    if fresh || ttl.is_zero() {
-        let seen = d.forgets_of(session_id);
-        let v = Arc::new(load_view(app, session_id, now).await?);
-        if !ttl.is_zero() {
-            d.keep_view(session_id, seen, || {
-                d.views.insert(session_id.to_owned(), v.clone())
-            });
-        }
+    let views = &app.decider.views;
+    if fresh {
+        let v = views
+            .reload(session_id, load_view(app, session_id, now))
+            .await?;
         return Ok((v, true));
     }
-    if let Some(v) = d.views.get(session_id) {
-        let age = v.loaded.elapsed();
-        if age < ttl {
-            if age >= ttl / 2 && !v.refreshing.swap(true, Ordering::Relaxed) {
-                tokio::spawn(refresh_view(app.clone(), session_id.to_owned(), v.clone()));
-            }
-            return Ok((v, false));
-        }
-    }
-    use quick_cache::sync::{EntryAction, EntryResult};
-    let guard = match d
-        .views
-        .entry_async(session_id, |_, v| {
-            if v.loaded.elapsed() < ttl {
-                EntryAction::Retain(v.clone())
-            } else {
-                EntryAction::ReplaceWithGuard
-            }
-        })
-        .await
-    {
-        // Another request of this session loaded it meanwhile.
-        EntryResult::Retained(v) => return Ok((v, false)),
-        EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => guard,
-        EntryResult::Removed(..) | EntryResult::Timeout => {
-            unreachable!("no removal is asked and there is no timeout")
-        }
-    };
-    let seen = d.forgets_of(session_id);
-    // On an error the guard is dropped unfilled and a waiting request reads for itself.
-    let v = Arc::new(load_view(app, session_id, now).await?);
-    d.keep_view(session_id, seen, || {
-        let _ = guard.insert(v.clone());
-    });
-    Ok((v, true))
-}
-
-/// Reloads a view in the background before it expires. A session that ended (or a
-/// failing store) drops the view, so the next request reads the store and answers; a
-/// reload that a forget overtook leaves the old view to be refreshed again.
-async fn refresh_view(app: SharedApp, session_id: String, old: Arc<SessionView>) {
-    let d = &app.decider;
-    let seen = d.forgets_of(&session_id);
-    metrics::counter!("stepgate_decision_view_refreshes_total").increment(1);
-    match load_view(&app, &session_id, app.now()).await {
-        Ok(v) => {
-            let sid = session_id.clone();
-            if !d.keep_view(&session_id, seen, || d.views.insert(sid, Arc::new(v))) {
-                old.refreshing.store(false, Ordering::Relaxed);
-            }
-        }
-        Err(_) => {
-            d.views.remove(&session_id);
-        }
-    }
-}
-
-/// The current policy version, cached for `session_cache_ms` and reloaded in the
-/// background at half that age; a cold cache is read by one request at a time.
-async fn policy_snapshot(app: &SharedApp) -> Result<Arc<PolicySnapshot>, ApiError> {
-    let d = &app.decider;
-    if let Some(snap) = cached_policy(app) {
-        return Ok(snap);
-    }
-    let _loading = d.policy_loading.lock().await;
-    if let Some(snap) = cached_policy(app) {
-        return Ok(snap);
-    }
-    load_policy(app).await
-}
-
-/// The cached policy version if it is young enough; starts its background reload once
-/// it is half its age.
-fn cached_policy(app: &SharedApp) -> Option<Arc<PolicySnapshot>> {
-    let d = &app.decider;
-    let ttl = d.view_ttl;
-    let cached = d.policy.read().expect("policy lock");
-    let (at, snap) = cached.as_ref()?;
-    let age = at.elapsed();
-    if age >= ttl {
-        return None;
-    }
-    if age >= ttl / 2 && !d.policy_refreshing.swap(true, Ordering::Relaxed) {
-        let app = app.clone();
+    let got = views
+        .get(session_id, load_view(app, session_id, now))
+        .await?;
+    if got.refresh {
+        let (app, session_id) = (app.clone(), session_id.to_owned());
         tokio::spawn(async move {
-            let _ = load_policy(&app).await;
-            app.decider
-                .policy_refreshing
-                .store(false, Ordering::Relaxed);
+            metrics::counter!("stepgate_decision_view_refreshes_total").increment(1);
+            let read = load_view(&app, &session_id, app.now());
+            app.decider.views.refresh(&session_id, read).await;
         });
     }
-    Some(snap.clone())
+    Ok((got.value, got.loaded))
 }
 
-/// Reads the policy version and caches it, unless a policy change happened meanwhile.
-async fn load_policy(app: &SharedApp) -> Result<Arc<PolicySnapshot>, ApiError> {
-    let d = &app.decider;
-    let epoch = d.policy_epoch.load(Ordering::SeqCst);
-    let started = Instant::now();
-    let snap = Arc::new(app.policy.current(&app.store).await?);
-    let mut cached = d.policy.write().expect("policy lock");
-    if d.policy_epoch.load(Ordering::SeqCst) == epoch
-        && cached.as_ref().is_none_or(|(at, _)| *at < started)
-    {
-        *cached = Some((started, snap.clone()));
+/// The current policy version, cached and refreshed as the views are.
+async fn policy_snapshot(app: &SharedApp) -> Result<Arc<PolicySnapshot>, ApiError> {
+    let got = app
+        .decider
+        .policy
+        .get(&(), app.policy.current(&app.store))
+        .await?;
+    if got.refresh {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let read = app.policy.current(&app.store);
+            app.decider.policy.refresh(&(), read).await;
+        });
     }
-    Ok(snap)
+    Ok(got.value)
 }
 
 /// The risk signals of a decision; `ip_text` is `ask.ip` rendered (once per decision).
@@ -1042,8 +907,6 @@ mod tests {
             jkt: None,
         };
         Arc::new(SessionView {
-            loaded: Instant::now(),
-            refreshing: AtomicBool::new(false),
             live: record.to_domain(),
             session: record,
             roles: Vec::new(),

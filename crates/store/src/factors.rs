@@ -173,24 +173,6 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the factor has this recovery code, unused (a read: the code is spent
-    /// when a challenge completes, `SpentCode::RecoveryCode`).
-    pub async fn has_unused_recovery_code(
-        &self,
-        factor_id: &str,
-        code_hash: &[u8],
-    ) -> Result<bool> {
-        let found: i64 = with_pool!(&self.db, read, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM recovery_codes WHERE factor_id = $1 AND code_hash = $2 \
-             AND used_at IS NULL"
-        )
-        .bind(factor_id)
-        .bind(code_hash)
-        .fetch_one(p)
-        .await)?;
-        Ok(found > 0)
-    }
-
     pub async fn recovery_codes_left(&self, factor_id: &str) -> Result<i64> {
         Ok(with_pool!(&self.db, read, |p| sqlx::query_scalar(
             "SELECT COUNT(*) FROM recovery_codes WHERE factor_id = $1 AND used_at IS NULL"

@@ -77,7 +77,7 @@ pub(crate) use release_reservation;
 
 /// Follows a challenge's `UPDATE … SET status = 'verified'` on an open transaction
 /// (`$won`: whether it changed the row). Returns `ChallengeClosed` if it did not;
-/// rolls back and returns `CodeAlreadyUsed` if the answer's code was spent meanwhile
+/// rolls back and returns `CodeRefused` if the answer's code is not there to spend
 /// (the challenge stays pending); otherwise spends the code and gives the answer's
 /// place in the failure budget back, and the caller goes on to finish the completion.
 macro_rules! claim_with_code {
@@ -88,7 +88,7 @@ macro_rules! claim_with_code {
         }
         if !$crate::factors::spend_code!($tx, $code) {
             $tx.rollback().await?;
-            return Ok($crate::Completion::CodeAlreadyUsed);
+            return Ok($crate::Completion::CodeRefused);
         }
         $crate::stepup::release_reservation!($tx, $reservation);
     }};
@@ -102,8 +102,10 @@ pub enum Completion {
     /// The challenge was no longer pending (expired, blocked or completed meanwhile);
     /// nothing was written and the code is still unspent.
     ChallengeClosed,
-    /// Another answer spent the same code first; nothing was written.
-    CodeAlreadyUsed,
+    /// The code was not there to spend: never issued (a wrong recovery code, a TOTP
+    /// step not after the last accepted one) or spent already, by another answer too;
+    /// nothing was written.
+    CodeRefused,
 }
 
 /// What counting a wrong answer did.

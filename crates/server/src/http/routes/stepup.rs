@@ -453,7 +453,7 @@ pub async fn verify(
         blocked: event("ACCOUNT_STEPUP_BLOCKED"),
         now,
     };
-    let right = match check_answer(&app, factor, &answer, now).await {
+    let right = match check_answer(&app, factor, &answer, now) {
         Ok(Some(right)) => right,
         Ok(None) => return Err(attempt.failed().await),
         Err(e) => {
@@ -643,7 +643,7 @@ enum Answer {
     Recovery(String),
 }
 
-/// A right answer: what it will spend when the challenge completes.
+/// What an answer will spend when the challenge completes.
 enum RightAnswer {
     TotpStep(i64),
     RecoveryCode(Vec<u8>),
@@ -665,9 +665,11 @@ impl RightAnswer {
     }
 }
 
-/// Whether the answer is right, and if so what it spends. Nothing is spent here: a code
-/// that was used meanwhile is caught when the completing transaction spends it.
-async fn check_answer(
+/// What the answer would spend, or `None` when it is wrong on its face (a TOTP code of
+/// no step in the window). Whether the code is still unspent (a recovery code issued
+/// and unused, a TOTP step after the last accepted one) is decided once, by the
+/// transaction that completes the challenge and spends it.
+fn check_answer(
     app: &SharedApp,
     factor: &FactorRecord,
     answer: &Answer,
@@ -680,26 +682,18 @@ async fn check_answer(
                 .as_deref()
                 .ok_or_else(|| ApiError::internal("TOTP factor without a secret"))?;
             let secret = app.secrets.open(&factor.id, sealed)?;
-            // Never the same code twice: each step is accepted once, in order.
-            totp_matching_step(&secret, code, now)
-                .map(|step| step as i64)
-                .filter(|step| factor.last_step.is_none_or(|last| last < *step))
-                .map(RightAnswer::TotpStep)
+            totp_matching_step(&secret, code, now).map(|step| RightAnswer::TotpStep(step as i64))
         }
-        Answer::Recovery(normalized) => {
-            let hash = app.secrets.recovery_code_hash(normalized);
-            app.store
-                .has_unused_recovery_code(&factor.id, &hash)
-                .await?
-                .then_some(RightAnswer::RecoveryCode(hash))
-        }
+        Answer::Recovery(normalized) => Some(RightAnswer::RecoveryCode(
+            app.secrets.recovery_code_hash(normalized),
+        )),
     })
 }
 
 /// One answer to a challenge, holding a place in the failure budget until it is
 /// settled: given back when the answer completes the challenge (in the completing
 /// transaction) or finds it closed, confirmed as a failure when the answer was wrong (a
-/// code already spent is wrong).
+/// code never issued or already spent is wrong).
 struct Attempt<'a> {
     app: &'a SharedApp,
     challenge: &'a Challenge,
@@ -710,16 +704,43 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
+    /// Counts a wrong answer and names the outcome: `STEPUP_FAILED` with the attempts
+    /// left, or, if the challenge stopped being answerable meanwhile, why.
     async fn failed(self) -> ApiError {
-        count_failure(
-            self.app,
-            self.challenge,
-            self.reservation,
-            self.failed,
-            self.blocked,
-            self.now,
-        )
-        .await
+        let Self {
+            app,
+            challenge,
+            reservation,
+            failed,
+            blocked,
+            now,
+        } = self;
+        match app
+            .store
+            .record_stepup_failure(&challenge.id, reservation, &failed, &blocked)
+            .await
+        {
+            Ok(FailureOutcome::Counted(failures)) => {
+                let left = i64::from(challenge.max_attempts)
+                    .saturating_sub(failures)
+                    .max(0);
+                let mut e = ApiError::new(ErrorCode::StepupFailed, "the code is not valid");
+                e.extensions.insert("attempts_left".into(), left.into());
+                e
+            }
+            Ok(FailureOutcome::NotPending) => match app.store.challenge(&challenge.id).await {
+                Ok(Some(fresh)) => match fresh.to_domain().map(|c| c.check_live(now)) {
+                    Ok(Err(e)) => e.into(),
+                    _ => ApiError::new(
+                        ErrorCode::ChallengeExpired,
+                        "this challenge is no longer open",
+                    ),
+                },
+                Ok(None) => ApiError::new(ErrorCode::NotFound, "no such challenge"),
+                Err(e) => e.into(),
+            },
+            Err(e) => e.into(),
+        }
     }
 
     /// Settles a right answer by how the completing transaction ended.
@@ -730,7 +751,7 @@ impl Attempt<'_> {
         match completion {
             // The completing transaction gave the place back.
             Ok(Completion::Completed) => Ok(()),
-            Ok(Completion::CodeAlreadyUsed) => Err(self.failed().await),
+            Ok(Completion::CodeRefused) => Err(self.failed().await),
             Ok(Completion::ChallengeClosed) => {
                 release(self.app, self.reservation).await;
                 Err(ApiError::new(
@@ -751,44 +772,6 @@ impl Attempt<'_> {
 async fn release(app: &SharedApp, reservation: &str) {
     if let Err(e) = app.store.release_stepup_attempt(reservation).await {
         tracing::warn!(error = %e, "releasing a step-up reservation failed");
-    }
-}
-
-/// Counts a wrong answer and names the outcome: `STEPUP_FAILED` with the attempts left,
-/// or, if the challenge stopped being answerable meanwhile, why.
-async fn count_failure(
-    app: &SharedApp,
-    challenge: &Challenge,
-    reservation: &str,
-    failed: AuditEvent,
-    blocked: AuditEvent,
-    now: i64,
-) -> ApiError {
-    match app
-        .store
-        .record_stepup_failure(&challenge.id, reservation, &failed, &blocked)
-        .await
-    {
-        Ok(FailureOutcome::Counted(failures)) => {
-            let left = i64::from(challenge.max_attempts)
-                .saturating_sub(failures)
-                .max(0);
-            let mut e = ApiError::new(ErrorCode::StepupFailed, "the code is not valid");
-            e.extensions.insert("attempts_left".into(), left.into());
-            e
-        }
-        Ok(FailureOutcome::NotPending) => match app.store.challenge(&challenge.id).await {
-            Ok(Some(fresh)) => match fresh.to_domain().map(|c| c.check_live(now)) {
-                Ok(Err(e)) => e.into(),
-                _ => ApiError::new(
-                    ErrorCode::ChallengeExpired,
-                    "this challenge is no longer open",
-                ),
-            },
-            Ok(None) => ApiError::new(ErrorCode::NotFound, "no such challenge"),
-            Err(e) => e.into(),
-        },
-        Err(e) => e.into(),
     }
 }
 
