@@ -291,6 +291,41 @@ async fn a_dead_elevation_token_in_the_call_says_why() {
     .assert_problem(403, "STEPUP_TOKEN_EXPIRED");
 }
 
+/// A user whose step-up budget is spent cannot be asked to step up: the decision that
+/// would have been `step_up` is a `deny` that says why.
+#[tokio::test]
+async fn a_spent_step_up_budget_turns_step_up_into_deny() {
+    let files = tempfile::tempdir().unwrap();
+    let s = server(files.path()).await;
+    let (token, _codes) = s.recovery_user("ada").await;
+    // Ten wrong answers (two challenges of five) spend the budget for this factor.
+    for _ in 0..2 {
+        let c = s
+            .challenge(&token, json!({"purpose": "reports:export"}))
+            .await;
+        for _ in 0..5 {
+            s.verify(
+                &token,
+                c["challenge_id"].as_str().unwrap(),
+                "recovery_code",
+                "AAAAA-AAAAA",
+            )
+            .await
+            .assert_problem(401, "STEPUP_FAILED");
+        }
+    }
+    let r = decide(
+        &s,
+        json!({"access_token": token, "action": "export", "resource": "q3"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["decision"], "deny", "{}", r.text);
+    assert!(r.body.get("challenge_id").is_none(), "{}", r.text);
+    let reasons = r.body["reasons"].to_string();
+    assert!(reasons.contains("step-up is blocked"), "{reasons}");
+}
+
 #[tokio::test]
 async fn decisions_by_purpose_and_their_records() {
     let files = tempfile::tempdir().unwrap();

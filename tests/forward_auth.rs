@@ -396,3 +396,42 @@ async fn forward_auth_answers_dpop_bound_tokens_with_the_dpop_scheme() {
         .await;
     r.assert_problem(400, "VALIDATION_FAILED");
 }
+
+/// What the proxy says about the original request is checked before anything is
+/// decided: each malformed description is a 400 that stores nothing.
+#[tokio::test]
+async fn bad_proxy_headers_are_refused_and_store_nothing() {
+    let files = tempfile::tempdir().unwrap();
+    let s = stepgate(files.path()).await;
+    let token = s.user_token_with_roles("ada", &["admin"]).await;
+    let before = s.db_snapshot().await;
+    let cases: [&[(&str, &str)]; 5] = [
+        // No original method.
+        &[("x-original-url", "http://app.test/resources/db-7")],
+        // No original URL or URI.
+        &[("x-original-method", "DELETE")],
+        // A relative X-Original-URL.
+        &[
+            ("x-original-method", "DELETE"),
+            ("x-original-url", "/resources/db-7"),
+        ],
+        // Not an HTTP method.
+        &[
+            ("x-original-method", "DEL ETE"),
+            ("x-original-uri", "/resources/db-7"),
+        ],
+        // A URI that is not a path.
+        &[
+            ("x-original-method", "GET"),
+            ("x-forwarded-uri", "resources/db-7"),
+        ],
+    ];
+    for headers in cases {
+        let mut req = s.http.get(s.url("/v1/forward-auth")).bearer_auth(&token);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        s.send(req).await.assert_problem(400, "VALIDATION_FAILED");
+    }
+    assert_eq!(s.db_snapshot().await, before);
+}
