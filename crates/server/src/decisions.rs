@@ -412,7 +412,7 @@ async fn view(
         return Ok((v, true));
     }
     let got = views
-        .get(session_id, load_view(app, session_id, now))
+        .get(session_id, || load_view(app, session_id, now))
         .await?;
     if got.refresh {
         let (app, session_id) = (app.clone(), session_id.to_owned());
@@ -430,7 +430,7 @@ async fn policy_snapshot(app: &SharedApp) -> Result<Arc<PolicySnapshot>, ApiErro
     let got = app
         .decider
         .policy
-        .get(&(), app.policy.current(&app.store))
+        .get(&(), || app.policy.current(&app.store))
         .await?;
     if got.refresh {
         let app = app.clone();

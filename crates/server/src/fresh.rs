@@ -60,17 +60,15 @@ impl<K: Eq + Hash + Clone, V> FreshCache<K, V> {
     }
 
     /// The value for `key`: the cached one while it is younger than `ttl`, else what
-    /// `read` returns (read by one asker at a time; the others wait for it).
-    pub async fn get<Q, E>(
-        &self,
-        key: &Q,
-        read: impl Future<Output = Result<V, E>>,
-    ) -> Result<Got<V>, E>
+    /// `read()` returns (read by one asker at a time; the others wait for it). The read
+    /// is only made when it is needed: a hit costs a lookup.
+    pub async fn get<Q, E, F>(&self, key: &Q, read: impl FnOnce() -> F) -> Result<Got<V>, E>
     where
+        F: Future<Output = Result<V, E>>,
         Q: Hash + Equivalent<K> + ToOwned<Owned = K> + ?Sized,
     {
         if self.ttl.is_zero() {
-            let value = Arc::new(read.await?);
+            let value = Arc::new(read().await?);
             return Ok(Got {
                 value,
                 loaded: true,
@@ -115,7 +113,7 @@ impl<K: Eq + Hash + Clone, V> FreshCache<K, V> {
         };
         // On an error the guard is dropped unfilled and a waiting asker reads for itself.
         let (seen, started) = (self.forgets_of(key), Instant::now());
-        let value = Arc::new(read.await?);
+        let value = Arc::new(read().await?);
         self.keep(key, seen, || {
             let _ = guard.insert(Entry::new(started, value.clone()));
         });
@@ -232,7 +230,7 @@ mod tests {
                 let (cache, reads) = (cache.clone(), reads.clone());
                 tokio::spawn(async move {
                     let got = cache
-                        .get("k", async {
+                        .get("k", || async {
                             reads.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(20)).await;
                             Ok::<_, ()>(7)
@@ -258,7 +256,7 @@ mod tests {
             let cache = cache.clone();
             tokio::spawn(async move {
                 cache
-                    .get("k", async {
+                    .get("k", || async {
                         began.send(()).unwrap();
                         wait.await.unwrap();
                         Ok::<_, ()>(1)
@@ -273,10 +271,10 @@ mod tests {
         go.send(()).unwrap();
         assert!(reading.await.unwrap());
         // The value read before the forget was handed to its asker, not kept.
-        let next = cache.get("k", async { Ok::<_, ()>(2) }).await.unwrap();
+        let next = cache.get("k", || async { Ok::<_, ()>(2) }).await.unwrap();
         assert!(next.loaded);
         assert_eq!(*next.value, 2);
-        let again = cache.get("k", async { Ok::<_, ()>(3) }).await.unwrap();
+        let again = cache.get("k", || async { Ok::<_, ()>(3) }).await.unwrap();
         assert!(!again.loaded);
         assert_eq!(*again.value, 2);
     }
@@ -284,20 +282,20 @@ mod tests {
     #[tokio::test]
     async fn a_zero_ttl_caches_nothing_and_reload_replaces() {
         let none: FreshCache<String, usize> = FreshCache::new(16, Duration::ZERO);
-        none.get("k", async { Ok::<_, ()>(1) }).await.unwrap();
+        none.get("k", || async { Ok::<_, ()>(1) }).await.unwrap();
         assert!(
-            none.get("k", async { Ok::<_, ()>(2) })
+            none.get("k", || async { Ok::<_, ()>(2) })
                 .await
                 .unwrap()
                 .loaded
         );
 
         let cache = cache();
-        cache.get("k", async { Ok::<_, ()>(1) }).await.unwrap();
+        cache.get("k", || async { Ok::<_, ()>(1) }).await.unwrap();
         cache.reload("k", async { Ok::<_, ()>(2) }).await.unwrap();
         assert_eq!(
             *cache
-                .get("k", async { Ok::<_, ()>(3) })
+                .get("k", || async { Ok::<_, ()>(3) })
                 .await
                 .unwrap()
                 .value,
@@ -307,7 +305,7 @@ mod tests {
         cache.refresh("k", async { Err::<usize, _>(()) }).await;
         assert!(
             cache
-                .get("k", async { Ok::<_, ()>(4) })
+                .get("k", || async { Ok::<_, ()>(4) })
                 .await
                 .unwrap()
                 .loaded
