@@ -781,3 +781,91 @@ fn the_readme_policies_validate_against_the_readme_schema() {
         "{stdout}"
     );
 }
+
+/// Issue 11, defect 1: a permit that names one elevation, while the session also holds
+/// an unrelated multi-use one that sorts first. The allow must rely on (and check, and
+/// use up) the elevation it needs, not the first one held.
+#[tokio::test]
+async fn an_allow_uses_every_elevation_it_needs_and_only_those() {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("policies.cedar");
+    std::fs::write(
+        &path,
+        r#"
+        @id("delete-with-elevation")
+        permit (principal, action == Action::"delete", resource)
+        when { context.elevations.contains("admin:resources:delete") };
+
+        @id("purge-with-both")
+        permit (principal, action == Action::"purge", resource)
+        when { context.elevations.contains("admin:resources:delete")
+               && context.elevations.contains("factors:delete") };
+        "#,
+    )
+    .unwrap();
+    let s = Server::with_config(&format!(
+        "policy_file = {:?}\n{PURPOSES}",
+        path.display().to_string()
+    ))
+    .await;
+    let (token, codes) = s.recovery_user("eve").await;
+    let session = |purpose: &str| json!({"purpose": purpose, "mode": "session"});
+    let export = s
+        .elevate(&token, &codes[0], session("reports:export"))
+        .await;
+    let delete = s
+        .elevate(&token, &codes[1], session("admin:resources:delete"))
+        .await;
+    let ask = |action: &str, ip: &str| {
+        json!({"access_token": token, "action": action, "resource": "db-7",
+               "context": {"ip": ip}})
+    };
+
+    // The delete elevation is bound to 127.0.0.1: from elsewhere it is refused.
+    decide(&s, ask("delete", "203.0.113.9"))
+        .await
+        .assert_problem(403, "STEPUP_IP_MISMATCH");
+    let r = decide(&s, ask("delete", "127.0.0.1")).await;
+    assert_eq!(r.body["decision"], "allow", "{}", r.text);
+    assert_eq!(r.body["elevation_id"], delete["elevation_id"]);
+    assert_eq!(r.body["elevation_ids"], json!([delete["elevation_id"]]));
+    // Single use: it is gone, and the multi-use export elevation does not stand in.
+    let again = decide(&s, ask("delete", "127.0.0.1")).await;
+    assert_eq!(again.body["decision"], "deny", "{}", again.text);
+    let used = s
+        .audit(&format!(
+            "type=ACCOUNT_STEPUP_REDEEMED&user={}",
+            r.body["user_id"].as_str().unwrap()
+        ))
+        .await;
+    let ids: Vec<&Value> = used.iter().map(|e| &e["elevation_id"]).collect();
+    assert_eq!(ids, vec![&delete["elevation_id"]], "{used:?}");
+    assert_ne!(export["elevation_id"], delete["elevation_id"]);
+
+    // Two needed: both are used at once, or neither.
+    let delete = s
+        .elevate(&token, &codes[2], session("admin:resources:delete"))
+        .await;
+    let factors = s
+        .elevate(&token, &codes[3], session("factors:delete"))
+        .await;
+    decide(&s, ask("purge", "203.0.113.9"))
+        .await
+        .assert_problem(403, "STEPUP_IP_MISMATCH");
+    let listed = s.get("/v1/stepup/elevations", Some(&token)).await;
+    let live: Vec<&Value> = listed.body["elevations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["elevation_id"])
+        .collect();
+    assert!(live.contains(&&factors["elevation_id"]), "{}", listed.text);
+    let r = decide(&s, ask("purge", "127.0.0.1")).await;
+    assert_eq!(r.body["decision"], "allow", "{}", r.text);
+    assert_eq!(
+        r.body["elevation_ids"],
+        json!([delete["elevation_id"], factors["elevation_id"]])
+    );
+    let again = decide(&s, ask("purge", "127.0.0.1")).await;
+    assert_eq!(again.body["decision"], "deny", "{}", again.text);
+}

@@ -921,6 +921,38 @@ async fn factors_can_be_removed_with_an_elevation_token() {
         .assert_problem(404, "NOT_FOUND");
 }
 
+/// Issue 11, defect 2: an elevation token won in one session of a user does not
+/// authorize a factor change from another session of that user.
+#[tokio::test]
+async fn a_factor_route_refuses_an_elevation_won_in_another_session() {
+    let s = server().await;
+    let (won_in, codes) = s.recovery_user("hal").await;
+    let other = s.session_token("hal").await;
+    let factor = s.get("/v1/factors", Some(&other)).await.body["factors"][0]["factor_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let elevation = s
+        .elevate(&won_in, &codes[0], json!({"purpose": "factors:delete"}))
+        .await;
+    let remove = |token: &str| {
+        s.http
+            .delete(s.url(&format!("/v1/factors/{factor}")))
+            .bearer_auth(token)
+            .header(
+                "stepgate-elevation",
+                elevation["elevation_token"].as_str().unwrap(),
+            )
+    };
+    let before = s.db_snapshot().await;
+    let r = s.send(remove(&other)).await;
+    r.assert_problem(403, "STEPUP_TOKEN_INVALID");
+    assert!(r.text.contains("another session"), "{}", r.text);
+    assert_eq!(s.db_snapshot().await, before);
+    // Its own session may use it.
+    assert_eq!(s.send(remove(&won_in)).await.status, 204);
+}
+
 #[tokio::test]
 async fn adding_a_factor_next_to_one_is_a_step_up() {
     let s = server().await;

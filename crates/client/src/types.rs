@@ -774,9 +774,13 @@ pub struct Decision {
     pub max_age: Option<i64>,
     /// The scheme the token must be presented with.
     pub token_scheme: TokenScheme,
-    /// `allow` because of an elevation: which one (used up if single-use).
+    /// `allow` because of an elevation: which one (used up if single-use); the first
+    /// when the allow relied on several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elevation_id: Option<String>,
+    /// `allow` because of elevations: every one it relied on (all used at once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elevation_ids: Vec<String>,
     /// The risk of this action on this session now.
     pub risk: Risk,
     /// Why, in words.
@@ -816,7 +820,7 @@ pub struct ForwardAuthAnswer {
     pub user_id: Option<String>,
     /// `X-Stepgate-Session` of an allow.
     pub session_id: Option<String>,
-    /// `X-Stepgate-Elevation` of an allow that used an elevation.
+    /// `X-Stepgate-Elevation` of an allow that used elevations (ids comma-separated).
     pub elevation_id: Option<String>,
     /// `Stepgate-Challenge` of a step-up.
     pub challenge_id: Option<String>,

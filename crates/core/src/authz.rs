@@ -9,7 +9,9 @@
 //! A `forbid` annotated `@step_up("purpose")` whose only unmet condition is that
 //! elevation yields `step_up`: the request is evaluated again as if the session held
 //! the elevations those forbids name, and if that allows, the answer is a step-up for
-//! the first of them. Any other forbid, or no permit at all, is a `deny`.
+//! the first of them (a second step-up follows for the next, once the first is held).
+//! Any other forbid, or no permit at all, is a `deny`. An `allow` reports in `relies_on`
+//! the held purposes it could not do without, every one of which the caller must use.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
@@ -349,18 +351,7 @@ impl Policies {
         let ids = |v: &[PolicyId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
         let (decision, reasons) = self.evaluate(facts, &entities, held)?;
         if decision == Decision::Allow {
-            let mut relies_on = Vec::new();
-            if !held.is_empty() {
-                let (bare, bare_reasons) = self.evaluate(facts, &entities, &BTreeSet::new())?;
-                if bare == Decision::Deny {
-                    relies_on = self.purposes_of(&bare_reasons);
-                    relies_on.retain(|p| held.contains(p));
-                    if relies_on.is_empty() {
-                        // A permit that itself asks for an elevation: rely on all held.
-                        relies_on = held.iter().cloned().collect();
-                    }
-                }
-            }
+            let relies_on = self.necessary(facts, &entities, held)?;
             let mut why: Vec<String> = reasons
                 .iter()
                 .map(|id| format!("permitted by policy {id}"))
@@ -443,6 +434,31 @@ impl Policies {
             ids(&reasons),
             vec!["a step-up would not be enough: no policy permits the action even then".into()],
         ))
+    }
+
+    /// The held purposes an allow cannot do without: none if it allows with no
+    /// elevation at all, else a minimal subset of `held` that still allows (each held
+    /// purpose is dropped in turn and kept only if the allow falls without it). A
+    /// permit that merely *mentions* one elevation therefore relies on that one, not on
+    /// every elevation the session happens to hold.
+    fn necessary(
+        &self,
+        facts: &Facts<'_>,
+        entities: &Entities,
+        held: &BTreeSet<String>,
+    ) -> Result<Vec<String>, String> {
+        if held.is_empty() || self.evaluate(facts, entities, &BTreeSet::new())?.0 == Decision::Allow
+        {
+            return Ok(Vec::new());
+        }
+        let mut kept = held.clone();
+        for purpose in held {
+            kept.remove(purpose);
+            if self.evaluate(facts, entities, &kept)?.0 != Decision::Allow {
+                kept.insert(purpose.clone());
+            }
+        }
+        Ok(kept.into_iter().collect())
     }
 
     /// The step-up purposes the given policies name, in policy order, each once.
@@ -587,6 +603,54 @@ mod tests {
         let out = p.decide(&facts(&[], "read", None, "low"), &held).unwrap();
         assert_eq!(out.verdict, Verdict::Allow);
         assert!(out.relies_on.is_empty());
+    }
+
+    #[test]
+    fn a_permit_that_asks_for_one_elevation_relies_on_that_one_only() {
+        // The issue's attack: a permit (not a step-up forbid) names the elevation, and
+        // the session also holds an unrelated one that sorts first.
+        let text = r#"
+            permit (principal, action == Action::"delete", resource)
+            when { context.elevations.contains("admin:resources:delete") };
+        "#;
+        let p = Policies::parse(text, None, PURPOSES).unwrap();
+        let held = BTreeSet::from([
+            "admin:resources:delete".to_owned(),
+            "reports:export".to_owned(),
+        ]);
+        let out = p.decide(&facts(&[], "delete", None, "low"), &held).unwrap();
+        assert_eq!(out.verdict, Verdict::Allow);
+        assert_eq!(out.relies_on, vec!["admin:resources:delete"]);
+    }
+
+    #[test]
+    fn an_allow_needing_two_elevations_relies_on_both() {
+        let text = r#"
+            permit (principal, action, resource);
+            @step_up("admin:resources:delete")
+            forbid (principal, action, resource)
+            unless { context.elevations.contains("admin:resources:delete") };
+            @step_up("reports:export")
+            forbid (principal, action, resource)
+            unless { context.elevations.contains("reports:export") };
+        "#;
+        let p = Policies::parse(text, None, PURPOSES).unwrap();
+        let f = facts(&[], "delete", None, "low");
+        let both = BTreeSet::from([
+            "admin:resources:delete".to_owned(),
+            "reports:export".to_owned(),
+        ]);
+        let out = p.decide(&f, &both).unwrap();
+        assert_eq!(out.verdict, Verdict::Allow);
+        assert_eq!(
+            out.relies_on,
+            vec!["admin:resources:delete", "reports:export"]
+        );
+        // Holding one: a step-up for the other.
+        let one = BTreeSet::from(["reports:export".to_owned()]);
+        let out = p.decide(&f, &one).unwrap();
+        assert_eq!(out.verdict, Verdict::StepUp);
+        assert_eq!(out.purpose.as_deref(), Some("admin:resources:delete"));
     }
 
     #[test]

@@ -30,10 +30,11 @@ use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::config::DecisionsConfig;
+use crate::elevations::{check_holder, parse_elevation_token, rely_on, rely_on_all};
 use crate::fresh::FreshCache;
 use crate::http::error::ApiError;
 use crate::http::extract::{Scheme, UserCaller, check_possession};
-use crate::http::routes::stepup::{NewChallenge, open_challenge, parse_elevation_token, rely_on};
+use crate::http::routes::stepup::{NewChallenge, open_challenge};
 use crate::policy::PolicySnapshot;
 use crate::risk::RiskView;
 use crate::tokens::AccessClaims;
@@ -329,9 +330,13 @@ pub struct DecisionAnswer {
     pub max_age: Option<i64>,
     /// `Bearer`, or `DPoP` for a DPoP-bound token (the RFC 9470 answer's scheme).
     pub token_scheme: &'static str,
-    /// For an `allow` that used an elevation: which.
+    /// For an `allow` that used an elevation: which (the first, when several).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elevation_id: Option<String>,
+    /// For an `allow` that used elevations: every one it used up or relied on, all in
+    /// one transaction.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub elevation_ids: Vec<String>,
     pub risk: RiskView,
     pub reasons: Vec<String>,
     pub policy_ids: Vec<String>,
@@ -481,11 +486,13 @@ fn signals(
     }
 }
 
-/// The elevation the caller presented, checked to belong to this session.
+/// The elevation the caller presented, checked to belong to this session (and, when
+/// key-bound, to the key this request proved).
 async fn presented_elevation(
     app: &SharedApp,
     ask: &Ask,
     session_id: &str,
+    caller_jkt: Option<&str>,
 ) -> Result<Option<ElevationRecord>, ApiError> {
     let Some(raw) = &ask.elevation_token else {
         return Ok(None);
@@ -496,12 +503,7 @@ async fn presented_elevation(
         .elevation_by_token_hash(&hash)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
-    if record.session_id != session_id {
-        return Err(ApiError::new(
-            ErrorCode::StepupTokenInvalid,
-            "the elevation token belongs to another session",
-        ));
-    }
+    check_holder(&record, session_id, caller_jkt)?;
     Ok(Some(record))
 }
 
@@ -522,7 +524,8 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
     )
     .await
     .map_err(|e| e.with("subject", "access_token"))?;
-    let presented = presented_elevation(app, &ask, &claims.sid).await?;
+    let caller_jkt = claims.cnf.as_ref().map(|c| c.jkt.as_str());
+    let presented = presented_elevation(app, &ask, &claims.sid, caller_jkt).await?;
     let ip_text = ask.ip.map(|ip| ip.to_string());
     if let Some(record) = &presented {
         // A presented token that is dead says why at once (and a reused one raises the
@@ -580,6 +583,7 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
                 "Bearer"
             },
             elevation_id: None,
+            elevation_ids: Vec::new(),
             risk: RiskView::from(&assessment),
             reasons: outcome.reasons.clone(),
             policy_ids: outcome.policy_ids.clone(),
@@ -587,39 +591,45 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
         };
         match outcome.verdict {
             Verdict::Allow => {
-                if let Some(relied) = outcome.relies_on.first() {
+                // Every elevation the allow relies on is used, all or none.
+                let mut records = Vec::with_capacity(outcome.relies_on.len());
+                for relied in &outcome.relies_on {
                     let record = presented
                         .iter()
                         .chain(view.elevations.iter())
                         .find(|e| e.purpose == *relied)
-                        .cloned()
                         .ok_or_else(|| ApiError::internal("relied-on elevation vanished"))?;
-                    let use_ = Use {
-                        purpose: relied,
-                        ip: ip_text.as_deref(),
-                        action_digest: ask.action_digest.as_deref(),
-                    };
-                    let used = rely_on(app, &record, &use_, now).await;
-                    // A used-up or failing elevation makes the cached view stale.
-                    if record.single_use || used.is_err() {
-                        app.decider.forget_session(&claims.sid);
+                    records.push(record);
+                }
+                let uses: Vec<(&ElevationRecord, Use<'_>)> = records
+                    .iter()
+                    .map(|record| {
+                        let use_ = Use {
+                            purpose: &record.purpose,
+                            ip: ip_text.as_deref(),
+                            action_digest: ask.action_digest.as_deref(),
+                        };
+                        (*record, use_)
+                    })
+                    .collect();
+                match rely_on_all(app, &uses, now).await {
+                    Ok(()) => {
+                        if let Some(first) = records.first() {
+                            answer.purpose = Some(first.purpose.clone());
+                            answer.elevation_id = Some(first.id.clone());
+                        }
+                        answer.elevation_ids = records.iter().map(|r| r.id.clone()).collect();
                     }
-                    match used {
-                        Ok(()) => {
-                            answer.purpose = Some(relied.clone());
-                            answer.elevation_id = Some(record.id.clone());
-                        }
-                        // The caller's own token failing is the caller's answer.
-                        Err(e) if presented.as_ref().is_some_and(|p| p.id == record.id) => {
-                            return Err(e);
-                        }
-                        // The session's elevation went meanwhile: decide again.
-                        Err(_) if !fresh => {
-                            fresh = true;
-                            continue;
-                        }
-                        Err(e) => return Err(e),
+                    // The caller's own token failing is the caller's answer.
+                    Err((i, e)) if presented.as_ref().is_some_and(|p| p.id == records[i].id) => {
+                        return Err(e);
                     }
+                    // The session's elevation went meanwhile: decide again.
+                    Err(_) if !fresh => {
+                        fresh = true;
+                        continue;
+                    }
+                    Err((_, e)) => return Err(e),
                 }
             }
             Verdict::StepUp => {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod decisions;
 pub mod dpop;
+pub mod elevations;
 pub mod fresh;
 pub mod http;
 pub mod keys;

@@ -378,24 +378,38 @@ impl Store {
             .await)?)
     }
 
-    /// Uses an elevation. For a single-use one this is the atomic consume: of any
-    /// number of concurrent callers on any number of nodes exactly one sees `true`,
-    /// because the UPDATE's WHERE is the lock. A multi-use one is only checked to be
-    /// live. The audit event is written in the same transaction.
-    pub async fn use_elevation(&self, id: &str, now: i64, audit: &AuditEvent) -> Result<bool> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
-            audited_change!(
-                tx,
-                audit_lock,
-                sqlx::query(
-                    "UPDATE elevations SET consumed_at = $2 WHERE id = $1 AND revoked_at IS NULL \
-                     AND expires_at > $2 AND (NOT single_use OR consumed_at IS NULL)",
-                )
-                .bind(id)
-                .bind(now),
-                audit
-            )
-        }))
+    /// Uses elevations, all of them or none, in one transaction with their audit
+    /// events. For a single-use one this is the atomic consume: of any number of
+    /// concurrent callers on any number of nodes exactly one uses it, because the
+    /// UPDATE's WHERE is the lock. A multi-use one is only checked to be live. `None`
+    /// when every one was used, else the index of the first that could not be (and
+    /// none was used).
+    pub async fn use_elevations(
+        &self,
+        uses: &[(&str, &AuditEvent)],
+        now: i64,
+    ) -> Result<Option<usize>> {
+        with_tx!(&self.db, |tx, audit_lock| {
+            for (i, (id, audit)) in uses.iter().enumerate() {
+                let used = audited_change!(
+                    tx,
+                    audit_lock,
+                    sqlx::query(
+                        "UPDATE elevations SET consumed_at = $2 WHERE id = $1 \
+                         AND revoked_at IS NULL AND expires_at > $2 \
+                         AND (NOT single_use OR consumed_at IS NULL)",
+                    )
+                    .bind(*id)
+                    .bind(now),
+                    *audit
+                );
+                if !used {
+                    // Dropping the open transaction rolls back the uses before this one.
+                    return Ok(Some(i));
+                }
+            }
+        });
+        Ok(None)
     }
 
     /// Revokes a live elevation. False if it was already revoked or unknown.

@@ -15,11 +15,12 @@ use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::config::{FACTORS_DELETE, FACTORS_ENROLL};
+use crate::elevations::{check_holder, parse_elevation_token, rely_on};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, UserCaller};
 use crate::http::rfc3339;
 use crate::http::routes::devices::remember_session_device;
-use crate::http::routes::stepup::{NewChallenge, open_challenge, parse_elevation_token, rely_on};
+use crate::http::routes::stepup::{NewChallenge, open_challenge};
 
 /// Header carrying an elevation token to routes stepgate itself protects.
 pub const ELEVATION_HEADER: &str = "stepgate-elevation";
@@ -413,15 +414,17 @@ pub(crate) async fn require_elevation(
                 )
             };
             let hash = parse_elevation_token(value.to_str().map_err(|_| malformed())?)?;
-            Some(
-                app.store
-                    .elevation_by_token_hash(&hash)
-                    .await?
-                    .filter(|e| e.user_id == caller.session.user_id)
-                    .ok_or_else(|| {
-                        ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token")
-                    })?,
-            )
+            let record = app
+                .store
+                .elevation_by_token_hash(&hash)
+                .await?
+                .filter(|e| e.user_id == caller.session.user_id)
+                .ok_or_else(|| {
+                    ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token")
+                })?;
+            let caller_jkt = caller.claims.cnf.as_ref().map(|c| c.jkt.as_str());
+            check_holder(&record, &caller.session.id, caller_jkt)?;
+            Some(record)
         }
         None => app
             .store

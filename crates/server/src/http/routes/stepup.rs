@@ -5,13 +5,10 @@ use std::net::IpAddr;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use stepgate_core::factor::{FactorKind, TotpCode, totp_matching_step};
 use stepgate_core::session::acr;
-use stepgate_core::stepup::{self, Challenge, ElevationMode, Use};
+use stepgate_core::stepup::{Challenge, ElevationMode, Use};
 use stepgate_core::{Error, ErrorCode};
 use stepgate_store::{
     AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
@@ -20,6 +17,9 @@ use stepgate_store::{
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
+use crate::elevations::{
+    new_elevation_token, parse_elevation_token, prove_elevation_key, rely_on, token_hash,
+};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{
     ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserCaller, UserOrService, rate_limit,
@@ -30,8 +30,6 @@ use crate::http::routes::sessions::{
 };
 use crate::risk::RiskView;
 use crate::tokens::{AccessClaims, Confirmation};
-
-const TOKEN_PREFIX: &str = "sge_";
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewChallenge {
@@ -773,132 +771,6 @@ async fn release(app: &SharedApp, reservation: &str) {
     if let Err(e) = app.store.release_stepup_attempt(reservation).await {
         tracing::warn!(error = %e, "releasing a step-up reservation failed");
     }
-}
-
-fn new_elevation_token() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ApiError::internal("random source failed"))?;
-    Ok(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
-}
-
-/// Only this hash is stored; the token carries 256 random bits.
-fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// The stored hash of a well-formed elevation token, or `STEPUP_TOKEN_INVALID`.
-pub(crate) fn parse_elevation_token(raw: &str) -> Result<Vec<u8>, ApiError> {
-    let ok = raw
-        .strip_prefix(TOKEN_PREFIX)
-        .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
-        .is_some_and(|bytes| bytes.len() == 32);
-    if ok {
-        Ok(token_hash(raw))
-    } else {
-        Err(ApiError::new(
-            ErrorCode::StepupTokenInvalid,
-            "the elevation token is malformed",
-        ))
-    }
-}
-
-/// Relies on an elevation for one use: checks it against the use and uses it up
-/// atomically if single-use. A second use of a single-use elevation is answered
-/// `STEPUP_TOKEN_REUSED` and raises the critical `ACCOUNT_STEPUP_REUSED` event.
-pub(crate) async fn rely_on(
-    app: &SharedApp,
-    record: &ElevationRecord,
-    use_: &Use<'_>,
-    now: i64,
-) -> Result<(), ApiError> {
-    let session_live = app
-        .store
-        .session(&record.session_id)
-        .await?
-        .is_some_and(|s| s.to_domain().is_live(now));
-    if !session_live {
-        return Err(ApiError::new(
-            ErrorCode::StepupTokenInvalid,
-            "the session that stepped up has ended",
-        ));
-    }
-    let event = |kind: &'static str| AuditEvent {
-        kind,
-        at: now,
-        user_id: Some(record.user_id.clone()),
-        session_id: Some(record.session_id.clone()),
-        purpose: Some(record.purpose.clone()),
-        ip: use_.ip.map(str::to_owned),
-        factor: Some(record.factor.clone()),
-        policy_version: Some(record.policy_version),
-        challenge_id: Some(record.challenge_id.clone()),
-        elevation_id: Some(record.id.clone()),
-        ..Default::default()
-    };
-    let reused = async || -> ApiError {
-        tracing::warn!(elevation_id = %record.id, user_id = %record.user_id, "single-use elevation presented again");
-        let critical = AuditEvent {
-            data: Some(r#"{"severity":"critical"}"#.into()),
-            ..event("ACCOUNT_STEPUP_REUSED")
-        };
-        match app.store.append_audit(&critical).await {
-            Ok(()) => stepup::reused().into(),
-            Err(e) => e.into(),
-        }
-    };
-    let elevation = record.to_domain().map_err(corrupt)?;
-    if let Err(e) = elevation.check_use(use_, now) {
-        return Err(if e.code == ErrorCode::StepupTokenReused {
-            reused().await
-        } else {
-            e.into()
-        });
-    }
-    if app
-        .store
-        .use_elevation(&record.id, now, &event("ACCOUNT_STEPUP_REDEEMED"))
-        .await?
-    {
-        app.decider.forget_session(&record.session_id);
-        return Ok(());
-    }
-    // Lost the race, or it changed meanwhile: say which.
-    let fresh = app
-        .store
-        .elevation(&record.id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation"))?
-        .to_domain()
-        .map_err(corrupt)?;
-    match fresh.check_use(use_, now) {
-        Err(e) if e.code != ErrorCode::StepupTokenReused => Err(e.into()),
-        _ => Err(reused().await),
-    }
-}
-
-/// An elevation bound to a DPoP key is only good with a fresh proof from that key,
-/// bound to the elevation token (`ath`), relayed by the RP.
-pub(crate) async fn prove_elevation_key(
-    app: &SharedApp,
-    jkt: &str,
-    token: &str,
-    proof: Option<&crate::decisions::RelayedProof>,
-    now: i64,
-) -> Result<(), ApiError> {
-    let refuse = |why: String| {
-        ApiError::new(
-            ErrorCode::StepupTokenInvalid,
-            format!("this elevation is bound to a DPoP key: {why}"),
-        )
-    };
-    let proof = proof.ok_or_else(|| refuse("relay the user's DPoP proof".into()))?;
-    let checked =
-        crate::dpop::verify_for_token(&proof.proof, &proof.method, &proof.url, now, token, jkt)
-            .map_err(refuse)?;
-    if !crate::http::extract::spend_proof(app, &checked).await? {
-        return Err(refuse("the proof was used before".into()));
-    }
-    Ok(())
 }
 
 /// Redeem an elevation token (the RP's backend, just before the action).
