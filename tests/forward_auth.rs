@@ -1,7 +1,8 @@
 //! Forward-auth end to end: real nginx (`auth_request`) in front of a small upstream,
 //! stepgate deciding each proxied request, and the RFC 9470 step-up round trip. The
 //! `WWW-Authenticate` answers are read with a parser (the SDK's RFC 7235 one), never
-//! compared as strings.
+//! compared as strings. The rules are the SPEC's `[[forward_auth]]` form, and the path is
+//! matched as the upstream will read it, however the client spelled it.
 
 mod common;
 
@@ -22,14 +23,15 @@ permit (principal, action, resource) when { principal.roles.contains("admin") };
 permit (principal, action == Action::"read", resource);
 "#;
 
+/// The first rule is SPEC section 6's example as written; the second decides by Cedar.
 const ROUTES: &str = r#"
-[[forward_auth.routes]]
-methods = ["DELETE"]
-path_prefix = "/resources/"
+[[forward_auth]]
+method = "DELETE"
+path = "/resources/*"
 purpose = "admin:resources:delete"
 
-[[forward_auth.routes]]
-path_prefix = "/reports/"
+[[forward_auth]]
+path = "/reports/*"
 action = "read"
 resource = "report:{path}"
 "#;
@@ -432,6 +434,83 @@ async fn bad_proxy_headers_are_refused_and_store_nothing() {
             req = req.header(*name, *value);
         }
         s.send(req).await.assert_problem(400, "VALIDATION_FAILED");
+    }
+    assert_eq!(s.db_snapshot().await, before);
+}
+
+/// One raw HTTP/1.1 request (an HTTP library would normalise the path before sending):
+/// the status code of the answer.
+async fn raw_status(port: u16, method: &str, target: &str, token: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+/// Issue 11, defect 3: a path spelled differently (percent-encoded letters, dot
+/// segments, doubled slashes) is the same path to the upstream, so it meets the same
+/// rule. Before, each missed the `/resources/*` rule and the admin's fallback permit let
+/// the delete through without a step-up.
+#[tokio::test]
+async fn a_path_spelled_differently_meets_the_same_rule() {
+    let files = tempfile::tempdir().unwrap();
+    let s = stepgate(files.path()).await;
+    let upstream = upstream().await;
+    let nginx = Nginx::start(&s.base, upstream).await;
+    let ada = s.user_token_with_roles("ada", &["admin"]).await;
+
+    for target in [
+        "/resources/db-7",
+        "/%72esources/db-7",
+        "/x/../resources/db-7",
+        "/./resources/db-7",
+        "//resources//db-7",
+        "/resources/%2e/db-7",
+    ] {
+        assert_eq!(
+            raw_status(nginx.port, "DELETE", target, &ada).await,
+            401,
+            "DELETE {target} must need the step-up"
+        );
+    }
+    // Prefixes end on a segment boundary: /resourcesX is another collection.
+    assert_eq!(
+        raw_status(nginx.port, "DELETE", "/resourcesX/db-7", &ada).await,
+        200
+    );
+
+    // Encodings whose meaning upstreams disagree on are refused outright.
+    let before = s.db_snapshot().await;
+    for target in [
+        "/resources%2Fdb-7",
+        "/resources%2fdb-7",
+        "/resources%5Cdb-7",
+        "/resources/db%00-7",
+    ] {
+        let r = s
+            .send(
+                s.http
+                    .get(s.url("/v1/forward-auth"))
+                    .bearer_auth(&ada)
+                    .header("x-original-method", "DELETE")
+                    .header("x-original-uri", target),
+            )
+            .await;
+        r.assert_problem(400, "VALIDATION_FAILED");
+        assert!(r.text.contains("original path"), "{}", r.text);
     }
     assert_eq!(s.db_snapshot().await, before);
 }

@@ -128,6 +128,15 @@ fn config_check_names_the_bad_key() {
     };
     let (ok, _) = check("listen = \"127.0.0.1:9000\"\n", &[]);
     assert!(ok);
+    // The SPEC's forward-auth rules, and the older `[[forward_auth.routes]]` spelling.
+    for rules in [
+        "[[forward_auth]]\nmethod = \"DELETE\"\npath = \"/resources/*\"\npurpose = \"factors:delete\"\n\
+         [[forward_auth]]\nmethod = \"*\"\npath = \"/reports\"\naction = \"read\"\nresource = \"r:{path}\"\n",
+        "[[forward_auth.routes]]\nmethods = [\"DELETE\"]\npath_prefix = \"/resources/\"\npurpose = \"factors:delete\"\n",
+    ] {
+        let (ok, stderr) = check(rules, &[]);
+        assert!(ok, "{rules}: {stderr}");
+    }
 
     type Env<'a> = &'a [(&'a str, &'a str)];
     let cases: &[(&str, Env, &str)] = &[
@@ -147,6 +156,37 @@ fn config_check_names_the_bad_key() {
             "purposes[0].factor",
         ),
         ("listen = ", &[], "TOML"),
+        // Forward-auth rules: the key, and the shape expected.
+        (
+            "forward_auth = 3\n",
+            &[],
+            "forward_auth: invalid type: found signed int `3`, expected an array of [[forward_auth]] tables",
+        ),
+        (
+            "[[forward_auth]]\nmethod = \"DELETE\"\npath = \"resources/*\"\npurpose = \"factors:delete\"\n",
+            &[],
+            "forward_auth[0].path: \"resources/*\" must start with /",
+        ),
+        (
+            "[[forward_auth]]\npath = \"/a/../b/*\"\npurpose = \"factors:delete\"\n",
+            &[],
+            "write \"/b/\" instead",
+        ),
+        (
+            "[[forward_auth]]\npath = \"/resources/*\"\npurpose = \"nope:nope\"\n",
+            &[],
+            "forward_auth[0].purpose: no purpose named \"nope:nope\"",
+        ),
+        (
+            "[[forward_auth]]\npath = \"/resources/*\"\naction = \"delete\"\n",
+            &[],
+            "forward_auth[0]: give either purpose, or both action and resource",
+        ),
+        (
+            "[[forward_auth]]\nmethod = 7\npath = \"/r\"\npurpose = \"factors:delete\"\n",
+            &[],
+            "expected an HTTP method such as \"DELETE\"",
+        ),
     ];
     for (toml, env, key) in cases {
         let (ok, stderr) = check(toml, env);

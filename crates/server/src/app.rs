@@ -33,6 +33,8 @@ pub struct App {
     pub authz: stepgate_core::authz::Policies,
     pub decider: crate::decisions::Decider,
     pub api_keys: crate::api_keys::KeyCache,
+    /// The `[[forward_auth]]` rules, parsed once.
+    pub forward_rules: crate::forward_auth::Rules,
 }
 
 pub type SharedApp = Arc<App>;
@@ -81,6 +83,7 @@ impl App {
         let api_keys = crate::api_keys::KeyCache::new(std::time::Duration::from_millis(
             config.decisions.session_cache_ms,
         ));
+        let forward_rules = crate::forward_auth::Rules::new(&config.forward_auth.routes);
         let tokens = Tokens::new(config.issuer(), config.signing_key_file(), keys);
         let passwords = Passwords::new(config.password_hash_concurrency)?;
         let lifetimes = SessionLifetimes {
@@ -103,6 +106,7 @@ impl App {
             authz,
             decider,
             api_keys,
+            forward_rules,
         })
     }
 }

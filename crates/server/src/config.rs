@@ -135,30 +135,129 @@ impl Default for DecisionsConfig {
     }
 }
 
-/// `[forward_auth]`: how a proxied request becomes a decision.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `[[forward_auth]]`: how a proxied request becomes a decision. Rules are checked in
+/// order; the first match decides. A request no rule matches is decided as action
+/// `http:<METHOD>` on resource `<path>`. Written as the SPEC's array of tables
+/// (`[[forward_auth]]`); `[[forward_auth.routes]]` is accepted as an older alias.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
 pub struct ForwardAuthConfig {
-    /// Checked in order; the first match decides. A request no rule matches is decided
-    /// as action `http:<METHOD>` on resource `<path>`.
     pub routes: Vec<ForwardRoute>,
 }
 
-/// One forward-auth rule: requests whose path starts with `path_prefix` (and whose
-/// method is in `methods`, if given) are decided as `purpose`, or as `action` on
-/// `resource` (`{path}` in `resource` is replaced by the request path).
+impl<'de> Deserialize<'de> for ForwardAuthConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Rules;
+        impl<'de> serde::de::Visitor<'de> for Rules {
+            type Value = ForwardAuthConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "an array of [[forward_auth]] tables, each with method, path, and \
+                     purpose or action + resource",
+                )
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let routes =
+                    Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(ForwardAuthConfig { routes })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Alias {
+                    #[serde(default)]
+                    routes: Vec<ForwardRoute>,
+                }
+                let alias = Alias::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ForwardAuthConfig {
+                    routes: alias.routes,
+                })
+            }
+        }
+        d.deserialize_any(Rules)
+    }
+}
+
+/// One forward-auth rule: requests whose method is `method` (`"*"`, the default, for
+/// any; a list is accepted too) and whose normalised path matches `path` (a prefix
+/// ending in `*`, matched on segment boundaries, or an exact path) are decided as
+/// `purpose`, or as `action` on `resource` (`{path}` in `resource` is replaced by the
+/// normalised request path). `methods` and `path_prefix` (a prefix without the `*`) are
+/// the older spellings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardRoute {
-    #[serde(default)]
-    pub methods: Vec<String>,
-    pub path_prefix: String,
+    #[serde(
+        default,
+        alias = "methods",
+        deserialize_with = "methods",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub method: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
     #[serde(default)]
     pub action: Option<String>,
     #[serde(default)]
     pub resource: Option<String>,
     #[serde(default)]
     pub purpose: Option<String>,
+}
+
+impl ForwardRoute {
+    /// The path pattern as written: `path`, or `path_prefix` as a prefix pattern.
+    pub fn pattern(&self) -> String {
+        match (&self.path, &self.path_prefix) {
+            (Some(path), _) => path.clone(),
+            (None, Some(prefix)) => format!("{prefix}*"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Whether the rule applies to any method or names this one.
+    pub fn applies_to(&self, method: &str) -> bool {
+        self.method.is_empty() || self.method.iter().any(|m| m.eq_ignore_ascii_case(method))
+    }
+}
+
+/// `method`: one method, `"*"` for any, or a list of methods. Any is kept as empty.
+fn methods<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct Methods;
+    impl<'de> serde::de::Visitor<'de> for Methods {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an HTTP method such as \"DELETE\", \"*\" for any, or a list of methods")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(if v == "*" {
+                Vec::new()
+            } else {
+                vec![v.to_owned()]
+            })
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(m) = seq.next_element::<String>()? {
+                if m == "*" {
+                    return Ok(Vec::new());
+                }
+                out.push(m);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(Methods)
 }
 
 /// `[risk]`: weights (0–100 each), tier thresholds, signal sources.
@@ -660,20 +759,6 @@ impl Config {
         if self.decisions.record_queue == 0 || self.decisions.record_batch == 0 {
             return Err("decisions: record_queue and record_batch must be at least 1".into());
         }
-        for (i, r) in self.forward_auth.routes.iter().enumerate() {
-            if !r.path_prefix.starts_with('/') {
-                return Err(format!(
-                    "forward_auth.routes[{i}].path_prefix: must start with /"
-                ));
-            }
-            if r.purpose.is_some() == (r.action.is_some() || r.resource.is_some())
-                || (r.purpose.is_none() && (r.action.is_none() || r.resource.is_none()))
-            {
-                return Err(format!(
-                    "forward_auth.routes[{i}]: give either purpose, or both action and resource"
-                ));
-            }
-        }
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.purposes.iter().enumerate() {
             let purpose = p
@@ -684,6 +769,38 @@ impl Config {
                     "purposes[{i}].name: {:?} is declared twice",
                     p.name
                 ));
+            }
+        }
+        for (i, r) in self.forward_auth.routes.iter().enumerate() {
+            let key = format!("forward_auth[{i}]");
+            if r.path.is_some() == r.path_prefix.is_some() {
+                return Err(format!(
+                    "{key}.path: give path (a prefix ending in \"*\", or an exact path)"
+                ));
+            }
+            crate::forward_auth::PathPattern::parse(&r.pattern())
+                .map_err(|why| format!("{key}.path: {why}"))?;
+            if let Some(m) = r.method.iter().find(|m| {
+                m.is_empty() || m.len() > 16 || !m.bytes().all(|b| b.is_ascii_alphabetic())
+            }) {
+                return Err(format!(
+                    "{key}.method: {m:?} is not an HTTP method (give one such as \"DELETE\", or \"*\" for any)"
+                ));
+            }
+            match (&r.purpose, &r.action, &r.resource) {
+                (Some(p), None, None) => {
+                    if !self.purposes().iter().any(|d| d.name.as_str() == p) {
+                        return Err(format!(
+                            "{key}.purpose: no purpose named {p:?} is declared in [[purposes]]"
+                        ));
+                    }
+                }
+                (None, Some(_), Some(_)) => {}
+                _ => {
+                    return Err(format!(
+                        "{key}: give either purpose, or both action and resource"
+                    ));
+                }
             }
         }
         Ok(())

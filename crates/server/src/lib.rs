@@ -11,6 +11,7 @@ pub mod config;
 pub mod decisions;
 pub mod dpop;
 pub mod elevations;
+pub mod forward_auth;
 pub mod fresh;
 pub mod http;
 pub mod keys;

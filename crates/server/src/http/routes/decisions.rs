@@ -12,7 +12,6 @@ use stepgate_core::ErrorCode;
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
-use crate::config::ForwardRoute;
 use crate::decisions::{Ask, DecisionAnswer, Question, RelayedProof, decide};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ClientIp, Scheme, ServiceCaller, authorization};
@@ -184,9 +183,6 @@ fn original_request(headers: &HeaderMap) -> Result<(String, String, String), Api
                 )
             })?;
         let path = uri.split(['?', '#']).next().unwrap_or_default().to_owned();
-        if !path.starts_with('/') {
-            return Err(ApiError::validation("the original URI must start with /"));
-        }
         let proto = header_text(headers, "x-forwarded-proto").unwrap_or("http");
         let host = header_text(headers, "x-forwarded-host")
             .or_else(|| header_text(headers, "host"))
@@ -198,34 +194,10 @@ fn original_request(headers: &HeaderMap) -> Result<(String, String, String), Api
             "the original method is not an HTTP method",
         ));
     }
+    // Rules see the path as the upstream will act on it.
+    let path = crate::forward_auth::normalize(&path)
+        .map_err(|e| ApiError::validation(format!("the original path: {e}")))?;
     Ok((method, url, path))
-}
-
-/// Maps the original request to a question by the configured routes (first match).
-fn question_for(routes: &[ForwardRoute], method: &str, path: &str) -> Question {
-    let matched = routes.iter().find(|r| {
-        path.starts_with(&r.path_prefix)
-            && (r.methods.is_empty() || r.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
-    });
-    match matched {
-        Some(ForwardRoute {
-            purpose: Some(p), ..
-        }) => Question::Purpose(p.clone()),
-        Some(r) => Question::Action {
-            action: r.action.clone().unwrap_or_default(),
-            resource: r
-                .resource
-                .clone()
-                .unwrap_or_default()
-                .replace("{path}", path),
-            attributes: None,
-        },
-        None => Question::Action {
-            action: format!("http:{method}"),
-            resource: path.to_owned(),
-            attributes: None,
-        },
-    }
 }
 
 /// A quoted-string value as RFC 6750 §3 allows in `error_description` (and our other
@@ -268,7 +240,7 @@ fn unauthenticated(scheme: &str, error: Option<&ApiError>) -> Response {
 /// The proxy forwards the user's `Authorization` (and `DPoP`) headers and names the
 /// original request (`X-Original-Method`/`X-Forwarded-Method`, `X-Original-URL` or
 /// `X-Forwarded-Proto`/`-Host`/`-Uri`). `allow` → 200 with `X-Stepgate-User`,
-/// `X-Stepgate-Session` (and `X-Stepgate-Elevation` when one was used). `step_up` → 401
+/// `X-Stepgate-Session` (and `X-Stepgate-Elevation`, the ids comma-separated, when elevations were used). `step_up` → 401
 /// with the RFC 9470 challenge `WWW-Authenticate: Bearer
 /// error="insufficient_user_authentication", error_description="…", acr_values="…",
 /// max_age=…` (scheme `DPoP` for DPoP-bound tokens), plus `Stepgate-Challenge` and
@@ -305,7 +277,7 @@ pub async fn forward_auth(
         token: token.to_owned(),
         scheme,
         dpop,
-        question: question_for(&app.config.forward_auth.routes, &method, &path),
+        question: app.forward_rules.question_for(&method, &path),
         ip: Some(ip),
         device_fingerprint: None,
         elevation_token: header_text(&headers, "stepgate-elevation").map(str::to_owned),
@@ -374,10 +346,14 @@ pub async fn forward_auth(
         }
     };
     let h = response.headers_mut();
+    let elevations = answer.elevation_ids.join(",");
     for (name, value) in [
         ("x-stepgate-user", Some(answer.user_id.as_str())),
         ("x-stepgate-session", Some(answer.session_id.as_str())),
-        ("x-stepgate-elevation", answer.elevation_id.as_deref()),
+        (
+            "x-stepgate-elevation",
+            Some(elevations.as_str()).filter(|v| !v.is_empty()),
+        ),
     ] {
         if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
             h.insert(name, v);
@@ -389,36 +365,6 @@ pub async fn forward_auth(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn route(prefix: &str, methods: &[&str], purpose: Option<&str>) -> ForwardRoute {
-        ForwardRoute {
-            methods: methods.iter().map(|m| m.to_string()).collect(),
-            path_prefix: prefix.into(),
-            action: purpose.is_none().then(|| "delete".into()),
-            resource: purpose.is_none().then(|| "res:{path}".into()),
-            purpose: purpose.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn routes_map_in_order_and_fall_back_to_method_and_path() {
-        let routes = [
-            route("/admin/", &["DELETE"], Some("admin:resources:delete")),
-            route("/resources/", &[], None),
-        ];
-        assert!(matches!(
-            question_for(&routes, "DELETE", "/admin/x"),
-            Question::Purpose(p) if p == "admin:resources:delete"
-        ));
-        assert!(matches!(
-            question_for(&routes, "GET", "/resources/7"),
-            Question::Action { action, resource, .. } if action == "delete" && resource == "res:/resources/7"
-        ));
-        assert!(matches!(
-            question_for(&routes, "GET", "/admin/x"),
-            Question::Action { action, resource, .. } if action == "http:GET" && resource == "/admin/x"
-        ));
-    }
 
     #[test]
     fn quoted_values_stay_within_rfc_6750s_characters() {
