@@ -721,21 +721,21 @@ async fn policy_cannot_be_loosened_below_the_platform_minimum() {
     assert_eq!(s.db_snapshot().await, before);
     // Tightening and loosening back to the minimum are both fine.
     assert_eq!(
-        s.put(
-            path,
-            Some(&s.admin_key),
-            json!({"ttl_seconds": 30, "approvals": 1})
-        )
-        .await
-        .status,
+        s.put(path, Some(&s.admin_key), json!({"ttl_seconds": 30}))
+            .await
+            .status,
         200
     );
+    // The same setting again changes nothing: no new version, no event, no row.
+    let before = s.db_snapshot().await;
+    let same = s
+        .put(path, Some(&s.admin_key), json!({"ttl_seconds": 30}))
+        .await;
+    assert_eq!(same.status, 200, "{}", same.text);
+    assert_eq!(same.body["policy_version"], 2);
+    assert_eq!(s.db_snapshot().await, before);
     let back = s
-        .put(
-            path,
-            Some(&s.admin_key),
-            json!({"ttl_seconds": 120, "approvals": 0}),
-        )
+        .put(path, Some(&s.admin_key), json!({"ttl_seconds": 120}))
         .await;
     assert_eq!(back.body["policy_version"], 3);
 }
@@ -989,4 +989,50 @@ async fn adding_a_factor_next_to_one_is_a_step_up() {
     s.post("/v1/factors/recovery-codes", Some(elevated), Value::Null)
         .await
         .assert_problem(401, "STEPUP_REQUIRED");
+}
+
+/// Issue 11, defect 6: multi-party approval does not exist yet, so a purpose asking for
+/// approvals is refused everywhere it could be set; before, the requester alone stepped
+/// up and redeemed it.
+#[tokio::test]
+async fn a_purpose_with_approvals_is_refused_until_approvals_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stepgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n\
+             [[purposes]]\nname = \"payroll:approve\"\ntitle = \"Approve payroll\"\n\
+             factor = \"any\"\nttl_seconds = 60\napprovals = 2\n",
+            dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let (ok, _, stderr) = common::run_cli(&config, &["config", "check"]);
+    assert!(!ok, "config check accepted approvals = 2");
+    assert!(
+        stderr.contains("purposes[0].approvals") && stderr.contains("multi-party approval"),
+        "{stderr}"
+    );
+    let out = common::stepgate(&config).arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("purposes[0].approvals"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Over the policy API: refused, nothing written.
+    let s = server().await;
+    let before = s.db_snapshot().await;
+    let r = s
+        .put(
+            "/v1/policy/purposes/reports:export",
+            Some(&s.admin_key),
+            json!({"approvals": 2}),
+        )
+        .await;
+    r.assert_problem(400, "VALIDATION_FAILED");
+    assert!(r.text.contains("multi-party approval"), "{}", r.text);
+    assert_eq!(s.db_snapshot().await, before);
 }

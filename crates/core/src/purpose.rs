@@ -3,7 +3,7 @@
 //! The operator declares each purpose with a platform minimum. Admins may tighten a
 //! purpose's requirement at run time, never loosen it below that minimum.
 
-use crate::Error;
+use crate::{Error, ErrorCode};
 
 /// How strong a proof must be. Ordered: `PhishingResistant` is stronger than `Any`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -75,6 +75,11 @@ pub struct Requirement {
     pub approvals: u32,
 }
 
+/// Why `approvals > 0` is refused until multi-party approval exists: accepting it would
+/// let the requester alone pass a purpose meant to need others.
+pub const APPROVALS_UNAVAILABLE: &str = "approvals must be 0: multi-party approval is not \
+     available yet, and a purpose that asks for it would otherwise be passed by the requester alone";
+
 /// The reason a requirement is looser than its minimum, naming the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BelowMinimum(pub &'static str);
@@ -113,12 +118,30 @@ impl Requirement {
         }
     }
 
-    pub fn validate(&self) -> Result<(), Error> {
+    /// Checks the values; on error, the field at fault too.
+    pub fn validate_fields(&self) -> Result<(), (&'static str, Error)> {
         if self.ttl_seconds <= 0 || self.ttl_seconds > 86_400 {
-            return Err(Error::validation("ttl_seconds must be 1 to 86400"));
+            return Err((
+                "ttl_seconds",
+                Error::validation("ttl_seconds must be 1 to 86400"),
+            ));
         }
-        if self.approvals > 100 {
-            return Err(Error::validation("approvals must be at most 100"));
+        if self.approvals > 0 {
+            return Err(("approvals", Error::validation(APPROVALS_UNAVAILABLE)));
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        self.validate_fields().map_err(|(_, e)| e)
+    }
+
+    /// Whether an elevation may be issued under this requirement at all. A requirement
+    /// that asks for approvals cannot be met yet, so it must never yield an elevation
+    /// the requester alone won (a policy stored before approvals were refused).
+    pub fn issuable(&self) -> Result<(), Error> {
+        if self.approvals > 0 {
+            return Err(Error::new(ErrorCode::Conflict, APPROVALS_UNAVAILABLE));
         }
         Ok(())
     }

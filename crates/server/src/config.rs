@@ -479,8 +479,8 @@ impl PurposeConfig {
             approvals: self.approvals,
         };
         minimum
-            .validate()
-            .map_err(|e| ("ttl_seconds", e.detail.into_owned()))?;
+            .validate_fields()
+            .map_err(|(field, e)| (field, e.detail.into_owned()))?;
         if self.sensitivity > 100 {
             return Err(("sensitivity", "must be 0 to 100".into()));
         }

@@ -122,7 +122,9 @@ impl Policy {
     }
 
     /// Applies an admin's change to one purpose as a new policy version. Refused with
-    /// `POLICY_BELOW_MINIMUM` (and nothing written) if it would loosen below the minimum.
+    /// `POLICY_BELOW_MINIMUM` (and nothing written) if it would loosen below the minimum;
+    /// a change that leaves the requirement as it is writes nothing and answers the
+    /// current version.
     pub async fn update(
         &self,
         store: &Store,
@@ -134,8 +136,13 @@ impl Policy {
         // re-applies its change on top of the winner's.
         for _ in 0..8 {
             let current = self.current(store).await?;
-            let next = change.apply(&self.requirement(&current, purpose));
+            let before = self.requirement(&current, purpose);
+            let next = change.apply(&before);
             next.validate()?;
+            if next == before {
+                // Nothing changes: no new version, no audit event.
+                return Ok((current.version, next));
+            }
             next.check_at_least(&purpose.minimum).map_err(|below| {
                 Error::new(
                     ErrorCode::PolicyBelowMinimum,

@@ -215,6 +215,7 @@ pub(crate) async fn open_challenge(
     }
     let snapshot = app.policy.current(&app.store).await?;
     let requirement = app.policy.requirement(&snapshot, purpose);
+    requirement.issuable()?;
     let user_id = &caller.session.user_id;
 
     let factors = app.store.factors_of_user(user_id).await?;
@@ -367,6 +368,7 @@ pub async fn verify(
     };
     let challenge = record.to_domain().map_err(corrupt)?;
     challenge.check_live(now)?;
+    challenge.requirement.issuable()?;
     let kind = FactorKind::parse(&body.factor)?;
     challenge.check_factor(kind.class(false))?;
 
