@@ -354,3 +354,104 @@ async fn sqlite_and_postgres_stay_correct_under_concurrent_writers() {
     assert_eq!(counts["sessions"], 72);
     assert!(!s.logs().contains("database is locked"));
 }
+
+/// Issue 11, defect 11: creating a user, creating a key and revoking one are audited,
+/// naming who did it; the last live admin key cannot be revoked over HTTP, not even by
+/// two admins revoking each other's keys at once.
+#[tokio::test]
+async fn user_and_key_changes_are_audited_and_the_last_admin_key_stays() {
+    let s = Server::start().await;
+    let key_id = |key: &str| key.split('_').nth(1).unwrap().to_owned();
+    let admin_id = key_id(&s.admin_key);
+
+    let user = s
+        .post(
+            "/v1/users",
+            Some(&s.service_key),
+            json!({"username": "kai", "password": PASSWORD, "roles": ["ops"]}),
+        )
+        .await;
+    assert_eq!(user.status, 201, "{}", user.text);
+    let created = s.audit("type=USER_CREATED").await;
+    let kai = created
+        .iter()
+        .find(|e| e["user_id"] == user.body["id"])
+        .unwrap_or_else(|| panic!("no USER_CREATED for kai: {created:?}"));
+    assert_eq!(kai["data"]["username"], "kai");
+    assert_eq!(kai["data"]["roles"], json!(["ops"]));
+    assert_eq!(kai["data"]["by"], key_id(&s.service_key));
+
+    // Labels are shown in listings and logs: no control characters.
+    let before = s.db_snapshot().await;
+    for label in ["two\nlines", "\u{1b}[2Jclear", "nul\u{0}"] {
+        s.post(
+            "/v1/api-keys",
+            Some(&s.admin_key),
+            json!({"scope": "admin", "label": label}),
+        )
+        .await
+        .assert_problem(400, "VALIDATION_FAILED");
+    }
+    assert_eq!(s.db_snapshot().await, before);
+
+    let second = s
+        .post(
+            "/v1/api-keys",
+            Some(&s.admin_key),
+            json!({"scope": "admin", "label": "second"}),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let second_key = second.body["key"].as_str().unwrap().to_owned();
+    let second_id = second.body["id"].as_str().unwrap().to_owned();
+    let made = s.audit("type=API_KEY_CREATED").await;
+    let made = made
+        .iter()
+        .find(|e| e["data"]["api_key_id"] == second_id.as_str())
+        .unwrap_or_else(|| panic!("no API_KEY_CREATED: {made:?}"));
+    assert_eq!(made["data"]["scope"], "admin");
+    assert_eq!(made["data"]["label"], "second");
+    assert_eq!(made["data"]["by"], admin_id);
+    assert!(
+        !made.to_string().contains(&second_key),
+        "the key was audited"
+    );
+
+    // Two admins revoke each other's keys at once: exactly one wins.
+    let revoke = |by: &str, id: &str| {
+        s.http
+            .delete(s.url(&format!("/v1/api-keys/{id}")))
+            .bearer_auth(by)
+    };
+    let (a, b) = tokio::join!(
+        s.send(revoke(&s.admin_key, &second_id)),
+        s.send(revoke(&second_key, &admin_id))
+    );
+    // The loser is refused as the last admin (409), or, if the winner committed before
+    // the loser's key was checked, as a revoked key (401).
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert!(
+        statuses == [204, 409] || statuses == [204, 401],
+        "{statuses:?}: {} / {}",
+        a.text,
+        b.text
+    );
+    let (survivor, survivor_id) = if a.status == 204 {
+        (s.admin_key.clone(), admin_id.clone())
+    } else {
+        (second_key.clone(), second_id.clone())
+    };
+
+    // Revoking itself, the last admin key: refused, and it keeps working.
+    let r = s.send(revoke(&survivor, &survivor_id)).await;
+    r.assert_problem(409, "CONFLICT");
+    let listed = s.get("/v1/api-keys", Some(&survivor)).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let revoked = s
+        .get("/v1/audit?type=API_KEY_REVOKED", Some(&survivor))
+        .await;
+    let events = revoked.body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{}", revoked.text);
+    assert_eq!(events[0]["data"]["by"], survivor_id);
+}

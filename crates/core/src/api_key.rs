@@ -32,9 +32,28 @@ impl ApiKeyScope {
     }
 }
 
+/// An operator's label for a key: at most 200 bytes, no control characters (a label
+/// is shown in listings and logs, where a newline or escape sequence would forge lines).
+pub fn parse_label(raw: &str) -> Result<String, Error> {
+    if raw.len() > 200 || raw.chars().any(char::is_control) {
+        return Err(Error::validation(
+            "label must be at most 200 bytes, without control characters",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_refuse_control_characters() {
+        assert!(parse_label("ci deploy key").is_ok());
+        assert!(parse_label("a\nforged line").is_err());
+        assert!(parse_label("\u{1b}[31mred").is_err());
+        assert!(parse_label(&"x".repeat(201)).is_err());
+    }
 
     #[test]
     fn admin_covers_service_but_not_conversely() {

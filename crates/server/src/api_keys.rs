@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 use stepgate_core::api_key::ApiKeyScope;
-use stepgate_store::{ApiKeyRecord, Store};
+use stepgate_store::{ApiKeyRecord, AuditEvent, Store};
 use subtle::ConstantTimeEq;
 
 const PREFIX: &str = "sgk_";
@@ -34,6 +34,22 @@ pub fn generate(scope: ApiKeyScope, label: Option<String>, now: i64) -> anyhow::
             revoked_at: None,
         },
     })
+}
+
+/// The audit event of a key's creation or revocation: the key, its scope and label, and
+/// who did it (another key's id, or `cli`).
+pub fn event(kind: &'static str, key: &ApiKeyRecord, by: &str, now: i64) -> AuditEvent {
+    AuditEvent {
+        kind,
+        at: now,
+        data: Some(
+            serde_json::json!({
+                "api_key_id": key.id, "scope": key.scope, "label": key.label, "by": by,
+            })
+            .to_string(),
+        ),
+        ..Default::default()
+    }
 }
 
 /// Splits a presented key into (id, secret), or None if it is not shaped like one.
@@ -91,12 +107,12 @@ impl KeyCache {
     }
 }
 
-/// The scope of a valid, unrevoked key; None for anything else.
+/// The id and scope of a valid, unrevoked key; None for anything else.
 pub async fn authenticate(
     store: &Store,
     cache: &KeyCache,
     presented: &str,
-) -> anyhow::Result<Option<ApiKeyScope>> {
+) -> anyhow::Result<Option<(String, ApiKeyScope)>> {
     let Some((id, secret)) = parse(presented) else {
         return Ok(None);
     };
@@ -108,7 +124,9 @@ pub async fn authenticate(
     if !matches || record.revoked_at.is_some() {
         return Ok(None);
     }
-    Ok(ApiKeyScope::parse(&record.scope).ok())
+    Ok(ApiKeyScope::parse(&record.scope)
+        .ok()
+        .map(|scope| (record.id.clone(), scope)))
 }
 
 #[cfg(test)]

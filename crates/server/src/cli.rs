@@ -202,9 +202,14 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
             action: ApiKeyAction::Create { scope, label },
         } => {
             let scope = ApiKeyScope::parse(&scope)?;
+            let label = label
+                .as_deref()
+                .map(stepgate_core::api_key::parse_label)
+                .transpose()?;
             let store = open_store(&config).await?;
             let key = api_keys::generate(scope, label, now())?;
-            store.insert_api_key(&key.record).await?;
+            let event = api_keys::event("API_KEY_CREATED", &key.record, "cli", now());
+            store.insert_api_key(&key.record, &event).await?;
             store.close().await;
             eprintln!(
                 "Created {} API key {}. It is shown once:",
@@ -242,12 +247,16 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
                 created_at: now(),
                 roles: serde_json::to_string(&stepgate_core::identity::parse_roles(&roles)?)?,
             };
-            store.insert_user(&record).await.map_err(|e| match e {
-                stepgate_store::StoreError::Conflict => {
-                    anyhow::anyhow!("username {} is taken", username.as_str())
-                }
-                other => other.into(),
-            })?;
+            let event = crate::users::created_event(&record, "cli");
+            store
+                .insert_user(&record, &event)
+                .await
+                .map_err(|e| match e {
+                    stepgate_store::StoreError::Conflict => {
+                        anyhow::anyhow!("username {} is taken", username.as_str())
+                    }
+                    other => other.into(),
+                })?;
             store.close().await;
             println!("{}", record.id);
             Ok(())

@@ -20,3 +20,4 @@ pub mod policy;
 pub mod risk;
 pub mod telemetry;
 pub mod tokens;
+pub mod users;

@@ -28,7 +28,7 @@ mod sessions;
 mod stepup;
 mod users;
 
-pub use api_keys::ApiKeyRecord;
+pub use api_keys::{ApiKeyRecord, Revocation};
 pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use decisions::DecisionRecord;
 pub use factors::{FactorRecord, SpentCode};

@@ -1,4 +1,5 @@
-use crate::{Result, Store, StoreError, with_pool};
+use crate::audit::append;
+use crate::{AuditEvent, Result, Store, StoreError, with_pool, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRecord {
@@ -13,22 +14,26 @@ pub struct UserRecord {
 }
 
 impl Store {
-    /// Inserts a user; [`StoreError::Conflict`] when the username is taken.
-    pub async fn insert_user(&self, user: &UserRecord) -> Result<()> {
-        with_pool!(&self.db, write, |p| sqlx::query(
-            "INSERT INTO users (id, username, email, password_hash, created_at, roles) \
-             VALUES ($1, $2, $3, $4, $5, $6)"
-        )
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.email)
-        .bind(&user.password_hash)
-        .bind(user.created_at)
-        .bind(&user.roles)
-        .execute(p)
-        .await
-        .map(|_| ()))
-        .map_err(StoreError::from_insert)
+    /// Inserts a user with its `USER_CREATED` event; [`StoreError::Conflict`] when the
+    /// username is taken (and then nothing is written).
+    pub async fn insert_user(&self, user: &UserRecord, audit: &AuditEvent) -> Result<()> {
+        with_tx!(&self.db, |tx, audit_lock| {
+            sqlx::query(
+                "INSERT INTO users (id, username, email, password_hash, created_at, roles) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&user.id)
+            .bind(&user.username)
+            .bind(&user.email)
+            .bind(&user.password_hash)
+            .bind(user.created_at)
+            .bind(&user.roles)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_insert)?;
+            append!(tx, audit_lock, audit);
+        });
+        Ok(())
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {

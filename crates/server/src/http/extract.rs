@@ -220,7 +220,7 @@ pub fn request_url(app: &SharedApp, parts: &Parts) -> String {
     )
 }
 
-async fn api_key_scope(parts: &Parts, app: &SharedApp) -> Result<ApiKeyScope, ApiError> {
+async fn api_key_scope(parts: &Parts, app: &SharedApp) -> Result<(String, ApiKeyScope), ApiError> {
     let credential = bearer(parts)?;
     api_keys::authenticate(&app.store, &app.api_keys, credential)
         .await?
@@ -231,10 +231,10 @@ async fn require_scope(
     parts: &Parts,
     app: &SharedApp,
     required: ApiKeyScope,
-) -> Result<(), ApiError> {
-    let scope = api_key_scope(parts, app).await?;
+) -> Result<String, ApiError> {
+    let (key_id, scope) = api_key_scope(parts, app).await?;
     if scope.allows(required) {
-        Ok(())
+        Ok(key_id)
     } else {
         Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -247,7 +247,10 @@ async fn require_scope(
 }
 
 /// A relying party's backend: an API key with scope `service` (or `admin`).
-pub struct ServiceCaller;
+pub struct ServiceCaller {
+    /// The key's public id (what the audit names as the actor).
+    pub key_id: String,
+}
 
 impl FromRequestParts<SharedApp> for ServiceCaller {
     type Rejection = ApiError;
@@ -258,12 +261,15 @@ impl FromRequestParts<SharedApp> for ServiceCaller {
     ) -> Result<Self, Self::Rejection> {
         require_scope(parts, app, ApiKeyScope::Service)
             .await
-            .map(|()| Self)
+            .map(|key_id| Self { key_id })
     }
 }
 
 /// An operator: an API key with scope `admin`.
-pub struct AdminCaller;
+pub struct AdminCaller {
+    /// The key's public id (what the audit names as the actor).
+    pub key_id: String,
+}
 
 impl FromRequestParts<SharedApp> for AdminCaller {
     type Rejection = ApiError;
@@ -274,7 +280,7 @@ impl FromRequestParts<SharedApp> for AdminCaller {
     ) -> Result<Self, Self::Rejection> {
         require_scope(parts, app, ApiKeyScope::Admin)
             .await
-            .map(|()| Self)
+            .map(|key_id| Self { key_id })
     }
 }
 

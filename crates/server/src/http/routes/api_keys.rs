@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use stepgate_core::ErrorCode;
-use stepgate_core::api_key::ApiKeyScope;
+use stepgate_core::api_key::{ApiKeyScope, parse_label};
+use stepgate_store::Revocation;
 use utoipa::ToSchema;
 
 use crate::api_keys;
@@ -55,15 +56,15 @@ pub struct ApiKeyList {
     security(("api_key" = [])))]
 pub async fn create(
     State(app): State<SharedApp>,
-    _caller: AdminCaller,
+    caller: AdminCaller,
     ApiJson(body): ApiJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     let scope = ApiKeyScope::parse(&body.scope)?;
-    if body.label.as_ref().is_some_and(|l| l.len() > 200) {
-        return Err(ApiError::validation("label must be at most 200 bytes"));
-    }
-    let key = api_keys::generate(scope, body.label, app.now())?;
-    app.store.insert_api_key(&key.record).await?;
+    let label = body.label.as_deref().map(parse_label).transpose()?;
+    let now = app.now();
+    let key = api_keys::generate(scope, label, now)?;
+    let event = api_keys::event("API_KEY_CREATED", &key.record, &caller.key_id, now);
+    app.store.insert_api_key(&key.record, &event).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -102,27 +103,35 @@ pub async fn list(
     Ok(Json(ApiKeyList { api_keys }))
 }
 
-/// Revoke an API key; it stops working at once.
+/// Revoke an API key. On this node it stops working at once; other nodes may accept it
+/// for up to `decisions.session_cache_ms` more (their key cache). The last live admin
+/// key cannot be revoked (409), so the API is never left without an administrator.
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
     params(("id" = String, Path, description = "The key's id")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: the last live admin key"),
     ),
     security(("api_key" = [])))]
 pub async fn revoke(
     State(app): State<SharedApp>,
-    _caller: AdminCaller,
+    caller: AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let revoked = app.store.revoke_api_key(&id, app.now()).await?;
+    let now = app.now();
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no live API key with this id");
+    let key = app.store.api_key(&id).await?.ok_or_else(not_found)?;
+    let event = api_keys::event("API_KEY_REVOKED", &key, &caller.key_id, now);
+    let revoked = app.store.revoke_api_key(&id, now, &event).await?;
     app.api_keys.forget(&id);
-    if revoked {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::new(
-            ErrorCode::NotFound,
-            "no live API key with this id",
-        ))
+    match revoked {
+        Revocation::Revoked => Ok(StatusCode::NO_CONTENT),
+        Revocation::NotFound => Err(not_found()),
+        Revocation::LastAdmin => Err(ApiError::new(
+            ErrorCode::Conflict,
+            "this is the last live admin key: create another admin key first \
+             (`stepgate api-keys create --scope admin` on the host makes one)",
+        )),
     }
 }

@@ -43,7 +43,7 @@ pub struct CreatedUser {
     security(("api_key" = [])))]
 pub async fn create(
     State(app): State<SharedApp>,
-    _caller: ServiceCaller,
+    caller: ServiceCaller,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
     let username = Username::parse(&body.username)?;
@@ -58,7 +58,8 @@ pub async fn create(
         created_at: app.now(),
         roles: serde_json::to_string(&roles).map_err(|e| ApiError::internal(e.to_string()))?,
     };
-    match app.store.insert_user(&record).await {
+    let event = crate::users::created_event(&record, &caller.key_id);
+    match app.store.insert_user(&record, &event).await {
         Ok(()) => Ok((StatusCode::CREATED, Json(CreatedUser { id: record.id }))),
         Err(StoreError::Conflict) => Err(ApiError::new(
             ErrorCode::Conflict,
