@@ -298,3 +298,102 @@ async fn codes_left(s: &Server, token: &str) -> i64 {
         .and_then(|f| f["codes_left"].as_i64())
         .unwrap()
 }
+
+/// Issue 11, defect 7: concurrent answers to one challenge. Each answer takes one of the
+/// challenge's attempts before its code is compared, so of ten answers at once (nine
+/// wrong recovery codes and one right one) at most `max_attempts` (5) are compared, and
+/// every wrong one compared counts. Before, all ten were compared, and the right code
+/// was compared against a challenge already out of attempts (answered 410).
+#[tokio::test]
+async fn concurrent_answers_to_one_challenge_never_outnumber_its_attempts() {
+    let s = Server::with_config(&format!(
+        "[stepup]\nmax_failures_per_window = 1000\n[rate_limits]\nverify_per_minute = 10000\n{PURPOSES}"
+    ))
+    .await;
+    let (token, codes) = s.recovery_user("mallory").await;
+    let http = reqwest::Client::new();
+    let mut trials = Vec::new();
+    for (trial, right) in codes.iter().take(8).enumerate() {
+        let c = s.challenge(&token, json!({"purpose": PURPOSE})).await;
+        let url = s.url(&common::verify_path(c["challenge_id"].as_str().unwrap()));
+        let answers: Vec<String> = (0..9)
+            .map(|i| format!("wrong{trial}{i:04}"))
+            .chain([right.clone()])
+            .collect();
+        let racers: Vec<_> = answers
+            .into_iter()
+            .map(|code| {
+                let (http, url, token) = (http.clone(), url.clone(), token.clone());
+                tokio::spawn(async move {
+                    let r = http
+                        .post(url)
+                        .bearer_auth(token)
+                        .json(&json!({"factor": "recovery_code", "code": code}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    (status, body)
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for r in racers {
+            outcomes.push(r.await.unwrap());
+        }
+        let failed = outcomes
+            .iter()
+            .filter(|(_, b)| b["code"] == "STEPUP_FAILED")
+            .count();
+        let passed = outcomes.iter().filter(|(st, _)| *st == 200).count();
+        trials.push((
+            c["challenge_id"].as_str().unwrap().to_owned(),
+            failed,
+            passed,
+        ));
+        assert!(
+            failed + passed <= 5,
+            "trial {trial}: {failed} wrong and {passed} right answers compared: {outcomes:?}"
+        );
+        for (status, body) in &outcomes {
+            assert!(
+                [200, 401, 403, 410].contains(status),
+                "trial {trial}: {status} {body}"
+            );
+        }
+        // The right code is either compared while an attempt is held for it (and wins),
+        // or not compared at all (STEPUP_BLOCKED); never compared against a challenge
+        // that ran out of attempts meanwhile (410).
+        let (status, body) = outcomes.last().unwrap();
+        assert!(
+            *status == 200 || body["code"] == "STEPUP_BLOCKED",
+            "trial {trial}: the right code got {status} {body}"
+        );
+    }
+    // Every wrong code compared counts (an audit event each, also when the challenge was
+    // completed meanwhile), and still no more than the challenge's attempts.
+    let user = common::jwt_claims(&token)["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let events = s
+        .audit(&format!(
+            "type=ACCOUNT_STEPUP_FAILED&user={user}&limit=1000"
+        ))
+        .await;
+    for (id, failed, passed) in &trials {
+        let counted = events
+            .iter()
+            .filter(|e| e["challenge_id"] == id.as_str())
+            .count();
+        assert!(
+            counted >= *failed,
+            "{id}: {counted} events for {failed} failures"
+        );
+        assert!(
+            counted + passed <= 5,
+            "{id}: {counted} counted and {passed} passed"
+        );
+    }
+}

@@ -35,7 +35,9 @@ pub use factors::{FactorRecord, SpentCode};
 pub use policy::PolicyVersionRecord;
 pub use risk::{DeviceRecord, LoginCompletion, LoginRecord};
 pub use sessions::SessionRecord;
-pub use stepup::{ChallengeRecord, Completion, ElevationRecord, FailureOutcome, StepupAttempt};
+pub use stepup::{
+    ChallengeRecord, Completion, ElevationRecord, FailureOutcome, Reserved, StepupAttempt,
+};
 pub use users::UserRecord;
 
 #[derive(Debug, thiserror::Error)]

@@ -280,8 +280,8 @@ impl Store {
         } = login;
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             let won = sqlx::query(
-                "UPDATE challenges SET status = 'verified', session_id = $3 WHERE id = $1 \
-                 AND status = 'pending' AND failures < max_attempts AND expires_at > $2",
+                "UPDATE challenges SET status = 'verified', session_id = $3, checking = checking - 1 \
+                 WHERE id = $1 AND status = 'pending' AND failures < max_attempts AND expires_at > $2",
             )
             .bind(challenge_id)
             .bind(now)

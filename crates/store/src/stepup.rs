@@ -108,12 +108,25 @@ pub enum Completion {
     CodeRefused,
 }
 
+/// What reserving an answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    /// An attempt of the challenge and a budget place are held for this answer.
+    Reserved,
+    /// The challenge is not pending, expired, or every attempt left is spent or being
+    /// checked: the code must not be checked. Nothing was written.
+    ChallengeSpent,
+    /// The user's budget for the factor is spent. Nothing was written.
+    BudgetSpent,
+}
+
 /// What counting a wrong answer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureOutcome {
     /// Counted; this many wrong answers so far.
     Counted(i64),
-    /// The challenge was no longer pending (completed, expired or closed meanwhile).
+    /// Counted in the budget, but the challenge was no longer pending (completed meanwhile),
+    /// or the answer was settled already.
     NotPending,
 }
 
@@ -165,10 +178,12 @@ impl Store {
             .await)?)
     }
 
-    /// Counts a wrong answer against the challenge and the user's factor budget, with
-    /// its audit events (`blocked` too when this answer spent the last attempt), in one
-    /// transaction. The challenge's counter only moves while
-    /// it is pending and below its limit (the UPDATE's WHERE is the lock).
+    /// Counts a checked wrong answer against the challenge and the user's factor budget,
+    /// with its audit events (`blocked` too when this answer spent the last attempt), in
+    /// one transaction. The answer held one of the challenge's attempts (`checking`) and
+    /// a place in the budget since [`Store::reserve_stepup_attempt`]; both become a
+    /// failure, even if another answer completed the challenge meanwhile: every code
+    /// checked counts. `NotPending` when the reservation was settled already.
     pub async fn record_stepup_failure(
         &self,
         challenge_id: &str,
@@ -177,53 +192,58 @@ impl Store {
         blocked: &AuditEvent,
     ) -> Result<FailureOutcome> {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
-            let row: Option<(i64, i64, String, String)> = sqlx::query_as(
-                "UPDATE challenges SET failures = failures + 1 \
-                 WHERE id = $1 AND status = 'pending' AND failures < max_attempts \
-                 RETURNING failures, max_attempts, user_id, purpose",
-            )
-            .bind(challenge_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match row {
-                None => {
-                    sqlx::query("DELETE FROM stepup_failures WHERE reservation = $1")
-                        .bind(reservation)
-                        .execute(&mut *tx)
-                        .await?;
-                    FailureOutcome::NotPending
-                }
-                Some((failures, max_attempts, _user_id, _purpose)) => {
-                    sqlx::query(
-                        "UPDATE stepup_failures SET reservation = NULL WHERE reservation = $1",
-                    )
+            let confirmed =
+                sqlx::query("UPDATE stepup_failures SET reservation = NULL WHERE reservation = $1")
                     .bind(reservation)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected()
+                    == 1;
+            let row: Option<(i64, i64, String)> = if confirmed {
+                sqlx::query_as(
+                    "UPDATE challenges SET failures = failures + 1, checking = checking - 1 \
+                     WHERE id = $1 RETURNING failures, max_attempts, status",
+                )
+                .bind(challenge_id)
+                .fetch_optional(&mut *tx)
+                .await?
+            } else {
+                None
+            };
+            match row {
+                None => FailureOutcome::NotPending,
+                Some((failures, max_attempts, status)) => {
                     append!(tx, audit_lock, failed);
                     // Decided from the count this UPDATE produced, so of two concurrent
                     // last answers exactly one raises it.
-                    if failures == max_attempts {
+                    if failures == max_attempts && status == "pending" {
                         append!(tx, audit_lock, blocked);
                     }
-                    FailureOutcome::Counted(failures)
+                    if status == "pending" {
+                        FailureOutcome::Counted(failures)
+                    } else {
+                        FailureOutcome::NotPending
+                    }
                 }
             }
         }))
     }
 
-    /// Reserves a step-up answer against the user's budget for this factor before the
-    /// answer is checked: under a per-user lock, counts wrong answers (and answers in
-    /// flight) since `since`; at `limit` or more writes nothing and returns false, else
-    /// writes a provisional failure named `reservation`. `record_stepup_failure`
-    /// confirms it; `release_stepup_attempt` drops it.
+    /// Reserves a step-up answer before its code is checked, in one transaction: one of
+    /// the challenge's attempts (only while it is pending, unexpired, and its failures
+    /// plus the answers being checked stay below its limit; the UPDATE's WHERE is the
+    /// lock), and, under a per-user lock, a place in the user's budget for this factor
+    /// (wrong answers and answers in flight since `since`, below `limit`), written as a
+    /// provisional failure named `reservation`. `record_stepup_failure` confirms both;
+    /// the completing transaction or `release_stepup_attempt` gives both back.
     pub async fn reserve_stepup_attempt(
         &self,
         attempt: &StepupAttempt<'_>,
+        challenge_id: &str,
         since: i64,
         limit: i64,
         reservation: &str,
-    ) -> Result<bool> {
+    ) -> Result<Reserved> {
         let StepupAttempt {
             user_id,
             factor,
@@ -237,6 +257,19 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            let held = sqlx::query(
+                "UPDATE challenges SET checking = checking + 1 WHERE id = $1 \
+                 AND status = 'pending' AND expires_at > $2 AND failures + checking < max_attempts",
+            )
+            .bind(challenge_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !held {
+                return Ok(Reserved::ChallengeSpent);
+            }
             let seen: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM stepup_failures WHERE user_id = $1 AND factor = $2 AND at > $3",
             )
@@ -246,31 +279,46 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             if seen >= limit {
-                false
-            } else {
-                sqlx::query(
-                    "INSERT INTO stepup_failures (user_id, factor, purpose, at, reservation) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(user_id)
-                .bind(factor)
-                .bind(purpose)
-                .bind(now)
-                .bind(reservation)
-                .execute(&mut *tx)
-                .await?;
-                true
+                // Dropping the transaction gives the challenge's attempt back too.
+                return Ok(Reserved::BudgetSpent);
             }
+            sqlx::query(
+                "INSERT INTO stepup_failures (user_id, factor, purpose, at, reservation) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(user_id)
+            .bind(factor)
+            .bind(purpose)
+            .bind(now)
+            .bind(reservation)
+            .execute(&mut *tx)
+            .await?;
+            Reserved::Reserved
         }))
     }
 
-    /// Drops a reserved step-up answer (it was right, or never checked).
-    pub async fn release_stepup_attempt(&self, reservation: &str) -> Result<()> {
-        with_pool!(&self.db, write, |p| sqlx::query(RELEASE_RESERVATION)
-            .bind(reservation)
-            .execute(p)
-            .await
-            .map(|_| ()))?;
+    /// Gives back a reserved answer that was never judged wrong (it was not checked, or
+    /// the challenge closed meanwhile): its budget place and its challenge attempt.
+    /// Idempotent: a reservation already settled changes nothing.
+    pub async fn release_stepup_attempt(
+        &self,
+        challenge_id: &str,
+        reservation: &str,
+    ) -> Result<()> {
+        with_tx!(&self.db, |tx, _audit_lock| {
+            let released = sqlx::query(RELEASE_RESERVATION)
+                .bind(reservation)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if released {
+                sqlx::query("UPDATE challenges SET checking = checking - 1 WHERE id = $1")
+                    .bind(challenge_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        });
         Ok(())
     }
 
@@ -305,8 +353,8 @@ impl Store {
     ) -> Result<Completion> {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             let won = sqlx::query(
-                "UPDATE challenges SET status = 'verified' WHERE id = $1 AND status = 'pending' \
-                 AND failures < max_attempts AND expires_at > $2",
+                "UPDATE challenges SET status = 'verified', checking = checking - 1 \
+                 WHERE id = $1 AND status = 'pending' AND failures < max_attempts AND expires_at > $2",
             )
             .bind(challenge_id)
             .bind(now)

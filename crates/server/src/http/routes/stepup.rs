@@ -12,7 +12,7 @@ use stepgate_core::stepup::{Challenge, ElevationMode, Use};
 use stepgate_core::{Error, ErrorCode};
 use stepgate_store::{
     AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
-    FailureOutcome, LoginCompletion, SpentCode,
+    FailureOutcome, LoginCompletion, Reserved, SpentCode,
 };
 use utoipa::ToSchema;
 
@@ -418,11 +418,12 @@ pub async fn verify(
             caller: Box::new(caller),
         },
     };
-    // The answer takes a place in the user's failure budget for this factor before it
-    // is checked, so that concurrent wrong answers (across challenges) cannot overrun
-    // it; a right answer gives the place back.
+    // The answer takes one of the challenge's attempts and a place in the user's
+    // failure budget for this factor before it is checked, so that concurrent answers
+    // (to this challenge or across challenges) cannot overrun either; a right answer
+    // gives both back.
     let reservation = uuid::Uuid::new_v4().to_string();
-    if !app
+    let reserved = app
         .store
         .reserve_stepup_attempt(
             &stepgate_store::StepupAttempt {
@@ -431,19 +432,36 @@ pub async fn verify(
                 purpose: challenge.purpose.as_str(),
                 at: now,
             },
+            &challenge.id,
             now - app.limits.window_seconds,
             i64::from(app.limits.window_failures),
             &reservation,
         )
-        .await?
-    {
-        app.store
-            .append_audit(&event("ACCOUNT_STEPUP_BLOCKED"))
-            .await?;
-        return Err(ApiError::new(
-            ErrorCode::StepupBlocked,
-            "too many wrong answers with this factor recently; try again later",
-        ));
+        .await?;
+    match reserved {
+        Reserved::Reserved => {}
+        Reserved::ChallengeSpent => {
+            // Expired, completed or out of attempts meanwhile: say which, as of now.
+            let fresh = app
+                .store
+                .challenge(&challenge.id)
+                .await?
+                .ok_or_else(not_found)?;
+            fresh.to_domain().map_err(corrupt)?.check_live(now)?;
+            return Err(ApiError::new(
+                ErrorCode::StepupBlocked,
+                "every attempt left on this challenge is being checked; try again in a moment",
+            ));
+        }
+        Reserved::BudgetSpent => {
+            app.store
+                .append_audit(&event("ACCOUNT_STEPUP_BLOCKED"))
+                .await?;
+            return Err(ApiError::new(
+                ErrorCode::StepupBlocked,
+                "too many wrong answers with this factor recently; try again later",
+            ));
+        }
     }
     let attempt = Attempt {
         app: &app,
@@ -457,7 +475,7 @@ pub async fn verify(
         Ok(Some(right)) => right,
         Ok(None) => return Err(attempt.failed().await),
         Err(e) => {
-            release(&app, &reservation).await;
+            release(&app, &challenge.id, &reservation).await;
             return Err(e);
         }
     };
@@ -753,14 +771,14 @@ impl Attempt<'_> {
             Ok(Completion::Completed) => Ok(()),
             Ok(Completion::CodeRefused) => Err(self.failed().await),
             Ok(Completion::ChallengeClosed) => {
-                release(self.app, self.reservation).await;
+                release(self.app, &self.challenge.id, self.reservation).await;
                 Err(ApiError::new(
                     ErrorCode::ChallengeExpired,
                     "this challenge was completed, closed or expired meanwhile",
                 ))
             }
             Err(e) => {
-                release(self.app, self.reservation).await;
+                release(self.app, &self.challenge.id, self.reservation).await;
                 Err(e.into())
             }
         }
@@ -769,8 +787,12 @@ impl Attempt<'_> {
 
 /// Gives a reserved place in the failure budget back. If this fails the place stays
 /// taken until the window passes: the safe direction.
-async fn release(app: &SharedApp, reservation: &str) {
-    if let Err(e) = app.store.release_stepup_attempt(reservation).await {
+async fn release(app: &SharedApp, challenge_id: &str, reservation: &str) {
+    if let Err(e) = app
+        .store
+        .release_stepup_attempt(challenge_id, reservation)
+        .await
+    {
         tracing::warn!(error = %e, "releasing a step-up reservation failed");
     }
 }
