@@ -1036,3 +1036,127 @@ async fn a_purpose_with_approvals_is_refused_until_approvals_exist() {
     assert!(r.text.contains("multi-party approval"), "{}", r.text);
     assert_eq!(s.db_snapshot().await, before);
 }
+
+/// Issue 11, defect 5: step-up answers cannot fill the database. The same step-up asked
+/// again while one is pending (50 forward-auth hits) gets that challenge back; opening
+/// new ones is limited per session; and challenges, elevations, step-up failures and
+/// decision records are pruned once past their retention (on SIGHUP here; every minute
+/// otherwise).
+#[tokio::test]
+async fn step_up_answers_cannot_fill_the_database() {
+    let s = Server::with_config(&format!(
+        "keys_reload_seconds = 3600\n\
+         [rate_limits]\nchallenges_per_session_per_minute = 5\n\
+         [decisions]\nrecord_retention_days = 1\n\
+         [testing]\nclock_control = true\n\
+         {PURPOSES}\n\
+         [[forward_auth]]\nmethod = \"DELETE\"\npath = \"/resources/*\"\npurpose = \"admin:resources:delete\"\n"
+    ))
+    .await;
+    let (token, codes) = s.recovery_user("zed").await;
+    let count = async |table: &str| s.db_snapshot().await.get(table).copied().unwrap_or(0);
+    let before = count("challenges").await;
+
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..50 {
+        let r = s
+            .send(
+                s.http
+                    .get(s.url("/v1/forward-auth"))
+                    .bearer_auth(&token)
+                    .header("x-original-method", "DELETE")
+                    .header("x-original-uri", "/resources/7"),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{}", r.text);
+        ids.insert(r.headers["stepgate-challenge"].to_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(count("challenges").await, before + 1);
+    let user = common::jwt_claims(&token)["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let requested = s
+        .audit(&format!(
+            "type=ACCOUNT_STEPUP_CHALLENGE_REQUESTED&user={user}"
+        ))
+        .await;
+    assert_eq!(requested.len(), 1, "{requested:?}");
+
+    // The same request through the API: the same challenge, attempts not renewed.
+    let id = ids.into_iter().next().unwrap();
+    let wrong = s.verify(&token, &id, "recovery_code", "aaaaa-bbbbb").await;
+    wrong.assert_problem(401, "STEPUP_FAILED");
+    let again = s
+        .post(
+            "/v1/stepup/challenges",
+            Some(&token),
+            json!({"purpose": "admin:resources:delete", "mode": "session"}),
+        )
+        .await;
+    assert_eq!(again.body["challenge_id"], id.as_str(), "{}", again.text);
+    assert_eq!(again.body["attempts_left"], 4);
+
+    // A step-up passed, so an elevation, a failure and decision records exist too.
+    s.elevate(&token, &codes[0], json!({"purpose": "factors:delete"}))
+        .await;
+
+    // New challenges (each for another exact action) are limited per session: two were
+    // opened this minute already.
+    let mut opened = 0;
+    let limited = loop {
+        let digest = format!("{opened:064x}");
+        let r = s
+            .post(
+                "/v1/stepup/challenges",
+                Some(&token),
+                json!({"purpose": "reports:export", "action_digest": digest}),
+            )
+            .await;
+        if r.status != 201 {
+            break r;
+        }
+        opened += 1;
+        assert!(opened <= 5, "more than 5 new challenges in a minute");
+    };
+    limited.assert_problem(429, "RATE_LIMITED");
+    assert!(limited.headers.contains_key("retry-after"));
+    assert_eq!(opened, 3);
+
+    for table in [
+        "challenges",
+        "elevations",
+        "stepup_failures",
+        "decision_records",
+    ] {
+        assert!(count(table).await > 0, "{table} is empty already");
+    }
+    // Two days on, a prune (SIGHUP) deletes what can no longer matter.
+    let r = s
+        .put(
+            "/v1/testing/clock",
+            Some(&s.admin_key),
+            json!({"offset_seconds": 2 * 86_400}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pruned = common::eventually(std::time::Duration::from_secs(10), async || {
+        let snapshot = s.db_snapshot().await;
+        [
+            "challenges",
+            "elevations",
+            "stepup_failures",
+            "decision_records",
+        ]
+        .iter()
+        .all(|t| snapshot.get(*t).copied().unwrap_or(0) == 0)
+    })
+    .await;
+    assert!(pruned, "not pruned: {:?}", s.db_snapshot().await);
+}

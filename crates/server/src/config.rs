@@ -120,6 +120,9 @@ pub struct DecisionsConfig {
     /// The elevation mode of the challenge a `step_up` decision opens: `session` (the
     /// verify answer carries a fresh access token) or `token`.
     pub challenge_mode: String,
+    /// How long decision records are kept, in days (the window a policy simulation can
+    /// replay); older ones are pruned.
+    pub record_retention_days: u32,
 }
 
 impl Default for DecisionsConfig {
@@ -131,6 +134,7 @@ impl Default for DecisionsConfig {
             record_batch: 1000,
             outcome_cache_entries: 10_000,
             challenge_mode: "session".into(),
+            record_retention_days: 30,
         }
     }
 }
@@ -365,12 +369,18 @@ impl Default for LockoutConfig {
     }
 }
 
-/// `[rate_limits]`: requests per client IP per minute, counted in the store.
+/// `[rate_limits]`: requests per minute, counted in the store (so they hold across
+/// nodes): logins and answers per client IP, new challenges per session and per user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     pub login_per_minute: u32,
     pub verify_per_minute: u32,
+    /// New step-up challenges one session may open per minute (a request that gets an
+    /// existing pending challenge back does not count).
+    pub challenges_per_session_per_minute: u32,
+    /// New step-up challenges one user may open per minute, over all their sessions.
+    pub challenges_per_user_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -378,6 +388,8 @@ impl Default for RateLimitConfig {
         Self {
             login_per_minute: 60,
             verify_per_minute: 60,
+            challenges_per_session_per_minute: 20,
+            challenges_per_user_per_minute: 60,
         }
     }
 }
@@ -723,8 +735,19 @@ impl Config {
         if self.lockout.max_failures == 0 || self.lockout.window_seconds <= 0 {
             return Err("lockout: max_failures and window_seconds must be positive".into());
         }
-        if self.rate_limits.login_per_minute == 0 || self.rate_limits.verify_per_minute == 0 {
+        let limits = &self.rate_limits;
+        if [
+            limits.login_per_minute,
+            limits.verify_per_minute,
+            limits.challenges_per_session_per_minute,
+            limits.challenges_per_user_per_minute,
+        ]
+        .contains(&0)
+        {
             return Err("rate_limits: limits must be at least 1".into());
+        }
+        if self.decisions.record_retention_days == 0 {
+            return Err("decisions.record_retention_days: must be at least 1".into());
         }
         for (i, list) in self.risk.ip_lists.iter().enumerate() {
             if list.name.trim().is_empty() {

@@ -33,7 +33,7 @@ pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use decisions::DecisionRecord;
 pub use factors::{FactorRecord, SpentCode};
 pub use policy::PolicyVersionRecord;
-pub use risk::{DeviceRecord, LoginCompletion, LoginRecord};
+pub use risk::{DeviceRecord, LoginCompletion, LoginRecord, Prune};
 pub use sessions::SessionRecord;
 pub use stepup::{
     ChallengeRecord, Completion, ElevationRecord, FailureOutcome, Reserved, StepupAttempt,

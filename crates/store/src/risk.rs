@@ -305,25 +305,69 @@ impl Store {
 }
 
 impl Store {
-    /// Drops rate-limit windows that ended before `counters_before` and sign-in failures
-    /// older than `failures_before`.
-    pub async fn prune_counters(&self, counters_before: i64, failures_before: i64) -> Result<()> {
-        with_tx!(&self.db, |tx, _audit_lock| {
-            sqlx::query("DELETE FROM rate_counters WHERE window_start < $1")
-                .bind(counters_before)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM login_failures WHERE at < $1")
-                .bind(failures_before)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
-                .bind(counters_before)
-                .execute(&mut *tx)
-                .await?;
-        });
-        Ok(())
+    /// Deletes what can no longer matter, each table by its own cutoff (a Unix time;
+    /// rows older are deleted). Returns how many rows went.
+    pub async fn prune(&self, cutoffs: &Prune) -> Result<u64> {
+        let statements: [(&str, i64); 7] = [
+            (
+                "DELETE FROM rate_counters WHERE window_start < $1",
+                cutoffs.rate_counters,
+            ),
+            (
+                "DELETE FROM login_failures WHERE at < $1",
+                cutoffs.login_failures,
+            ),
+            (
+                "DELETE FROM stepup_failures WHERE at < $1",
+                cutoffs.stepup_failures,
+            ),
+            (
+                "DELETE FROM dpop_proofs WHERE expires_at < $1",
+                cutoffs.dpop_proofs,
+            ),
+            (
+                "DELETE FROM challenges WHERE expires_at < $1",
+                cutoffs.challenges,
+            ),
+            (
+                "DELETE FROM elevations WHERE expires_at < $1",
+                cutoffs.elevations,
+            ),
+            (
+                "DELETE FROM decision_records WHERE at < $1",
+                cutoffs.decision_records,
+            ),
+        ];
+        let mut deleted = 0;
+        // One statement per transaction: pruning never holds the writer for long.
+        for (sql, before) in statements {
+            deleted += with_pool!(&self.db, write, |p| sqlx::query(sql)
+                .bind(before)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        Ok(deleted)
     }
+}
+
+/// The cutoffs of [`Store::prune`]: rows older than these go.
+#[derive(Debug, Clone, Copy)]
+pub struct Prune {
+    /// Rate-limit windows that started before this.
+    pub rate_counters: i64,
+    /// Sign-in failures (lockout and risk history) made before this.
+    pub login_failures: i64,
+    /// Wrong step-up answers made before this (outside every failure window).
+    pub stepup_failures: i64,
+    /// DPoP replay records whose proofs expired before this.
+    pub dpop_proofs: i64,
+    /// Challenges that expired before this.
+    pub challenges: i64,
+    /// Elevations that expired before this.
+    pub elevations: i64,
+    /// Decision records made before this.
+    pub decision_records: i64,
 }
 
 impl Store {

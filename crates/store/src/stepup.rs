@@ -170,6 +170,33 @@ impl Store {
         Ok(())
     }
 
+    /// A pending challenge of this session that an identical new one would duplicate:
+    /// same purpose, mode, action digest and summary, under the same policy version,
+    /// open until at least `open_until`, with an attempt left.
+    pub async fn pending_challenge(
+        &self,
+        like: &ChallengeRecord,
+        open_until: i64,
+    ) -> Result<Option<ChallengeRecord>> {
+        let sql = format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE session_id = $1 AND purpose = $2 \
+             AND status = 'pending' AND mode = $3 AND policy_version = $4 \
+             AND action_digest IS NOT DISTINCT FROM $5 AND action_summary IS NOT DISTINCT FROM $6 \
+             AND expires_at >= $7 AND failures + checking < max_attempts \
+             ORDER BY created_at DESC, id LIMIT 1"
+        );
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(&like.session_id)
+            .bind(&like.purpose)
+            .bind(&like.mode)
+            .bind(like.policy_version)
+            .bind(&like.action_digest)
+            .bind(&like.action_summary)
+            .bind(open_until)
+            .fetch_optional(p)
+            .await)?)
+    }
+
     pub async fn challenge(&self, id: &str) -> Result<Option<ChallengeRecord>> {
         let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1");
         Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)

@@ -365,17 +365,28 @@ pub async fn rate_limit(
     ip: IpAddr,
     per_minute: u32,
 ) -> Result<(), ApiError> {
+    limit_per_minute(
+        app,
+        &format!("{bucket}:{ip}"),
+        per_minute,
+        "too many requests from this address; slow down",
+    )
+    .await
+}
+
+/// Counts one event against `key`'s limit per minute, in the store; over it →
+/// `RATE_LIMITED` with `Retry-After` and `detail`.
+pub async fn limit_per_minute(
+    app: &SharedApp,
+    key: &str,
+    per_minute: u32,
+    detail: &str,
+) -> Result<(), ApiError> {
     let now = app.now();
     let window = now - now.rem_euclid(60);
-    let count = app
-        .store
-        .hit_rate_counter(&format!("{bucket}:{ip}"), window)
-        .await?;
+    let count = app.store.hit_rate_counter(key, window).await?;
     if count > i64::from(per_minute) {
-        let mut e = ApiError::new(
-            ErrorCode::RateLimited,
-            "too many requests from this address; slow down",
-        );
+        let mut e = ApiError::new(ErrorCode::RateLimited, detail.to_owned());
         e.retry_after = Some(window + 60 - now);
         return Err(e);
     }

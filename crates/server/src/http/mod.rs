@@ -330,12 +330,31 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How often expired rate-limit windows, sign-in failures and DPoP replay records are
-/// deleted.
+/// How often rows past their retention are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
+/// What is kept, and for how long (the README's "Retention" lists the same): rate-limit
+/// windows an hour, sign-in failures a day, wrong step-up answers for the failure
+/// window, DPoP replay records until their proof expires, challenges and elevations a
+/// day past their expiry (a late poll or an audit lookup still finds them), decision
+/// records `decisions.record_retention_days`.
+fn retention(app: &crate::app::App, now: i64) -> stepgate_store::Prune {
+    const HOUR: i64 = 3600;
+    const DAY: i64 = 86_400;
+    stepgate_store::Prune {
+        rate_counters: now - HOUR,
+        login_failures: now - app.config.lockout.window_seconds.max(DAY),
+        stepup_failures: now - app.limits.window_seconds.max(HOUR),
+        dpop_proofs: now,
+        challenges: now - DAY,
+        elevations: now - DAY,
+        decision_records: now - i64::from(app.config.decisions.record_retention_days) * DAY,
+    }
+}
+
 /// Reloads file-backed state (signing keys, IP lists, GeoIP) when the files change, and
-/// on SIGHUP; prunes old counters. A bad file keeps the previous contents and is logged.
+/// on SIGHUP; prunes what is past its retention every minute and on SIGHUP. A bad file
+/// keeps the previous contents and is logged.
 async fn reload_files(app: SharedApp) {
     let every = Duration::from_secs(
         app.config
@@ -364,13 +383,12 @@ async fn reload_files(app: SharedApp) {
                 tracing::error!(error = %format!("{e:#}"), "risk sources could not be reloaded; keeping the current ones")
             }
         }
-        // Old counters only cost space: pruning them once a minute is plenty, and
-        // keeps a write transaction off every reload tick.
-        if last_pruned.is_none_or(|at: Instant| at.elapsed() >= PRUNE_EVERY) {
+        // Old rows only cost space: pruning once a minute is plenty, and keeps write
+        // transactions off every reload tick.
+        if forced || last_pruned.is_none_or(|at: Instant| at.elapsed() >= PRUNE_EVERY) {
             last_pruned = Some(Instant::now());
-            let now = app.now();
-            if let Err(e) = app.store.prune_counters(now - 3600, now - 86_400).await {
-                tracing::warn!(error = %e, "pruning old counters failed");
+            if let Err(e) = app.store.prune(&retention(&app, app.now())).await {
+                tracing::warn!(error = %e, "pruning old rows failed");
             }
         }
     }

@@ -22,7 +22,8 @@ use crate::elevations::{
 };
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{
-    ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserCaller, UserOrService, rate_limit,
+    ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserCaller, UserOrService,
+    limit_per_minute, rate_limit,
 };
 use crate::http::rfc3339;
 use crate::http::routes::sessions::{
@@ -287,13 +288,39 @@ pub(crate) async fn open_challenge(
     };
     let signals = crate::risk::action_signals(app, &caller.session, ip, purpose, now).await?;
     let risk = RiskView::from(&stepgate_core::risk::assess(&signals, &app.risk, now));
-    let event = AuditEvent {
-        kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
-        challenge_id: Some(record.id.clone()),
-        data: Some(serde_json::json!({ "mode": mode.as_str(), "risk": risk }).to_string()),
-        ..base_event
+    // The same step-up asked again while one is pending (a retried request, a proxy
+    // asking on every hit) gets that challenge back: nothing is stored, and its attempts
+    // are not renewed. It must still be open for half its life, so the user can finish.
+    let open_until = now + app.limits.challenge_ttl_seconds / 2;
+    let record = match app.store.pending_challenge(&record, open_until).await? {
+        Some(pending) => pending,
+        None => {
+            let limits = &app.config.rate_limits;
+            limit_per_minute(
+                app,
+                &format!("challenge-session:{}", caller.session.id),
+                limits.challenges_per_session_per_minute,
+                "this session opens step-up challenges too fast; slow down",
+            )
+            .await?;
+            limit_per_minute(
+                app,
+                &format!("challenge-user:{user_id}"),
+                limits.challenges_per_user_per_minute,
+                "this user opens step-up challenges too fast; slow down",
+            )
+            .await?;
+            let event = AuditEvent {
+                kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
+                challenge_id: Some(record.id.clone()),
+                data: Some(serde_json::json!({ "mode": mode.as_str(), "risk": risk }).to_string()),
+                ..base_event
+            };
+            app.store.insert_challenge(&record, &event).await?;
+            record
+        }
     };
-    app.store.insert_challenge(&record, &event).await?;
+    let attempts_left = u32::try_from(record.max_attempts - record.failures).unwrap_or(0);
     Ok(ChallengeView {
         challenge_id: record.id,
         purpose: record.purpose,
@@ -302,7 +329,7 @@ pub(crate) async fn open_challenge(
         factor: record.factor_class,
         mode: record.mode,
         expires_at: rfc3339(record.expires_at),
-        attempts_left: app.limits.max_attempts,
+        attempts_left,
         policy_version: snapshot.version,
         action_summary: record.action_summary,
         risk,
@@ -449,7 +476,7 @@ pub async fn verify(
                 .ok_or_else(not_found)?;
             fresh.to_domain().map_err(corrupt)?.check_live(now)?;
             return Err(ApiError::new(
-                ErrorCode::StepupBlocked,
+                ErrorCode::Conflict,
                 "every attempt left on this challenge is being checked; try again in a moment",
             ));
         }
