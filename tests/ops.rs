@@ -83,6 +83,16 @@ async fn a_fresh_start_needs_no_config() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
+    // The database holds sessions, hashed secrets and the audit: owner only, like the
+    // key files, and so are the WAL and shared-memory files beside it (both exist while
+    // the server runs).
+    for file in ["stepgate.db", "stepgate.db-wal", "stepgate.db-shm"] {
+        let mode = std::fs::metadata(data.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} has mode {mode:o}");
+    }
 
     // The CLI run from the same place writes into the same database.
     let mut create = Command::new(BIN);
@@ -128,6 +138,11 @@ fn config_check_names_the_bad_key() {
     };
     let (ok, _) = check("listen = \"127.0.0.1:9000\"\n", &[]);
     assert!(ok);
+    let (ok, stderr) = check(
+        "listen = \"[::1]:9000\"\n[testing]\nclock_control = true\n",
+        &[],
+    );
+    assert!(ok, "{stderr}");
     // The SPEC's forward-auth rules, and the older `[[forward_auth.routes]]` spelling.
     for rules in [
         "[[forward_auth]]\nmethod = \"DELETE\"\npath = \"/resources/*\"\npurpose = \"factors:delete\"\n\
@@ -156,6 +171,17 @@ fn config_check_names_the_bad_key() {
             "purposes[0].factor",
         ),
         ("listen = ", &[], "TOML"),
+        // The test clock: never from the environment, never off loopback.
+        (
+            "",
+            &[("STEPGATE_TESTING__CLOCK_CONTROL", "true")],
+            "STEPGATE_TESTING__CLOCK_CONTROL: testing settings are read from the config file only",
+        ),
+        (
+            "listen = \"0.0.0.0:9000\"\n[testing]\nclock_control = true\n",
+            &[],
+            "testing.clock_control: lets an admin key move the clock",
+        ),
         // Forward-auth rules: the key, and the shape expected.
         (
             "forward_auth = 3\n",
@@ -331,4 +357,30 @@ async fn logs_are_json_when_asked_and_never_hold_secrets() {
     ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
+}
+
+/// Issue 11, defect 8: the test clock is off by default (the route is a 404 even to an
+/// admin key), and a server that has it on says so at every start.
+#[tokio::test]
+async fn the_test_clock_is_off_by_default_and_announced_when_on() {
+    let move_clock = async |s: &Server| {
+        let req = s
+            .http
+            .put(s.url("/v1/testing/clock"))
+            .bearer_auth(&s.admin_key)
+            .json(&json!({"offset_seconds": 86_400}));
+        s.send(req).await
+    };
+    let off = Server::start().await;
+    move_clock(&off).await.assert_problem(404, "NOT_FOUND");
+    assert!(!off.logs().contains("testing.clock_control is on"));
+
+    let on = Server::with_config("[testing]\nclock_control = true\n").await;
+    assert!(
+        on.logs().contains("testing.clock_control is on"),
+        "{}",
+        on.logs()
+    );
+    let r = move_clock(&on).await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }

@@ -15,7 +15,8 @@ use stepgate_core::purpose::{FactorClass, Purpose, PurposeName, Requirement};
 use stepgate_core::stepup::StepupLimits;
 
 /// Top-level keys, so that unrelated `STEPGATE_*` variables (e.g. a test harness's) are
-/// not mistaken for settings.
+/// not mistaken for settings. `testing` is not among them: a test switch is set in the
+/// config file, never by one stray environment variable.
 const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
     "listen",
@@ -37,7 +38,6 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "risk",
     "lockout",
     "rate_limits",
-    "testing",
     "purposes",
     "policy_file",
     "policy_schema",
@@ -399,7 +399,9 @@ impl Default for RateLimitConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TestingConfig {
     /// Enables `PUT /v1/testing/clock` (admin) to move this node's clock, so that tests
-    /// can exercise lockout decay and time-of-day signals.
+    /// can exercise lockout decay and time-of-day signals. Only from the config file
+    /// (no environment variable sets it), only with a loopback `listen`, and a warning
+    /// is logged at every start while it is on.
     pub clock_control: bool,
 }
 
@@ -673,6 +675,14 @@ impl Config {
                 source.path.display()
             ));
         }
+        if let Some((name, _)) =
+            std::env::vars().find(|(k, _)| k.to_ascii_uppercase().starts_with("STEPGATE_TESTING"))
+        {
+            return Err(format!(
+                "{name}: testing settings are read from the config file only, never from \
+                 the environment"
+            ));
+        }
         let env = Env::prefixed("STEPGATE_").split("__").filter(|key| {
             let top = key.as_str().split('.').next().unwrap_or_default();
             TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
@@ -745,6 +755,13 @@ impl Config {
         .contains(&0)
         {
             return Err("rate_limits: limits must be at least 1".into());
+        }
+        if self.testing.clock_control && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "testing.clock_control: lets an admin key move the clock, so it is allowed only \
+                 when listen is a loopback address (listen is {})",
+                self.listen
+            ));
         }
         if self.decisions.record_retention_days == 0 {
             return Err("decisions.record_retention_days: must be at least 1".into());

@@ -51,6 +51,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL (expected sqlite:… or postgres://…): {0}")]
     BadUrl(String),
+    #[error("database file: {0}")]
+    File(#[from] std::io::Error),
 }
 
 impl StoreError {
@@ -143,6 +145,31 @@ impl Default for ConnectOptions {
     }
 }
 
+/// Makes the SQLite file readable and writable by its owner only (0600), creating it
+/// empty if it does not exist: SQLite gives its `-wal` and `-shm` files the mode of the
+/// database file, so all three hold the data only for the server's user. Existing
+/// `-wal`/`-shm` files left wider by an older version are narrowed too.
+fn owner_only(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
 /// The persistence interface the server uses. Cheap to clone (pools are shared).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -150,10 +177,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens `sqlite:…` (created if missing, WAL) or `postgres://…`.
+    /// Opens `sqlite:…` (created if missing, mode 0600, WAL) or `postgres://…`.
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Self> {
         let db = if url.starts_with("sqlite:") {
-            let base = SqliteConnectOptions::from_str(url)?
+            let base = SqliteConnectOptions::from_str(url)?;
+            owner_only(base.get_filename())?;
+            let base = base
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)

@@ -305,6 +305,12 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
             "No API key exists yet. Create the first one with:\n    stepgate api-keys create --scope admin\n(with the same --config / STEPGATE_* settings as this server)"
         );
     }
+    if app.config.testing.clock_control {
+        tracing::warn!(
+            "testing.clock_control is on: an admin key can move this node's clock \
+             (PUT /v1/testing/clock); never run it like this in production"
+        );
+    }
     tracing::info!(backend = ?app.store.backend(), "listening on http://{addr}");
     let store = app.store.clone();
     // Small responses must not wait for Nagle's algorithm (a ~40 ms stall per request
