@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{PASSWORD, PURPOSES, Server, eventually, oathtool, unix_now};
+use common::{DpopKey, PASSWORD, PURPOSES, Server, eventually, oathtool, unix_now};
 use stepgate_client::{
     AuditQuery, Client, CreateApiKey, CreateUser, DecisionContext, DecisionKind, DecisionRequest,
     DeviceInfo, ElevationMode, Error, Login, LoginOutcome, LoginResponse, NewChallenge,
@@ -907,4 +907,73 @@ async fn the_token_verifier_checks_real_tokens_and_follows_a_key_rotation() {
             .len(),
         2
     );
+}
+
+/// Issue 11, defect 8: a DPoP-bound token presented as a plain bearer token (what a thief
+/// who copied it without the key would do) is refused by the SDK's local verifier; with
+/// a proof of its key for this request it verifies, once per proof.
+#[tokio::test]
+async fn the_token_verifier_wants_the_proof_of_a_bound_token() {
+    let files = tempfile::tempdir().unwrap();
+    let s = stepgate(files.path()).await;
+    let c = clients(&s);
+    c.service.create_user(&user("dee", &[])).await.unwrap();
+    let key = DpopKey::new();
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/v1/sessions"))
+                .header("dpop", key.proof("http://localhost:8080/v1/sessions"))
+                .json(&serde_json::json!({"username": "dee", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let bound = r.body["access_token"].as_str().unwrap().to_owned();
+    let plain = session(&c.anyone, &login("dee", None)).await.access_token;
+    let verifier = TokenVerifier::discover(&c.anyone).await.unwrap();
+
+    // As a bearer token: refused, with or without the network.
+    assert!(matches!(
+        verifier.verify(&bound).await,
+        Err(VerifyError::ProofRequired)
+    ));
+    assert!(matches!(
+        verifier.verify_cached(&bound),
+        Err(VerifyError::ProofRequired)
+    ));
+    // With its proof for this request: the claims, bound to the key.
+    let url = "https://rp.example/orders/7";
+    let proof = key.proof_for("DELETE", url, Some(&bound));
+    let claims = verifier
+        .verify_dpop(&bound, &proof, "DELETE", url)
+        .await
+        .unwrap();
+    assert!(claims.cnf.is_some());
+    // The same proof again is a replay.
+    assert!(matches!(
+        verifier.verify_dpop(&bound, &proof, "DELETE", url).await,
+        Err(VerifyError::ProofReplayed)
+    ));
+    // A proof by another key, for another request, or for another token is refused.
+    let thief = DpopKey::new();
+    let refused = [
+        thief.proof_for("DELETE", url, Some(&bound)),
+        key.proof_for("GET", url, Some(&bound)),
+        key.proof_for("DELETE", "https://rp.example/orders/8", Some(&bound)),
+        key.proof_for("DELETE", url, Some(&plain)),
+        key.proof_for("DELETE", url, None),
+    ];
+    for proof in refused {
+        assert!(matches!(
+            verifier.verify_dpop(&bound, &proof, "DELETE", url).await,
+            Err(VerifyError::Proof(_))
+        ));
+    }
+    // An unbound token is a bearer token: verify, not verify_dpop.
+    assert!(verifier.verify(&plain).await.is_ok());
+    let proof = key.proof_for("DELETE", url, Some(&plain));
+    assert!(matches!(
+        verifier.verify_dpop(&plain, &proof, "DELETE", url).await,
+        Err(VerifyError::NotBound)
+    ));
 }

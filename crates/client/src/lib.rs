@@ -3,7 +3,8 @@
 //!
 //! - [`Client`]: one typed async method per HTTP route; errors are [`Error::Problem`]
 //!   with stepgate's stable `code`.
-//! - [`TokenVerifier`]: verifies access tokens locally against the cached JWKS. It cannot
+//! - [`TokenVerifier`]: verifies access tokens locally against the cached JWKS (a
+//!   DPoP-bound token only with its proof, [`TokenVerifier::verify_dpop`]). It cannot
 //!   see server-side revocation (logout, ended sessions); [`Client::decide`] can, and is
 //!   the authoritative answer.
 //! - [`RequireStepUp`]: a tower layer that asks `POST /v1/decisions` before each request
@@ -27,6 +28,7 @@ pub use error::Error;
 pub use layer::{RequireStepUp, StepUp, StepUpLayer, StepUpService};
 pub use types::*;
 pub use verify::{
-    AccessClaims, Confirmation, DEFAULT_REFETCH_INTERVAL, TokenVerifier, VerifyError,
+    AccessClaims, Confirmation, DEFAULT_REFETCH_INTERVAL, MAX_REMEMBERED_PROOFS, TokenVerifier,
+    VerifyError,
 };
 pub use www_authenticate::Challenge;

@@ -5,6 +5,10 @@
 //! session expiry), which only stepgate knows. Use this for cheap, offline reads of the
 //! claims; for anything that matters, ask [`Client::decide`] — that answer is
 //! authoritative.
+//!
+//! A DPoP-bound token (one with `cnf.jkt`) is worth nothing without a proof of its key:
+//! [`TokenVerifier::verify`] refuses it, [`TokenVerifier::verify_dpop`] takes the
+//! request's `DPoP` proof with the method and URL it must be made for.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -85,6 +89,21 @@ pub enum VerifyError {
     /// Missing or mistyped claims, or a `nbf` in the future.
     #[error("the token's claims are invalid: {0}")]
     Claims(String),
+    /// The token is DPoP-bound (`cnf.jkt`): it counts only with a proof of its key,
+    /// checked by [`TokenVerifier::verify_dpop`]. A stolen bound token presented as a
+    /// plain bearer token gets this.
+    #[error("the token is DPoP-bound; verify it with its DPoP proof")]
+    ProofRequired,
+    /// [`TokenVerifier::verify_dpop`] got a token that is not DPoP-bound.
+    #[error("the token is not DPoP-bound")]
+    NotBound,
+    /// The DPoP proof is invalid for this token and request (signature, key, `htm`,
+    /// `htu`, `iat`, `ath`).
+    #[error("the DPoP proof is invalid: {0}")]
+    Proof(String),
+    /// This proof's `jti` was seen already by this verifier.
+    #[error("the DPoP proof was used already")]
+    ProofReplayed,
     /// The JWKS could not be fetched or read.
     #[error("the signing keys could not be fetched: {0}")]
     Jwks(#[source] Box<Error>),
@@ -106,7 +125,14 @@ struct Inner {
     keys: RwLock<Arc<HashMap<String, DecodingKey>>>,
     remote: Option<Remote>,
     validation: Validation,
+    /// DPoP proofs seen, by `jkt` and `jti`, with the time after which their `iat` is
+    /// too old to be accepted anyway (then they are forgotten).
+    seen_proofs: std::sync::Mutex<HashMap<(String, String), i64>>,
 }
+
+/// Most DPoP proofs a verifier remembers for replay detection; past it, expired ones
+/// are forgotten first, and a proof that still finds no room is refused.
+pub const MAX_REMEMBERED_PROOFS: usize = 100_000;
 
 /// Verifies stepgate access tokens locally with the keys of its JWKS, cached.
 ///
@@ -173,6 +199,7 @@ impl TokenVerifier {
                 keys: RwLock::new(Arc::new(keys)),
                 remote,
                 validation,
+                seen_proofs: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -244,18 +271,55 @@ impl TokenVerifier {
             .clone()
     }
 
-    /// Verifies with the cached keys only, never touching the network: an unknown `kid`
-    /// is [`VerifyError::UnknownKey`] at once.
+    /// Verifies a bearer token with the cached keys only, never touching the network:
+    /// an unknown `kid` is [`VerifyError::UnknownKey`] at once. A DPoP-bound token is
+    /// [`VerifyError::ProofRequired`].
     pub fn verify_cached(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         let kid = token_kid(token)?;
         let keys = self.keys();
         let key = keys.get(&kid).ok_or(VerifyError::UnknownKey)?;
-        self.check(token, key)
+        bearer(self.check(token, key)?)
     }
 
-    /// Verifies a token; on an unknown `kid`, refetches the JWKS once (rate-limited) and
-    /// tries again.
+    /// Verifies a bearer token (`Authorization: Bearer …`); on an unknown `kid`,
+    /// refetches the JWKS once (rate-limited) and tries again. A DPoP-bound token is
+    /// [`VerifyError::ProofRequired`]: use [`TokenVerifier::verify_dpop`].
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        bearer(self.verify_signed(token).await?)
+    }
+
+    /// Verifies a DPoP-bound token (`Authorization: DPoP …`) with the request's `DPoP`
+    /// header (RFC 9449 section 7.1): the token as [`TokenVerifier::verify`] does, then
+    /// the proof, which must be signed by the key `cnf.jkt` names, be made for this
+    /// `method` and `url` (scheme, host and path as the client addressed them; a query
+    /// is ignored), carry an `iat` within a minute of this machine's clock and the
+    /// token's hash as `ath`, and not have been seen by this verifier before.
+    ///
+    /// Replay is remembered in this verifier's memory: share one verifier across the
+    /// process, and ask [`Client::decide`] (with the proof) where several processes must
+    /// agree.
+    pub async fn verify_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<AccessClaims, VerifyError> {
+        let claims = self.verify_signed(token).await?;
+        let jkt = claims
+            .cnf
+            .as_ref()
+            .map(|c| c.jkt.as_str())
+            .ok_or(VerifyError::NotBound)?;
+        let now = unix_now();
+        let proof = stepgate_dpop::verify_for_token(proof, method, url, now, token, jkt)
+            .map_err(VerifyError::Proof)?;
+        self.remember_proof(proof, now)?;
+        Ok(claims)
+    }
+
+    /// A token whose signature, issuer and expiry hold, bound or not.
+    async fn verify_signed(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         let kid = token_kid(token)?;
         if let Some(key) = self.keys().get(&kid) {
             return self.check(token, key);
@@ -264,6 +328,32 @@ impl TokenVerifier {
         let keys = self.keys();
         let key = keys.get(&kid).ok_or(VerifyError::UnknownKey)?;
         self.check(token, key)
+    }
+
+    /// Records a checked proof; one seen before is [`VerifyError::ProofReplayed`].
+    fn remember_proof(&self, proof: stepgate_dpop::Proof, now: i64) -> Result<(), VerifyError> {
+        // A proof older than the skew is refused by the check, so it need not be kept.
+        let forget_after = proof.iat.saturating_add(stepgate_dpop::MAX_SKEW_SECONDS);
+        let mut seen = self
+            .inner
+            .seen_proofs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= MAX_REMEMBERED_PROOFS {
+            seen.retain(|_, until| *until >= now);
+            if seen.len() >= MAX_REMEMBERED_PROOFS {
+                return Err(VerifyError::Proof(
+                    "too many recent proofs to remember; try again shortly".into(),
+                ));
+            }
+        }
+        match seen.entry((proof.jkt, proof.jti)) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(VerifyError::ProofReplayed),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(forget_after);
+                Ok(())
+            }
+        }
     }
 
     /// Fetches the JWKS again now, whatever the rate limit says.
@@ -314,6 +404,21 @@ impl TokenVerifier {
                 _ => VerifyError::Claims(e.to_string()),
             })
     }
+}
+
+/// Claims of a token presented as a bearer token: a DPoP-bound one needs its proof.
+fn bearer(claims: AccessClaims) -> Result<AccessClaims, VerifyError> {
+    match claims.cnf {
+        Some(_) => Err(VerifyError::ProofRequired),
+        None => Ok(claims),
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The `kid` of an EdDSA token's header.
@@ -386,7 +491,6 @@ pub(crate) mod tests {
             "iss": iss, "sub": "user-1", "sid": "session-1", "iat": now(), "exp": exp,
             "auth_time": now(), "acr": "urn:stepgate:acr:mfa", "amr": ["pwd", "otp"],
             "su": true, "su_time": now(), "su_purpose": "admin:resources:delete",
-            "cnf": { "jkt": "thumb" },
         })
     }
 
@@ -407,19 +511,21 @@ pub(crate) mod tests {
         assert_eq!(c.amr, ["pwd", "otp"]);
         assert_eq!(c.su, Some(true));
         assert_eq!(c.su_purpose.as_deref(), Some("admin:resources:delete"));
-        assert_eq!(
-            c.cnf,
-            Some(Confirmation {
-                jkt: "thumb".into()
-            })
-        );
+        assert_eq!(c.cnf, None);
         // Optional claims may be absent.
         let mut plain = claims(ISSUER, now() + 60);
-        for k in ["su", "su_time", "su_purpose", "cnf"] {
+        for k in ["su", "su_time", "su_purpose"] {
             plain.as_object_mut().unwrap().remove(k);
         }
         let c = v.verify_cached(&key.sign(&plain)).unwrap();
-        assert_eq!((c.su, c.cnf), (None, None));
+        assert_eq!(c.su, None);
+        // A DPoP-bound token is not a bearer token.
+        let mut bound = claims(ISSUER, now() + 60);
+        bound["cnf"] = serde_json::json!({ "jkt": "thumb" });
+        assert!(matches!(
+            v.verify_cached(&key.sign(&bound)),
+            Err(VerifyError::ProofRequired)
+        ));
     }
 
     #[test]
