@@ -55,8 +55,31 @@ async fn malformed_bodies_are_refused_and_store_nothing() {
         json!({"username": "existing", "password": ""}),
         json!({"username": "existing", "password": "p".repeat(300)}),
         json!({"username": "existing", "password": PASSWORD, "device": {"fingerprint": "f".repeat(600)}}),
+        // Device fields are listed and logged: a forged line or an escape sequence in
+        // them is refused (issue 11, defect 8).
+        json!({"username": "existing", "password": PASSWORD, "device": {"user_agent": "ok\r\nlevel=error forged"}}),
+        json!({"username": "existing", "password": PASSWORD, "device": {"user_agent": "\u{1b}[2Jcleared"}}),
+        json!({"username": "existing", "password": PASSWORD, "device": {"fingerprint": "fp\u{0}"}}),
     ] {
         s.post("/v1/sessions", None, body)
+            .await
+            .assert_problem(400, "VALIDATION_FAILED");
+    }
+    assert_eq!(
+        s.db_snapshot().await,
+        before,
+        "a refused request changed stored state"
+    );
+    // The same in a decision's context, from a service that passes on what it got.
+    let token = s.session_token("existing").await;
+    let before = s.db_snapshot().await;
+    for context in [
+        json!({"user_agent": "ok\nforged"}),
+        json!({"device_fingerprint": "\u{7f}"}),
+        json!({"device_fingerprint": ""}),
+    ] {
+        let body = json!({"access_token": token, "purpose": "factors:delete", "context": context});
+        s.post("/v1/decisions", Some(&key), body)
             .await
             .assert_problem(400, "VALIDATION_FAILED");
     }

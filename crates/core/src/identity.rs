@@ -95,6 +95,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn device_fields_refuse_control_characters_and_length() {
+        assert!(check_device_field("user_agent", "Mozilla/5.0 (X11; Linux)").is_ok());
+        for bad in ["a\r\nforged: line", "\u{1b}[2J", "tab\there", "nul\0"] {
+            let e = check_device_field("device.user_agent", bad).unwrap_err();
+            assert!(e.detail.contains("device.user_agent"), "{}", e.detail);
+        }
+        assert!(check_device_field("f", &"x".repeat(MAX_DEVICE_FIELD)).is_ok());
+        assert!(check_device_field("f", &"x".repeat(MAX_DEVICE_FIELD + 1)).is_err());
+    }
+
+    #[test]
     fn usernames_are_lowercased_and_bounded() {
         assert_eq!(Username::parse("Alice.B").unwrap().as_str(), "alice.b");
         assert!(Username::parse("").is_err());
@@ -118,6 +129,22 @@ mod tests {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// Longest device field (a fingerprint, a user agent) a client may send, in bytes.
+pub const MAX_DEVICE_FIELD: usize = 512;
+
+/// What a client says about its device (`field` names it in the error): at most
+/// [`MAX_DEVICE_FIELD`] bytes, without control characters, since a user agent is shown
+/// in device listings and written to logs, where a newline or an escape sequence would
+/// forge lines.
+pub fn check_device_field(field: &str, raw: &str) -> Result<(), Error> {
+    if raw.len() > MAX_DEVICE_FIELD || raw.chars().any(char::is_control) {
+        return Err(Error::validation(format!(
+            "{field} must be at most {MAX_DEVICE_FIELD} bytes, without control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// A user's roles (Cedar's `User.roles`): at most 32, each 1–64 characters of letters,

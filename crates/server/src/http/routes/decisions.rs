@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use stepgate_core::ErrorCode;
+use stepgate_core::identity::check_device_field;
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
@@ -86,14 +87,16 @@ impl DecisionRequest {
             }
         };
         let context = self.context.unwrap_or_default();
-        if context
-            .device_fingerprint
-            .as_ref()
-            .is_some_and(|f| f.is_empty() || f.len() > 512)
-        {
-            return Err(ApiError::validation(
-                "context.device_fingerprint must be 1 to 512 characters",
-            ));
+        if let Some(fingerprint) = &context.device_fingerprint {
+            if fingerprint.is_empty() {
+                return Err(ApiError::validation(
+                    "context.device_fingerprint must not be empty",
+                ));
+            }
+            check_device_field("context.device_fingerprint", fingerprint)?;
+        }
+        if let Some(user_agent) = &context.user_agent {
+            check_device_field("context.user_agent", user_agent)?;
         }
         if let Some(d) = &self.action_digest
             && !(d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stepgate_core::ErrorCode;
 use stepgate_core::factor::FactorKind;
-use stepgate_core::identity::{Password, Username};
+use stepgate_core::identity::{Password, Username, check_device_field};
 use stepgate_core::purpose::FactorClass;
 use stepgate_core::risk::{Reason, Tier, assess};
 use stepgate_core::session::acr;
@@ -21,8 +21,6 @@ use crate::http::extract::{ApiJson, ClientIp, UserCaller, rate_limit};
 use crate::http::rfc3339;
 use crate::risk::{self, RiskView};
 use crate::tokens::{AccessClaims, Confirmation};
-
-const MAX_DEVICE_FIELD: usize = 512;
 
 #[derive(Deserialize, ToSchema)]
 pub struct Login {
@@ -226,19 +224,20 @@ pub async fn login(
         fingerprint: None,
         user_agent: None,
     });
+    if let Some(fingerprint) = &device.fingerprint {
+        check_device_field("device.fingerprint", fingerprint)?;
+    }
+    if let Some(user_agent) = &device.user_agent {
+        check_device_field("device.user_agent", user_agent)?;
+    }
+    // Without one in the body, the User-Agent header, unless it is unusable as text.
     let user_agent = device.user_agent.or_else(|| {
         headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
+            .filter(|v| check_device_field("User-Agent", v).is_ok())
             .map(str::to_owned)
     });
-    for field in [&device.fingerprint, &user_agent].into_iter().flatten() {
-        if field.len() > MAX_DEVICE_FIELD {
-            return Err(ApiError::validation(
-                "device fields must be at most 512 bytes",
-            ));
-        }
-    }
     rate_limit(&app, "login", ip, app.config.rate_limits.login_per_minute).await?;
     let now = app.now();
     let name = username.as_str();
