@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, PASSWORD, Server, run_cli};
+use common::{BIN, PASSWORD, PURPOSES, Server, eventually, run_cli};
 use serde_json::json;
 
 #[tokio::test]
@@ -383,4 +383,136 @@ async fn the_test_clock_is_off_by_default_and_announced_when_on() {
     );
     let r = move_clock(&on).await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Reads from a raw connection until the server closes it; `None` if it is still open
+/// after `within` (or the read fails otherwise).
+fn read_until_closed(tcp: &mut std::net::TcpStream, within: Duration) -> Option<String> {
+    use std::io::Read;
+    tcp.set_read_timeout(Some(within)).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&seen).into_owned()),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(String::from_utf8_lossy(&seen).into_owned());
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+fn connect(s: &Server) -> std::net::TcpStream {
+    std::net::TcpStream::connect(s.base.trim_start_matches("http://")).unwrap()
+}
+
+/// Issue 11, defect 9: a connection that sends half a request head, sits idle on
+/// keep-alive, or sends half a body is closed by the server (the body with a 408
+/// problem), instead of holding a descriptor for ever.
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed() {
+    use std::io::Write;
+    let s = Server::with_config(
+        "[http]\nheader_read_timeout_seconds = 1\nbody_read_timeout_seconds = 1\n",
+    )
+    .await;
+    // Well past the timeouts, well short of for ever.
+    let within = Duration::from_secs(20);
+
+    let mut half_head = connect(&s);
+    half_head
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let seen = read_until_closed(&mut half_head, within);
+    assert!(seen.is_some(), "a half-sent head kept its connection open");
+
+    let mut idle = connect(&s);
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let seen = read_until_closed(&mut idle, within).expect("an idle keep-alive stayed open");
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+
+    let mut half_body = connect(&s);
+    half_body
+        .write_all(
+            b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"username\"",
+        )
+        .unwrap();
+    let seen = read_until_closed(&mut half_body, within).expect("a half-sent body stayed open");
+    assert!(seen.starts_with("HTTP/1.1 408"), "{seen}");
+    assert!(seen.contains("REQUEST_TIMEOUT"), "{seen}");
+    // The server still answers everyone else.
+    assert_eq!(s.get("/healthz", None).await.status, 200);
+}
+
+/// Issue 11, defect 9: past `http.max_connections` open connections, new ones are
+/// closed at once and the refusal is logged; once the others go, the server answers.
+#[tokio::test]
+async fn connections_past_the_limit_are_refused_and_logged() {
+    let s = Server::with_config("[http]\nmax_connections = 3\n").await;
+    let held: Vec<_> = (0..3).map(|_| connect(&s)).collect();
+    let mut extra = connect(&s);
+    let seen = read_until_closed(&mut extra, Duration::from_secs(10));
+    assert_eq!(
+        seen.as_deref(),
+        Some(""),
+        "the connection past the limit was served"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), async || s
+            .logs()
+            .contains("refusing connections"))
+        .await,
+        "{}",
+        s.logs()
+    );
+    drop(held);
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            let http = reqwest::Client::new();
+            http.get(s.url("/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await
+    );
+}
+
+/// Issue 11, defect 10: SIGTERM while a client holds a half-sent request: the server
+/// stops accepting, waits `http.shutdown_grace_seconds`, closes what is left and exits
+/// cleanly, with the decisions it answered recorded.
+#[tokio::test]
+async fn sigterm_exits_within_the_grace_even_with_a_half_sent_request() {
+    use std::io::Write;
+    let mut s = Server::with_config(&format!(
+        "{PURPOSES}\n[http]\nheader_read_timeout_seconds = 600\nshutdown_grace_seconds = 2\n"
+    ))
+    .await;
+    s.create_user("ada").await;
+    let token = s.session_token("ada").await;
+    let body = json!({"access_token": token, "purpose": "reports:export"});
+    let r = s.post("/v1/decisions", Some(&s.service_key), body).await;
+    assert_eq!(r.body["decision"], "step_up", "{}", r.text);
+    let mut stalled = connect(&s);
+    stalled
+        .write_all(b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .unwrap();
+    s.terminate();
+    let status = s.wait_for_exit(Duration::from_secs(15));
+    assert!(
+        status.is_some_and(|st| st.success()),
+        "{status:?}\n{}",
+        s.logs()
+    );
+    assert!(read_until_closed(&mut stalled, Duration::from_secs(5)).is_some());
+    assert!(
+        s.logs().contains("closing the connections still open"),
+        "{}",
+        s.logs()
+    );
+    assert_eq!(s.db_snapshot().await["decision_records"], 1);
 }

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The body is not `application/json`.
     UnsupportedMediaType,
+    /// The body did not arrive within `http.body_read_timeout_seconds`.
+    RequestTimeout,
     Unauthenticated,
     Forbidden,
     NotFound,
@@ -40,7 +42,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         Self::StepupRequired,
         Self::StepupFactorInsufficient,
         Self::StepupTokenExpired,
@@ -59,6 +61,7 @@ impl ErrorCode {
         Self::ValidationFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::RequestTimeout,
         Self::Unauthenticated,
         Self::Forbidden,
         Self::NotFound,
@@ -89,6 +92,7 @@ impl ErrorCode {
             Self::ValidationFailed => "VALIDATION_FAILED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
@@ -120,6 +124,7 @@ impl ErrorCode {
             Self::ValidationFailed => "Invalid request",
             Self::PayloadTooLarge => "Request body too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RequestTimeout => "Request body too slow",
             Self::Unauthenticated => "Authentication required",
             Self::Forbidden => "Forbidden",
             Self::NotFound => "Not found",

@@ -38,6 +38,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "risk",
     "lockout",
     "rate_limits",
+    "http",
     "purposes",
     "policy_file",
     "policy_schema",
@@ -84,6 +85,7 @@ pub struct Config {
     pub risk: RiskSettings,
     pub lockout: LockoutConfig,
     pub rate_limits: RateLimitConfig,
+    pub http: HttpConfig,
     pub testing: TestingConfig,
     pub purposes: Vec<PurposeConfig>,
     /// Cedar policies for `POST /v1/decisions` and forward-auth. Without them, every
@@ -394,6 +396,36 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// `[http]`: how long a connection may take, how many may be open, and how long a
+/// shutdown waits for them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A request's head (request line and headers) must arrive within this; the clock
+    /// also runs while a kept-alive connection waits for its next request, so it is the
+    /// idle timeout too.
+    pub header_read_timeout_seconds: u64,
+    /// A request's body must arrive within this, counted from its head.
+    pub body_read_timeout_seconds: u64,
+    /// Connections open at once; more are closed as they arrive (and logged). Lowered
+    /// at start to fit the process's open-file limit.
+    pub max_connections: usize,
+    /// On SIGTERM or SIGINT: how long requests in flight may take to finish before the
+    /// connections left are closed.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_seconds: 20,
+            body_read_timeout_seconds: 20,
+            max_connections: 4096,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
 /// `[testing]`: never enable in production.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -577,6 +609,7 @@ impl Default for Config {
             risk: RiskSettings::default(),
             lockout: LockoutConfig::default(),
             rate_limits: RateLimitConfig::default(),
+            http: HttpConfig::default(),
             testing: TestingConfig::default(),
             purposes: Vec::new(),
             policy_file: None,
@@ -755,6 +788,15 @@ impl Config {
         .contains(&0)
         {
             return Err("rate_limits: limits must be at least 1".into());
+        }
+        let http = &self.http;
+        if http.header_read_timeout_seconds == 0
+            || http.body_read_timeout_seconds == 0
+            || http.max_connections == 0
+        {
+            return Err(
+                "http: timeouts must be at least 1 second and max_connections at least 1".into(),
+            );
         }
         if self.testing.clock_control && !self.listen.ip().is_loopback() {
             return Err(format!(

@@ -66,6 +66,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         PolicyBelowMinimum => StatusCode::CONFLICT,
         ValidationFailed => StatusCode::BAD_REQUEST,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Unauthenticated => StatusCode::UNAUTHORIZED,
         Forbidden => StatusCode::FORBIDDEN,

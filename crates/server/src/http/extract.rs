@@ -18,6 +18,10 @@ use crate::app::SharedApp;
 use crate::http::error::ApiError;
 use crate::tokens::AccessClaims;
 
+/// When a request's body must have arrived, set by the connection that read its head.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub tokio::time::Instant);
+
 /// A JSON body; malformed, mistyped, oversized or non-JSON bodies become 4xx problems.
 pub struct ApiJson<T>(pub T);
 
@@ -34,15 +38,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "the body must be sent with Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
-                } else {
-                    ApiError::validation(rejection.body_text())
-                }
-            })?;
+        // The whole body must arrive by the connection's deadline for it: a client
+        // that sends it a byte at a time does not hold the connection for ever.
+        let deadline = req.extensions().get::<BodyDeadline>().copied();
+        let read = axum::body::Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| {
+                ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    "the request body did not arrive in time",
+                )
+            })?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+            } else {
+                ApiError::validation(rejection.body_text())
+            }
+        })?;
         serde_json::from_slice(&bytes)
             .map(Self)
             .map_err(|e| ApiError::validation(format!("the JSON body is not valid: {e}")))

@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use crate::app::{App, SharedApp};
 use error::ApiError;
 
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -313,20 +314,8 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
     }
     tracing::info!(backend = ?app.store.backend(), "listening on http://{addr}");
     let store = app.store.clone();
-    // Small responses must not wait for Nagle's algorithm (a ~40 ms stall per request
-    // against a client with delayed ACKs).
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let limits = connections::ConnectionLimits::from_config(&app.config);
+    connections::serve(listener, router(app), limits, shutdown_signal()).await;
     // Decisions answered before the shutdown are still recorded.
     stop_records.notify_one();
     if let Some(writer) = records {
