@@ -499,7 +499,7 @@ async fn bad_decision_input_is_refused_and_stores_nothing() {
     let s = server(files.path()).await;
     s.create_user_with_roles("rita", &[]).await;
     let token = s.session_token("rita").await;
-    let before = s.db_snapshot().await;
+    let before = s.settled_snapshot().await;
     let cases = [
         json!({"action": "read", "resource": "x"}),
         json!({"access_token": token}),

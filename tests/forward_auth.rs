@@ -406,7 +406,7 @@ async fn bad_proxy_headers_are_refused_and_store_nothing() {
     let files = tempfile::tempdir().unwrap();
     let s = stepgate(files.path()).await;
     let token = s.user_token_with_roles("ada", &["admin"]).await;
-    let before = s.db_snapshot().await;
+    let before = s.settled_snapshot().await;
     let cases: [&[(&str, &str)]; 5] = [
         // No original method.
         &[("x-original-url", "http://app.test/resources/db-7")],
@@ -493,7 +493,7 @@ async fn a_path_spelled_differently_meets_the_same_rule() {
     );
 
     // Encodings whose meaning upstreams disagree on are refused outright.
-    let before = s.db_snapshot().await;
+    let before = s.settled_snapshot().await;
     for target in [
         "/resources%2Fdb-7",
         "/resources%2fdb-7",

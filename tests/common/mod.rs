@@ -479,6 +479,20 @@ impl Server {
         self.session_token(username).await
     }
 
+    /// [`Server::db_snapshot`] once the decision records queued so far are written
+    /// (they are written in the background every 50 ms): two reads 300 ms apart agree.
+    pub async fn settled_snapshot(&self) -> BTreeMap<String, i64> {
+        let mut last = self.db_snapshot().await;
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = self.db_snapshot().await;
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    }
+
     /// Row counts of every table (migration bookkeeping and the per-IP request counters
     /// aside: refused requests count against rate limits too), to prove a refused request
     /// stored nothing.
