@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub struct CreateUser {
     /// 1–64 characters: letters, digits, `. _ - @ +`; case-insensitive.
     pub username: String,
-    /// At least 8 characters, at most 256 bytes.
+    /// 8–256 characters.
     pub password: String,
     /// Optional e-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,7 +185,7 @@ pub struct DeviceList {
 pub struct CreateApiKey {
     /// `service` or `admin`.
     pub scope: String,
-    /// A label for people, at most 200 bytes.
+    /// A label for people, at most 200 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }

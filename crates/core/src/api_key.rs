@@ -32,12 +32,12 @@ impl ApiKeyScope {
     }
 }
 
-/// An operator's label for a key: at most 200 bytes, no control characters (a label
+/// An operator's label for a key: at most 200 characters, no control characters (a label
 /// is shown in listings and logs, where a newline or escape sequence would forge lines).
 pub fn parse_label(raw: &str) -> Result<String, Error> {
-    if raw.len() > 200 || raw.chars().any(char::is_control) {
+    if raw.chars().count() > 200 || raw.chars().any(char::is_control) {
         return Err(Error::validation(
-            "label must be at most 200 bytes, without control characters",
+            "label must be at most 200 characters, without control characters",
         ));
     }
     Ok(raw.to_owned())

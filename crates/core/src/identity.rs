@@ -31,20 +31,22 @@ impl Username {
 }
 
 /// A new password. Length is bounded both ways: at least 8 characters (NIST SP 800-63B),
-/// at most 256 bytes so that hashing cost stays bounded. `Debug` never shows it.
+/// at most 256 characters so that hashing cost stays bounded. Lengths count characters,
+/// as the OpenAPI document's `minLength`/`maxLength` do. `Debug` never shows it.
 #[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
     pub const MIN_CHARS: usize = 8;
-    pub const MAX_BYTES: usize = 256;
+    pub const MAX_CHARS: usize = 256;
 
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        if raw.chars().count() < Self::MIN_CHARS {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
             return Err(Error::validation("password must be at least 8 characters"));
         }
-        if raw.len() > Self::MAX_BYTES {
-            return Err(Error::validation("password must be at most 256 bytes"));
+        if chars > Self::MAX_CHARS {
+            return Err(Error::validation("password must be at most 256 characters"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -60,15 +62,16 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// An email address, checked for shape only (one `@`, non-empty parts, no spaces,
-/// at most 254 bytes); deliverability is the mail server's business.
+/// An email address, checked for shape only (one `@`, non-empty parts, no spaces, a
+/// domain that neither starts nor ends with `.`, at most 254 characters);
+/// deliverability is the mail server's business.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let invalid = || Error::validation("email must look like name@domain");
-        if raw.len() > 254 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().count() > 254 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
         match raw.split_once('@') {
@@ -118,6 +121,7 @@ mod tests {
     fn passwords_are_bounded_and_never_debug_printed() {
         assert!(Password::parse("short").is_err());
         assert!(Password::parse(&"x".repeat(257)).is_err());
+        assert!(Password::parse(&"ü".repeat(256)).is_ok());
         let p = Password::parse("correct horse").unwrap();
         assert_eq!(format!("{p:?}"), "Password(***)");
     }
@@ -131,17 +135,17 @@ mod tests {
     }
 }
 
-/// Longest device field (a fingerprint, a user agent) a client may send, in bytes.
+/// Longest device field (a fingerprint, a user agent) a client may send, in characters.
 pub const MAX_DEVICE_FIELD: usize = 512;
 
 /// What a client says about its device (`field` names it in the error): at most
-/// [`MAX_DEVICE_FIELD`] bytes, without control characters, since a user agent is shown
+/// [`MAX_DEVICE_FIELD`] characters, without control characters, since a user agent is shown
 /// in device listings and written to logs, where a newline or an escape sequence would
 /// forge lines.
 pub fn check_device_field(field: &str, raw: &str) -> Result<(), Error> {
-    if raw.len() > MAX_DEVICE_FIELD || raw.chars().any(char::is_control) {
+    if raw.chars().count() > MAX_DEVICE_FIELD || raw.chars().any(char::is_control) {
         return Err(Error::validation(format!(
-            "{field} must be at most {MAX_DEVICE_FIELD} bytes, without control characters"
+            "{field} must be at most {MAX_DEVICE_FIELD} characters, without control characters"
         )));
     }
     Ok(())

@@ -22,6 +22,31 @@ use crate::tokens::AccessClaims;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline(pub tokio::time::Instant);
 
+/// Integers in JSON bodies, as JSON Schema counts them: `3600` and `3600.0` are the same
+/// integer (a number whose fraction is zero), so a client whose JSON library writes
+/// every number as a float is not refused. Use with `#[serde(default, deserialize_with
+/// = "json_integer")]` on an `Option` of an integer type.
+pub fn json_integer<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::{Deserialize, Error};
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (i64::MIN as f64..=i64::MAX as f64).contains(f))
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{number} is not an integer in range")))
+}
+
 /// A JSON body; malformed, mistyped, oversized or non-JSON bodies become 4xx problems.
 pub struct ApiJson<T>(pub T);
 

@@ -13,8 +13,6 @@ use stepgate_core::ErrorCode;
 use tower::ServiceBuilder;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,6 +22,7 @@ use error::ApiError;
 pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod routes;
 
 use routes::{
@@ -31,44 +30,9 @@ use routes::{
     wellknown,
 };
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "stepgate", description = "Risk-based step-up authentication and authorization."),
-    modifiers(&SecuritySchemes),
-    components(schemas(error::Problem))
-)]
-struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key (`sgk_…`) with scope service or admin"))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "access_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some("A user's access token from POST /v1/sessions"))
-                    .build(),
-            ),
-        );
-    }
-}
-
 /// The documented routes; the OpenAPI document is generated from exactly these.
 fn api_routes() -> OpenApiRouter<SharedApp> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(openapi::skeleton())
         .routes(routes!(users::create))
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::current, sessions::logout))
@@ -99,16 +63,24 @@ fn api_routes() -> OpenApiRouter<SharedApp> {
         .routes(routes!(ops::metrics))
 }
 
+/// The routes and the OpenAPI 3.1 document that describes them.
+fn documented_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
+    let (routes, mut api) = api_routes().split_for_parts();
+    openapi::complete(&mut api);
+    (routes, api)
+}
+
 /// The OpenAPI 3.1 document as JSON.
 pub fn openapi_json() -> String {
-    let (_, api) = api_routes().split_for_parts();
-    api.to_pretty_json()
+    documented_routes()
+        .1
+        .to_pretty_json()
         .expect("the OpenAPI document serializes")
 }
 
 /// The whole application router.
 pub fn router(app: SharedApp) -> Router {
-    let (routes, api) = api_routes().split_for_parts();
+    let (routes, api) = documented_routes();
     let openapi: Arc<str> = api
         .to_pretty_json()
         .expect("the OpenAPI document serializes")

@@ -17,8 +17,10 @@ use crate::http::rfc3339;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateApiKey {
-    /// `service` or `admin`.
+    #[schema(value_type = crate::http::openapi::schemas::ScopeName)]
     pub scope: String,
+    /// A label for people: at most 200 characters, without control characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{0,200}$")]
     pub label: Option<String>,
 }
 
@@ -46,14 +48,14 @@ pub struct ApiKeyList {
 }
 
 /// Create an API key.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys",
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", operation_id = "createApiKey",
     request_body = CreateApiKey,
     responses(
         (status = 201, body = CreatedApiKey),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "FORBIDDEN: not an admin key"),
     ),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn create(
     State(app): State<SharedApp>,
     caller: AdminCaller,
@@ -77,12 +79,12 @@ pub async fn create(
 }
 
 /// List API keys (never their secrets).
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", operation_id = "listApiKeys",
     responses(
         (status = 200, body = ApiKeyList),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "FORBIDDEN"),
     ),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn list(
     State(app): State<SharedApp>,
     _caller: AdminCaller,
@@ -106,14 +108,14 @@ pub async fn list(
 /// Revoke an API key. On this node it stops working at once; other nodes may accept it
 /// for up to `decisions.session_cache_ms` more (their key cache). The last live admin
 /// key cannot be revoked (409), so the API is never left without an administrator.
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", operation_id = "revokeApiKey",
     params(("id" = String, Path, description = "The key's id")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: the last live admin key"),
     ),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn revoke(
     State(app): State<SharedApp>,
     caller: AdminCaller,

@@ -13,10 +13,12 @@ use crate::http::rfc3339;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only events after this sequence number.
     pub after_seq: Option<i64>,
-    /// At most this many events (default 1000, at most 10000).
+    /// At most this many events (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
     /// Only events of this type, e.g. `ACCOUNT_STEPUP_REUSED`.
     #[serde(rename = "type")]
@@ -42,7 +44,7 @@ pub struct AuditEventView {
     pub challenge_id: Option<String>,
     pub elevation_id: Option<String>,
     /// Event-specific fields.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
 }
 
@@ -52,13 +54,13 @@ pub struct AuditList {
 }
 
 /// Audit events, oldest first.
-#[utoipa::path(get, path = "/v1/audit", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", operation_id = "listAuditEvents",
     params(AuditQuery),
     responses(
         (status = 200, body = AuditList),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
     ),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn list(
     State(app): State<SharedApp>,
     _caller: AdminCaller,

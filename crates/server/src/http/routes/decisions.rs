@@ -22,12 +22,17 @@ use crate::http::extract::{ApiJson, ClientIp, Scheme, ServiceCaller, authorizati
 #[serde(deny_unknown_fields)]
 pub struct DecisionContext {
     /// The end user's IP address.
+    #[schema(value_type = Option<crate::http::openapi::schemas::IpText>)]
     pub ip: Option<String>,
+    #[schema(value_type = Option<crate::http::openapi::schemas::Fingerprint>)]
     pub device_fingerprint: Option<String>,
+    #[schema(value_type = Option<crate::http::openapi::schemas::DeviceText>)]
     pub user_agent: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// A decision request. Its schema is [`DecisionQuestion`]: by purpose, or by action
+/// and resource, never both.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// The end user's access token.
@@ -38,7 +43,6 @@ pub struct DecisionRequest {
     pub resource: Option<String>,
     /// The resource's attributes for the policies (strings, integers, booleans, arrays,
     /// objects).
-    #[schema(value_type = Option<Object>)]
     pub resource_attributes: Option<serde_json::Map<String, serde_json::Value>>,
     /// Instead of `action`/`resource`: decide by a purpose (allowed only with its
     /// elevation).
@@ -52,10 +56,68 @@ pub struct DecisionRequest {
     pub dpop: Option<RelayedProof>,
 }
 
+/// `POST /v1/decisions`'s body as the OpenAPI document states it: one of two questions,
+/// each with the fields of [`DecisionRequest`] that it takes.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum DecisionQuestion {
+    ByPurpose(DecisionByPurpose),
+    ByAction(DecisionByAction),
+}
+
+/// May the session do what the purpose names (allowed only with its elevation)?
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct DecisionByPurpose {
+    /// The end user's access token.
+    access_token: String,
+    #[schema(value_type = crate::http::openapi::schemas::Name)]
+    purpose: String,
+    #[schema(inline)]
+    context: Option<DecisionContext>,
+    /// A token-mode elevation to rely on in the same call (used up if the allow needs it).
+    elevation_token: Option<String>,
+    /// Hex SHA-256 of the exact action, for digest-bound elevations.
+    #[schema(value_type = Option<crate::http::openapi::schemas::Sha256Hex>)]
+    action_digest: Option<String>,
+    /// For a DPoP-bound access token: the proof the user sent with the request.
+    dpop: Option<RelayedProof>,
+}
+
+/// May the session do the Cedar action on the resource?
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct DecisionByAction {
+    /// The end user's access token.
+    access_token: String,
+    /// The Cedar action (`Action::"<action>"`).
+    #[schema(value_type = crate::http::openapi::schemas::Name)]
+    action: String,
+    /// The Cedar resource (`Resource::"<resource>"`).
+    #[schema(value_type = crate::http::openapi::schemas::Name)]
+    resource: String,
+    /// The resource's attributes for the policies (strings, integers, booleans, arrays,
+    /// objects).
+    #[schema(value_type = Option<Object>)]
+    resource_attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schema(inline)]
+    context: Option<DecisionContext>,
+    /// A token-mode elevation to rely on in the same call (used up if the allow needs it).
+    elevation_token: Option<String>,
+    /// Hex SHA-256 of the exact action, for digest-bound elevations.
+    #[schema(value_type = Option<crate::http::openapi::schemas::Sha256Hex>)]
+    action_digest: Option<String>,
+    /// For a DPoP-bound access token: the proof the user sent with the request.
+    dpop: Option<RelayedProof>,
+}
+
 const MAX_NAME: usize = 256;
 
 fn name(field: &str, value: String) -> Result<String, ApiError> {
-    if value.is_empty() || value.len() > MAX_NAME || value.chars().any(char::is_control) {
+    if value.is_empty() || value.chars().count() > MAX_NAME || value.chars().any(char::is_control) {
         return Err(ApiError::validation(format!(
             "{field} must be 1 to {MAX_NAME} characters, without control characters"
         )));
@@ -128,9 +190,10 @@ impl DecisionRequest {
 /// context; a `forbid` annotated `@step_up("p")` that only the elevation would lift
 /// answers `step_up` for `p`. By `purpose`, the session's elevation decides. An allow
 /// that relies on a single-use elevation uses it up, atomically.
-#[utoipa::path(post, path = "/v1/decisions", tag = "decisions",
-    request_body = DecisionRequest,
+#[utoipa::path(post, path = "/v1/decisions", tag = "decisions", operation_id = "decide",
+    request_body = DecisionQuestion,
     responses(
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED: challenges opened too fast for this session or user, with Retry-After"),
         (status = 200, body = DecisionAnswer),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "UNAUTHENTICATED: the API key, or the user's access token (`subject: access_token`)"),
@@ -138,7 +201,7 @@ impl DecisionRequest {
             description = "a presented elevation token: STEPUP_TOKEN_INVALID, STEPUP_TOKEN_EXPIRED, STEPUP_TOKEN_REUSED, STEPUP_IP_MISMATCH, STEPUP_SCOPE_MISMATCH"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND: no such purpose"),
     ),
-    security(("api_key" = [])))]
+    security(("service_key" = [])))]
 pub async fn create(
     State(app): State<SharedApp>,
     _caller: ServiceCaller,
@@ -249,8 +312,21 @@ fn unauthenticated(scheme: &str, error: Option<&ApiError>) -> Response {
 /// max_age=…` (scheme `DPoP` for DPoP-bound tokens), plus `Stepgate-Challenge` and
 /// `Stepgate-Purpose` headers. `deny` → 403. A missing or bad token → 401 with RFC 6750's
 /// `invalid_token`.
-#[utoipa::path(get, path = "/v1/forward-auth", tag = "decisions",
+#[utoipa::path(get, path = "/v1/forward-auth", tag = "decisions", operation_id = "forwardAuth",
+    params(
+        ("X-Forwarded-Method" = String, Header, pattern = r"^[A-Za-z]{1,16}$",
+            description = "The original request's method (or send X-Original-Method)"),
+        ("X-Forwarded-Uri" = String, Header,
+            pattern = r"^/([\x21-\x24\x26-\x3e\x40-\x5b\x5d-\x7e]|%(?!2[fF]|5[cC]|00)[0-9A-Fa-f]{2})*([?#][\x21-\x7e]*)?$",
+            description = "The original request's path and query, as the client sent it (nginx: `$request_uri`; or send X-Original-URI or X-Original-URL). \
+                Percent-encoded `/`, `\\` and NUL, a raw `\\`, spaces and control characters are refused"),
+        ("X-Forwarded-Proto" = Option<String>, Header, description = "The original scheme, for DPoP proofs (default http)"),
+        ("X-Forwarded-Host" = Option<String>, Header, description = "The original host, for DPoP proofs (default: Host)"),
+        ("DPoP" = Option<String>, Header, description = "The user's DPoP proof, for a DPoP-bound token"),
+        ("Stepgate-Elevation" = Option<String>, Header, description = "A token-mode elevation to rely on"),
+    ),
     responses(
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED: challenges opened too fast for this session or user, with Retry-After"),
         (status = 200, description = "allow"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "step_up (RFC 9470 WWW-Authenticate) or no valid token"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "deny"),

@@ -74,7 +74,7 @@ pub(crate) async fn remember_session_device(
 }
 
 /// The caller's remembered devices.
-#[utoipa::path(get, path = "/v1/devices", tag = "devices",
+#[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "listDevices",
     responses((status = 200, body = DeviceList)),
     security(("access_token" = [])))]
 pub async fn list(
@@ -99,7 +99,7 @@ pub async fn list(
 }
 
 /// Forget a device: its next login is a new device again.
-#[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices",
+#[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", operation_id = "forgetDevice",
     params(("id" = String, Path, description = "The device id")),
     responses(
         (status = 204, description = "Forgotten"),

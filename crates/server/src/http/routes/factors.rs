@@ -122,8 +122,17 @@ fn enrolled_event(
 }
 
 /// Start enrolling a TOTP authenticator. Confirm it with a code to activate it.
-#[utoipa::path(post, path = "/v1/factors/totp", tag = "factors",
-    responses((status = 201, body = TotpEnrollment)),
+#[utoipa::path(post, path = "/v1/factors/totp", tag = "factors", operation_id = "enrollTotp",
+    params(
+        ("Stepgate-Elevation" = Option<String>, Header, description = "An elevation token for factors:enroll (needed once the user has an active factor)"),
+    ),
+    responses(
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED: challenges opened too fast for this session or user, with Retry-After"),
+        (status = 201, body = TotpEnrollment),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "STEPUP_REQUIRED (factors:enroll), with purpose and challenge_id; or UNAUTHENTICATED"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_TOKEN_* errors for the presented elevation"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: an authenticator is already enrolled"),
+    ),
     security(("access_token" = [])))]
 pub async fn enroll_totp(
     State(app): State<SharedApp>,
@@ -195,7 +204,7 @@ pub async fn enroll_totp(
 }
 
 /// Activate a pending TOTP factor with a current code from the authenticator.
-#[utoipa::path(post, path = "/v1/factors/totp/{id}/confirm", tag = "factors",
+#[utoipa::path(post, path = "/v1/factors/totp/{id}/confirm", tag = "factors", operation_id = "confirmTotp",
     params(("id" = String, Path, description = "The factor id")),
     request_body = ConfirmTotp,
     responses(
@@ -259,8 +268,16 @@ pub async fn confirm_totp(
 }
 
 /// Generate ten recovery codes, replacing any earlier set.
-#[utoipa::path(post, path = "/v1/factors/recovery-codes", tag = "factors",
-    responses((status = 201, body = RecoveryCodes)),
+#[utoipa::path(post, path = "/v1/factors/recovery-codes", tag = "factors", operation_id = "createRecoveryCodes",
+    params(
+        ("Stepgate-Elevation" = Option<String>, Header, description = "An elevation token for factors:enroll (needed once the user has an active factor)"),
+    ),
+    responses(
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED: challenges opened too fast for this session or user, with Retry-After"),
+        (status = 201, body = RecoveryCodes),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "STEPUP_REQUIRED (factors:enroll), with purpose and challenge_id; or UNAUTHENTICATED"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_TOKEN_* errors for the presented elevation"),
+    ),
     security(("access_token" = [])))]
 pub async fn create_recovery_codes(
     State(app): State<SharedApp>,
@@ -310,7 +327,7 @@ pub async fn create_recovery_codes(
 }
 
 /// The caller's factors (never their secrets).
-#[utoipa::path(get, path = "/v1/factors", tag = "factors",
+#[utoipa::path(get, path = "/v1/factors", tag = "factors", operation_id = "listFactors",
     responses((status = 200, body = FactorList)),
     security(("access_token" = [])))]
 pub async fn list(
@@ -339,12 +356,13 @@ pub async fn list(
 /// Remove a factor. This is itself a step-up purpose (`factors:delete`): present an
 /// elevation token in the `Stepgate-Elevation` header, or hold a session-mode
 /// elevation for it; otherwise the answer is `STEPUP_REQUIRED` with a ready challenge.
-#[utoipa::path(delete, path = "/v1/factors/{id}", tag = "factors",
+#[utoipa::path(delete, path = "/v1/factors/{id}", tag = "factors", operation_id = "deleteFactor",
     params(
         ("id" = String, Path, description = "The factor id"),
         ("Stepgate-Elevation" = Option<String>, Header, description = "An elevation token for factors:delete"),
     ),
     responses(
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED: challenges opened too fast for this session or user, with Retry-After"),
         (status = 204, description = "Removed"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "STEPUP_REQUIRED, with purpose and challenge_id"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_TOKEN_* errors"),

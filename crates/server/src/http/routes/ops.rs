@@ -10,14 +10,14 @@ use crate::app::SharedApp;
 use crate::http::error::{ApiError, Problem};
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
     responses((status = 200, description = "Alive", body = Object)))]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Readiness: the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
     responses(
         (status = 200, description = "Ready", body = Object),
         (status = 503, body = Problem, content_type = "application/problem+json", description = "UNAVAILABLE"),
@@ -36,7 +36,7 @@ pub async fn readyz(State(app): State<SharedApp>) -> Result<Json<serde_json::Val
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(app): State<SharedApp>) -> impl IntoResponse {
     let body = app.metrics.as_ref().map(|m| m.render()).unwrap_or_default();

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{AdminCaller, ApiJson, ApiPath};
+use crate::http::extract::{AdminCaller, ApiJson, ApiPath, json_integer};
 use crate::policy::RequirementDoc;
 
 #[derive(Serialize, ToSchema)]
@@ -32,11 +32,18 @@ pub struct PolicyView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurposeChange {
-    /// `any` or `phishing_resistant`.
+    #[schema(value_type = Option<crate::http::openapi::schemas::FactorClassName>)]
     pub factor: Option<String>,
+    /// How long an elevation lasts, 1 to 86400 seconds.
+    #[serde(default, deserialize_with = "json_integer")]
+    #[schema(minimum = 1, maximum = 86400)]
     pub ttl_seconds: Option<i64>,
     pub single_use: Option<bool>,
     pub bind_ip: Option<bool>,
+    /// Must be 0: multi-party approval does not exist yet, and a purpose asking for it
+    /// could never be met.
+    #[serde(default, deserialize_with = "json_integer")]
+    #[schema(minimum = 0, maximum = 0)]
     pub approvals: Option<u32>,
 }
 
@@ -48,9 +55,9 @@ pub struct PurposeUpdated {
 }
 
 /// The policy in force: every purpose with its minimum and current requirement.
-#[utoipa::path(get, path = "/v1/policy", tag = "policy",
+#[utoipa::path(get, path = "/v1/policy", tag = "policy", operation_id = "getPolicy",
     responses((status = 200, body = PolicyView)),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn show(
     State(app): State<SharedApp>,
     _caller: AdminCaller,
@@ -74,7 +81,7 @@ pub async fn show(
 
 /// Change a purpose's requirement: a new policy version. Loosening below the platform
 /// minimum is refused with `POLICY_BELOW_MINIMUM`.
-#[utoipa::path(put, path = "/v1/policy/purposes/{purpose}", tag = "policy",
+#[utoipa::path(put, path = "/v1/policy/purposes/{purpose}", tag = "policy", operation_id = "updatePurpose",
     params(("purpose" = String, Path, description = "The purpose name")),
     request_body = PurposeChange,
     responses(
@@ -83,7 +90,7 @@ pub async fn show(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "POLICY_BELOW_MINIMUM"),
     ),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn update(
     State(app): State<SharedApp>,
     _caller: AdminCaller,

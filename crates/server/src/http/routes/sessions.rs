@@ -24,15 +24,22 @@ use crate::tokens::{AccessClaims, Confirmation};
 
 #[derive(Deserialize, ToSchema)]
 pub struct Login {
+    #[schema(pattern = r"^[A-Za-z0-9._@+-]{1,64}$", min_length = 1, max_length = 64)]
     pub username: String,
+    #[schema(min_length = 1, max_length = 256)]
     pub password: String,
     pub device: Option<Device>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct Device {
-    /// An opaque fingerprint the client computed; stored only as a hash.
+    /// An opaque fingerprint the client computed; stored only as a hash. At most 512
+    /// characters, without control characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 512)]
     pub fingerprint: Option<String>,
+    /// At most 512 characters, without control characters; without it, the
+    /// `User-Agent` header.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 512)]
     pub user_agent: Option<String>,
 }
 
@@ -200,7 +207,7 @@ pub(crate) fn session_granted(
 /// and give the same answer; after `lockout.max_failures` wrong passwords in
 /// `lockout.window_seconds` the account answers 423 `ACCOUNT_LOCKED` (even to the right
 /// password) until the window moves past them.
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions",
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", operation_id = "login",
     request_body = Login,
     responses(
         (status = 201, body = LoginResponse),
@@ -217,8 +224,8 @@ pub async fn login(
     ApiJson(body): ApiJson<Login>,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
     let username = Username::parse(&body.username)?;
-    if body.password.is_empty() || body.password.len() > Password::MAX_BYTES {
-        return Err(ApiError::validation("password must be 1 to 256 bytes"));
+    if body.password.is_empty() || body.password.chars().count() > Password::MAX_CHARS {
+        return Err(ApiError::validation("password must be 1 to 256 characters"));
     }
     let device = body.device.unwrap_or(Device {
         fingerprint: None,
@@ -486,7 +493,7 @@ pub async fn login(
 }
 
 /// The caller's session.
-#[utoipa::path(get, path = "/v1/sessions/current", tag = "sessions",
+#[utoipa::path(get, path = "/v1/sessions/current", tag = "sessions", operation_id = "getCurrentSession",
     responses(
         (status = 200, body = CurrentSession),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "UNAUTHENTICATED"),
@@ -510,7 +517,7 @@ pub async fn current(caller: UserCaller) -> Json<CurrentSession> {
 }
 
 /// Log out: revoke the caller's session. Its tokens stop working at once.
-#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions",
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", operation_id = "logout",
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "UNAUTHENTICATED"),

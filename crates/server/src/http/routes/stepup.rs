@@ -35,15 +35,20 @@ use crate::tokens::{AccessClaims, Confirmation};
 #[derive(Deserialize, ToSchema)]
 pub struct NewChallenge {
     /// A purpose declared in the config, e.g. `admin:resources:delete`.
+    #[schema(value_type = crate::http::openapi::schemas::Name)]
     pub purpose: String,
     /// `token` (default): the verify answer holds an elevation token for the RP to
     /// redeem. `session`: the elevation attaches to this session and the answer holds a
     /// fresh access token with `su: true`.
+    #[schema(value_type = Option<crate::http::openapi::schemas::ModeName>)]
     pub mode: Option<String>,
     /// Hex SHA-256 of the exact action (e.g. method + path + body), computed by the RP:
     /// the elevation then redeems only for that digest.
+    #[schema(value_type = Option<crate::http::openapi::schemas::Sha256Hex>)]
     pub action_digest: Option<String>,
-    /// What the user is approving, in words, shown on the challenge.
+    /// What the user is approving, in words, shown on the challenge (at most 200
+    /// characters).
+    #[schema(max_length = 200)]
     pub action_summary: Option<String>,
 }
 
@@ -66,7 +71,9 @@ pub struct ChallengeView {
     pub risk: RiskView,
 }
 
-#[derive(Deserialize, ToSchema)]
+/// An answer to a challenge (its schema, with the code's shape for each factor, is
+/// [`crate::http::openapi::schemas::ChallengeAnswer`]).
+#[derive(Deserialize)]
 pub struct VerifyChallenge {
     /// `totp` or `recovery_code`.
     pub factor: String,
@@ -98,10 +105,13 @@ pub enum VerifyAnswer {
 pub struct Redeem {
     pub elevation_token: String,
     /// The purpose the RP is about to act on.
+    #[schema(value_type = crate::http::openapi::schemas::Name)]
     pub purpose: String,
     /// The end user's IP as the RP sees it; required for IP-bound purposes.
+    #[schema(value_type = Option<crate::http::openapi::schemas::IpText>)]
     pub ip: Option<String>,
     /// The action's digest, required if the challenge was bound to one.
+    #[schema(value_type = Option<crate::http::openapi::schemas::Sha256Hex>)]
     pub action_digest: Option<String>,
     /// For an elevation bound to a DPoP key (its session logged in with one): the proof
     /// the user sent with the action, whose `ath` is the elevation token's hash.
@@ -337,9 +347,10 @@ pub(crate) async fn open_challenge(
 }
 
 /// Start a step-up for a purpose.
-#[utoipa::path(post, path = "/v1/stepup/challenges", tag = "stepup",
+#[utoipa::path(post, path = "/v1/stepup/challenges", tag = "stepup", operation_id = "createChallenge",
     request_body = NewChallenge,
     responses(
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED: challenges opened too fast for this session or user, with Retry-After"),
         (status = 201, body = ChallengeView),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_BLOCKED: failure budget exhausted"),
@@ -358,9 +369,9 @@ pub async fn create(
 
 /// Answer a challenge. Checks, in order: the challenge is live, the factor is strong
 /// enough (nothing counted otherwise), then the code.
-#[utoipa::path(post, path = "/v1/stepup/challenges/{id}/verify", tag = "stepup",
+#[utoipa::path(post, path = "/v1/stepup/challenges/{id}/verify", tag = "stepup", operation_id = "verifyChallenge",
     params(("id" = String, Path, description = "The challenge id")),
-    request_body = VerifyChallenge,
+    request_body = crate::http::openapi::schemas::ChallengeAnswer,
     responses(
         (status = 200, body = VerifyAnswer),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "STEPUP_FAILED, with attempts_left"),
@@ -404,7 +415,10 @@ pub async fn verify(
         .iter()
         .find(|f| f.status == "active" && f.kind == kind.as_str())
         .ok_or_else(|| {
-            ApiError::validation(format!("you have no active {} factor", kind.as_str()))
+            ApiError::new(
+                ErrorCode::StepupFactorInsufficient,
+                format!("you have no active {} factor", kind.as_str()),
+            )
         })?;
     let event = |kind_name: &'static str| AuditEvent {
         kind: kind_name,
@@ -825,7 +839,7 @@ async fn release(app: &SharedApp, challenge_id: &str, reservation: &str) {
 }
 
 /// Redeem an elevation token (the RP's backend, just before the action).
-#[utoipa::path(post, path = "/v1/stepup/redeem", tag = "stepup",
+#[utoipa::path(post, path = "/v1/stepup/redeem", tag = "stepup", operation_id = "redeemElevation",
     request_body = Redeem,
     responses(
         (status = 200, body = Redeemed),
@@ -833,7 +847,7 @@ async fn release(app: &SharedApp, challenge_id: &str, reservation: &str) {
         (status = 403, body = Problem, content_type = "application/problem+json",
             description = "STEPUP_TOKEN_INVALID, STEPUP_TOKEN_EXPIRED, STEPUP_TOKEN_REUSED, STEPUP_IP_MISMATCH, STEPUP_SCOPE_MISMATCH"),
     ),
-    security(("api_key" = [])))]
+    security(("service_key" = [])))]
 pub async fn redeem(
     State(app): State<SharedApp>,
     _caller: ServiceCaller,
@@ -878,7 +892,7 @@ pub async fn redeem(
 }
 
 /// The caller's live elevations, across all their sessions, so they can see and end them.
-#[utoipa::path(get, path = "/v1/stepup/elevations", tag = "stepup",
+#[utoipa::path(get, path = "/v1/stepup/elevations", tag = "stepup", operation_id = "listElevations",
     responses((status = 200, body = ElevationList)),
     security(("access_token" = [])))]
 pub async fn list(
@@ -915,13 +929,13 @@ pub async fn list(
 }
 
 /// Revoke an elevation early (its user, or an RP's backend).
-#[utoipa::path(delete, path = "/v1/stepup/elevations/{id}", tag = "stepup",
+#[utoipa::path(delete, path = "/v1/stepup/elevations/{id}", tag = "stepup", operation_id = "revokeElevation",
     params(("id" = String, Path, description = "The elevation id")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
     ),
-    security(("access_token" = []), ("api_key" = [])))]
+    security(("access_token" = []), ("service_key" = [])))]
 pub async fn revoke(
     State(app): State<SharedApp>,
     caller: UserOrService,

@@ -8,12 +8,14 @@ use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{AdminCaller, ApiJson};
+use crate::http::extract::{AdminCaller, ApiJson, json_integer};
 
 #[derive(Deserialize, ToSchema)]
 pub struct ClockOffset {
     /// Seconds added to the system clock from now on.
-    pub offset_seconds: i64,
+    #[serde(deserialize_with = "json_integer")]
+    #[schema(value_type = i64)]
+    pub offset_seconds: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -23,13 +25,13 @@ pub struct ClockNow {
 }
 
 /// Move the clock (tests only; 404 unless `testing.clock_control`).
-#[utoipa::path(put, path = "/v1/testing/clock", tag = "testing",
+#[utoipa::path(put, path = "/v1/testing/clock", tag = "testing", operation_id = "setTestClock",
     request_body = ClockOffset,
     responses(
         (status = 200, body = ClockNow),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND: clock control is off"),
     ),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn set_clock(
     State(app): State<SharedApp>,
     _caller: AdminCaller,
@@ -38,7 +40,10 @@ pub async fn set_clock(
     if !app.config.testing.clock_control {
         return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
     }
+    let offset = body
+        .offset_seconds
+        .ok_or_else(|| ApiError::validation("offset_seconds must be an integer"))?;
     app.clock_offset
-        .store(body.offset_seconds, std::sync::atomic::Ordering::Relaxed);
+        .store(offset, std::sync::atomic::Ordering::Relaxed);
     Ok(Json(ClockNow { now: app.now() }))
 }

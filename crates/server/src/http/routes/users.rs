@@ -16,13 +16,22 @@ use crate::http::extract::{ApiJson, ServiceCaller};
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUser {
     /// 1–64 characters: letters, digits, `. _ - @ +`; case-insensitive.
+    #[schema(pattern = r"^[A-Za-z0-9._@+-]{1,64}$", min_length = 1, max_length = 64)]
     pub username: String,
-    /// At least 8 characters, at most 256 bytes.
+    /// 8–256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
+    /// One `@` between a non-empty name and a domain that neither starts nor ends with
+    /// `.`; no white space or control characters; at most 254 characters.
+    #[schema(
+        pattern = r"^[^@\s\u0000-\u001f\u007f-\u009f]+@(?!\.)[^@\s\u0000-\u001f\u007f-\u009f]*[^@.\s\u0000-\u001f\u007f-\u009f]$",
+        max_length = 254
+    )]
     pub email: Option<String>,
     /// Role names for authorization policies (Cedar's `User.roles`): at most 32, each
-    /// 1–64 characters of letters, digits and `: _ . -`.
+    /// 1–64 characters of letters, digits and `: _ . -` (repeats are dropped).
     #[serde(default)]
+    #[schema(max_items = 32, inline, value_type = Vec<crate::http::openapi::schemas::RoleName>)]
     pub roles: Vec<String>,
 }
 
@@ -32,7 +41,7 @@ pub struct CreatedUser {
 }
 
 /// Create a user.
-#[utoipa::path(post, path = "/v1/users", tag = "users",
+#[utoipa::path(post, path = "/v1/users", tag = "users", operation_id = "createUser",
     request_body = CreateUser,
     responses(
         (status = 201, body = CreatedUser),
@@ -40,7 +49,7 @@ pub struct CreatedUser {
         (status = 401, body = Problem, content_type = "application/problem+json", description = "UNAUTHENTICATED"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: username taken"),
     ),
-    security(("api_key" = [])))]
+    security(("service_key" = [])))]
 pub async fn create(
     State(app): State<SharedApp>,
     caller: ServiceCaller,

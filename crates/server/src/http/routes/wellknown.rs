@@ -7,14 +7,14 @@ use stepgate_core::session::acr;
 use crate::app::SharedApp;
 
 /// The JWK Set that verifies access tokens (every key a live token may name).
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery", operation_id = "getJwks",
     responses((status = 200, description = "RFC 7517 JWK Set", body = Object)))]
 pub async fn jwks(State(app): State<SharedApp>) -> Json<serde_json::Value> {
     Json(app.tokens.keys().jwks())
 }
 
 /// Discovery document listing the issuer, the JWKS and the `acr` values in use.
-#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery", operation_id = "getOpenidConfiguration",
     responses((status = 200, description = "Discovery document", body = Object)))]
 pub async fn openid_configuration(State(app): State<SharedApp>) -> Json<serde_json::Value> {
     let base = app.config.public_url.trim_end_matches('/');
