@@ -774,12 +774,21 @@ async fn bad_step_up_input_is_refused_and_stores_nothing() {
         json!({"factor": "carrier-pigeon", "code": "123456"}),
         json!({"factor": "totp", "code": "12345"}),
         json!({"factor": "totp", "code": 123456}),
-        json!({"factor": "recovery_code", "code": "abcde-fghij"}),
+        json!({"factor": "recovery_code", "code": "abcde-fghuj"}),
     ] {
         s.post(&verify, Some(&token), body)
             .await
             .assert_problem(400, "VALIDATION_FAILED");
     }
+    // A well-formed answer with a factor the user does not have is not bad input: the
+    // factor cannot answer (nothing is counted or stored either way).
+    s.post(
+        &verify,
+        Some(&token),
+        json!({"factor": "recovery_code", "code": "abcde-fghij"}),
+    )
+    .await
+    .assert_problem(403, "STEPUP_FACTOR_INSUFFICIENT");
     s.post(
         "/v1/stepup/challenges/nope/verify",
         Some(&token),

@@ -368,7 +368,8 @@ pub async fn create(
 }
 
 /// Answer a challenge. Checks, in order: the challenge is live, the factor is strong
-/// enough (nothing counted otherwise), then the code.
+/// enough, the code has the factor's shape, the user has that factor (nothing is
+/// counted when any of these fails), then the code.
 #[utoipa::path(post, path = "/v1/stepup/challenges/{id}/verify", tag = "stepup", operation_id = "verifyChallenge",
     params(("id" = String, Path, description = "The challenge id")),
     request_body = crate::http::openapi::schemas::ChallengeAnswer,
@@ -376,7 +377,7 @@ pub async fn create(
         (status = 200, body = VerifyAnswer),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "STEPUP_FAILED, with attempts_left"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_FACTOR_INSUFFICIENT or STEPUP_BLOCKED"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_FACTOR_INSUFFICIENT (too weak a factor, or one the user does not have) or STEPUP_BLOCKED"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
         (status = 410, body = Problem, content_type = "application/problem+json", description = "CHALLENGE_EXPIRED"),
     ),
@@ -410,6 +411,23 @@ pub async fn verify(
     let kind = FactorKind::parse(&body.factor)?;
     challenge.check_factor(kind.class(false))?;
 
+    // The answer's shape is checked before anything is counted.
+    let code = body
+        .code
+        .ok_or_else(|| ApiError::validation("code is required"))?;
+    let answer = match kind {
+        FactorKind::Totp => Answer::Totp(TotpCode::parse(&code)?),
+        FactorKind::RecoveryCode => Answer::Recovery(
+            crate::http::routes::factors::normalize_recovery_code(&code)
+                .ok_or_else(|| ApiError::validation("a recovery code is 10 letters and digits"))?,
+        ),
+        _ => {
+            return Err(ApiError::validation(format!(
+                "{} cannot answer this challenge",
+                kind.as_str()
+            )));
+        }
+    };
     let factors = app.store.factors_of_user(&challenge.user_id).await?;
     let factor = factors
         .iter()
@@ -431,23 +449,6 @@ pub async fn verify(
         policy_version: Some(challenge.policy_version),
         challenge_id: Some(challenge.id.clone()),
         ..Default::default()
-    };
-    // The answer's shape is checked before anything is counted.
-    let code = body
-        .code
-        .ok_or_else(|| ApiError::validation("code is required"))?;
-    let answer = match kind {
-        FactorKind::Totp => Answer::Totp(TotpCode::parse(&code)?),
-        FactorKind::RecoveryCode => Answer::Recovery(
-            crate::http::routes::factors::normalize_recovery_code(&code)
-                .ok_or_else(|| ApiError::validation("a recovery code is 10 letters and digits"))?,
-        ),
-        _ => {
-            return Err(ApiError::validation(format!(
-                "{} cannot answer this challenge",
-                kind.as_str()
-            )));
-        }
     };
     // What can fail on our side is done before a place in the budget is taken.
     let completing = match caller {
