@@ -29,14 +29,15 @@ use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
+use crate::caller::UserCaller;
 use crate::config::DecisionsConfig;
+use crate::dpop::{Scheme, check_possession};
 use crate::elevations::{check_holder, parse_elevation_token, rely_on, rely_on_all};
+use crate::error::AppError;
 use crate::fresh::FreshCache;
-use crate::http::error::ApiError;
-use crate::http::extract::{Scheme, UserCaller, check_possession};
-use crate::http::routes::stepup::{NewChallenge, open_challenge};
 use crate::policy::PolicySnapshot;
 use crate::risk::RiskView;
+use crate::stepup::challenges::{self, ChallengeRequest};
 use crate::tokens::AccessClaims;
 
 /// What a session looks like to the decision path, read in one go and reused for
@@ -347,14 +348,14 @@ fn token_key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn ended() -> ApiError {
-    ApiError::unauthenticated("the access token's session has ended")
+fn ended() -> AppError {
+    AppError::unauthenticated("the access token's session has ended")
         .with("subject", "access_token")
 }
 
 /// Verifies an access token, through the cache: a token verified once is trusted until
 /// its `exp` without checking its signature again.
-fn verify_token(app: &SharedApp, token: &str, now: i64) -> Result<Arc<AccessClaims>, ApiError> {
+fn verify_token(app: &SharedApp, token: &str, now: i64) -> Result<Arc<AccessClaims>, AppError> {
     let key = token_key(token);
     if let Some(claims) = app.decider.tokens.get(&key) {
         if claims.exp > now {
@@ -364,7 +365,7 @@ fn verify_token(app: &SharedApp, token: &str, now: i64) -> Result<Arc<AccessClai
     }
     let claims = app.tokens.verify(token).map_err(|e| {
         tracing::debug!(reason = %e, "access token refused");
-        ApiError::unauthenticated("the access token is invalid or expired")
+        AppError::unauthenticated("the access token is invalid or expired")
             .with("subject", "access_token")
     })?;
     let claims = Arc::new(claims);
@@ -372,7 +373,7 @@ fn verify_token(app: &SharedApp, token: &str, now: i64) -> Result<Arc<AccessClai
     Ok(claims)
 }
 
-async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<SessionView, ApiError> {
+async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<SessionView, AppError> {
     metrics::counter!("stepgate_decision_view_loads_total").increment(1);
     let store = &app.store;
     let session = store.session(session_id).await?.ok_or_else(ended)?;
@@ -381,7 +382,7 @@ async fn load_view(app: &SharedApp, session_id: &str, now: i64) -> Result<Sessio
         .await?
         .ok_or_else(ended)?;
     let roles: Vec<String> = serde_json::from_str(&user.roles)
-        .map_err(|e| ApiError::internal(format!("corrupt roles of user {}: {e}", user.id)))?;
+        .map_err(|e| AppError::internal(format!("corrupt roles of user {}: {e}", user.id)))?;
     let device =
         crate::risk::device_signal(app, &session.user_id, session.device_hash.as_deref()).await?;
     let previous_login = store
@@ -408,7 +409,7 @@ async fn view(
     session_id: &str,
     fresh: bool,
     now: i64,
-) -> Result<(Arc<SessionView>, bool), ApiError> {
+) -> Result<(Arc<SessionView>, bool), AppError> {
     let views = &app.decider.views;
     if fresh {
         let v = views
@@ -431,7 +432,7 @@ async fn view(
 }
 
 /// The current policy version, cached and refreshed as the views are.
-async fn policy_snapshot(app: &SharedApp) -> Result<Arc<PolicySnapshot>, ApiError> {
+async fn policy_snapshot(app: &SharedApp) -> Result<Arc<PolicySnapshot>, AppError> {
     let got = app
         .decider
         .policy
@@ -493,7 +494,7 @@ async fn presented_elevation(
     ask: &Ask,
     session_id: &str,
     caller_jkt: Option<&str>,
-) -> Result<Option<ElevationRecord>, ApiError> {
+) -> Result<Option<ElevationRecord>, AppError> {
     let Some(raw) = &ask.elevation_token else {
         return Ok(None);
     };
@@ -502,14 +503,14 @@ async fn presented_elevation(
         .store
         .elevation_by_token_hash(&hash)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
+        .ok_or_else(|| AppError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
     check_holder(&record, session_id, caller_jkt)?;
     Ok(Some(record))
 }
 
 /// Decides, opens a challenge for a `step_up`, uses up what an `allow` relies on, and
 /// records the answer.
-pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiError> {
+pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, AppError> {
     let now = app.now();
     let claims = verify_token(app, &ask.token, now)?;
     let proof = ask.dpop.as_ref();
@@ -537,7 +538,7 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
         };
         if record
             .to_domain()
-            .map_err(|e| ApiError::internal(format!("corrupt elevation: {e}")))?
+            .map_err(|e| AppError::internal(format!("corrupt elevation: {e}")))?
             .check_use(&use_, now)
             .is_err()
         {
@@ -598,7 +599,7 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, ApiErro
                         .iter()
                         .chain(view.elevations.iter())
                         .find(|e| e.purpose == *relied)
-                        .ok_or_else(|| ApiError::internal("relied-on elevation vanished"))?;
+                        .ok_or_else(|| AppError::internal("relied-on elevation vanished"))?;
                     records.push(record);
                 }
                 let uses: Vec<(&ElevationRecord, Use<'_>)> = records
@@ -674,11 +675,11 @@ fn judge(
     view: &SessionView,
     held: &BTreeSet<String>,
     now: i64,
-) -> Result<(Arc<Judged>, RiskAssessment), ApiError> {
+) -> Result<(Arc<Judged>, RiskAssessment), AppError> {
     match &ask.question {
         Question::Purpose(name) => {
             let purpose = app.policy.purpose(name).ok_or_else(|| {
-                ApiError::new(ErrorCode::NotFound, format!("no purpose named {name:?}"))
+                AppError::new(ErrorCode::NotFound, format!("no purpose named {name:?}"))
             })?;
             let sensitivity =
                 (purpose.sensitivity > 0).then(|| (name.clone(), purpose.sensitivity));
@@ -737,7 +738,7 @@ fn judge(
             let outcome = app
                 .authz
                 .decide(&facts, held)
-                .map_err(ApiError::validation)?;
+                .map_err(AppError::validation)?;
             let facts = facts_json(ask, &view.roles, &assessment, held, &outcome).into();
             let judged = Arc::new(Judged { outcome, facts });
             if let Some(k) = key {
@@ -796,9 +797,9 @@ async fn step_up(
     purpose_name: &str,
     snapshot: &PolicySnapshot,
     answer: &mut DecisionAnswer,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let purpose = app.policy.purpose(purpose_name).ok_or_else(|| {
-        ApiError::internal(format!("policy names unknown purpose {purpose_name}"))
+        AppError::internal(format!("policy names unknown purpose {purpose_name}"))
     })?;
     let requirement = app.policy.requirement(snapshot, purpose);
     answer.acr_values = Some(acr::for_class(requirement.factor).to_owned());
@@ -812,15 +813,15 @@ async fn step_up(
         .ip
         .or_else(|| view.session.ip.parse().ok())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let request = NewChallenge {
+    let request = ChallengeRequest {
         purpose: purpose_name.to_owned(),
-        mode: Some(app.config.decisions.challenge_mode.clone()),
+        mode: stepgate_core::stepup::ElevationMode::parse(&app.config.decisions.challenge_mode)?,
         action_digest: ask.action_digest.clone(),
         action_summary: None,
     };
-    match open_challenge(app, &caller, ip, request).await {
+    match challenges::open(app, &caller, ip, request).await {
         Ok(challenge) => {
-            answer.challenge_id = Some(challenge.challenge_id);
+            answer.challenge_id = Some(challenge.record.id);
             answer.allowed_factors = Some(challenge.allowed_factors);
         }
         Err(e) if e.code == ErrorCode::StepupRequired => {

@@ -10,17 +10,17 @@ use stepgate_core::{Error, ErrorCode};
 use stepgate_store::{AuditEvent, ElevationRecord};
 
 use crate::app::SharedApp;
-use crate::http::error::ApiError;
+use crate::error::AppError;
 
 const TOKEN_PREFIX: &str = "sge_";
 
-fn corrupt(e: Error) -> ApiError {
-    ApiError::internal(format!("corrupt elevation: {e}"))
+fn corrupt(e: Error) -> AppError {
+    AppError::internal(format!("corrupt elevation: {e}"))
 }
 
-pub(crate) fn new_elevation_token() -> Result<String, ApiError> {
+pub(crate) fn new_elevation_token() -> Result<String, AppError> {
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ApiError::internal("random source failed"))?;
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AppError::internal("random source failed"))?;
     Ok(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
@@ -30,7 +30,7 @@ pub(crate) fn token_hash(token: &str) -> Vec<u8> {
 }
 
 /// The stored hash of a well-formed elevation token, or `STEPUP_TOKEN_INVALID`.
-pub(crate) fn parse_elevation_token(raw: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn parse_elevation_token(raw: &str) -> Result<Vec<u8>, AppError> {
     let ok = raw
         .strip_prefix(TOKEN_PREFIX)
         .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
@@ -38,7 +38,7 @@ pub(crate) fn parse_elevation_token(raw: &str) -> Result<Vec<u8>, ApiError> {
     if ok {
         Ok(token_hash(raw))
     } else {
-        Err(ApiError::new(
+        Err(AppError::new(
             ErrorCode::StepupTokenInvalid,
             "the elevation token is malformed",
         ))
@@ -53,7 +53,7 @@ pub(crate) async fn rely_on(
     record: &ElevationRecord,
     use_: &Use<'_>,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     rely_on_all(app, &[(record, *use_)], now)
         .await
         .map_err(|(_, e)| e)
@@ -66,8 +66,8 @@ pub(crate) async fn rely_on_all(
     app: &SharedApp,
     uses: &[(&ElevationRecord, Use<'_>)],
     now: i64,
-) -> Result<(), (usize, ApiError)> {
-    let at = |i: usize| move |e: ApiError| (i, e);
+) -> Result<(), (usize, AppError)> {
+    let at = |i: usize| move |e: AppError| (i, e);
     for (i, (record, use_)) in uses.iter().enumerate() {
         let session_live = app
             .store
@@ -78,7 +78,7 @@ pub(crate) async fn rely_on_all(
         if !session_live {
             return Err((
                 i,
-                ApiError::new(
+                AppError::new(
                     ErrorCode::StepupTokenInvalid,
                     "the session that stepped up has ended",
                 ),
@@ -119,7 +119,7 @@ pub(crate) async fn rely_on_all(
         .ok_or_else(|| {
             (
                 i,
-                ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation"),
+                AppError::new(ErrorCode::StepupTokenInvalid, "unknown elevation"),
             )
         })?
         .to_domain()
@@ -156,7 +156,7 @@ async fn refusal(
     use_: &Use<'_>,
     why: Error,
     now: i64,
-) -> ApiError {
+) -> AppError {
     if why.code != ErrorCode::StepupTokenReused {
         return why.into();
     }
@@ -179,15 +179,15 @@ pub(crate) fn check_holder(
     record: &ElevationRecord,
     session_id: &str,
     caller_jkt: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     if record.session_id != session_id {
-        return Err(ApiError::new(
+        return Err(AppError::new(
             ErrorCode::StepupTokenInvalid,
             "the elevation token belongs to another session",
         ));
     }
     match &record.jkt {
-        Some(jkt) if caller_jkt != Some(jkt.as_str()) => Err(ApiError::new(
+        Some(jkt) if caller_jkt != Some(jkt.as_str()) => Err(AppError::new(
             ErrorCode::StepupTokenInvalid,
             "this elevation is bound to a DPoP key: present it with a proof from that key",
         )),
@@ -203,9 +203,9 @@ pub(crate) async fn prove_elevation_key(
     token: &str,
     proof: Option<&crate::decisions::RelayedProof>,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let refuse = |why: String| {
-        ApiError::new(
+        AppError::new(
             ErrorCode::StepupTokenInvalid,
             format!("this elevation is bound to a DPoP key: {why}"),
         )
@@ -214,7 +214,7 @@ pub(crate) async fn prove_elevation_key(
     let checked =
         crate::dpop::verify_for_token(&proof.proof, &proof.method, &proof.url, now, token, jkt)
             .map_err(refuse)?;
-    if !crate::http::extract::spend_proof(app, &checked).await? {
+    if !crate::dpop::spend_proof(app, &checked).await? {
         return Err(refuse("the proof was used before".into()));
     }
     Ok(())

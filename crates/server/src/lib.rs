@@ -6,18 +6,25 @@
 
 pub mod api_keys;
 pub mod app;
+pub mod caller;
 pub mod cli;
 pub mod config;
 pub mod decisions;
+pub mod devices;
 pub mod dpop;
 pub mod elevations;
+pub mod error;
+pub mod factors;
 pub mod forward_auth;
 pub mod fresh;
 pub mod http;
 pub mod keys;
+pub mod limits;
+pub mod login;
 pub mod passwords;
 pub mod policy;
 pub mod risk;
+pub mod stepup;
 pub mod telemetry;
 pub mod tokens;
 pub mod users;

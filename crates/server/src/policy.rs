@@ -9,7 +9,7 @@ use stepgate_core::purpose::{self, FactorClass, Purpose, Requirement, Requiremen
 use stepgate_core::{Error, ErrorCode};
 use stepgate_store::{AuditEvent, PolicyVersionRecord, Store, StoreError};
 
-use crate::http::error::ApiError;
+use crate::error::AppError;
 
 /// A requirement as stored in a policy version and shown by the API.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
@@ -104,11 +104,11 @@ impl Policy {
         }
     }
 
-    pub async fn current(&self, store: &Store) -> Result<PolicySnapshot, ApiError> {
+    pub async fn current(&self, store: &Store) -> Result<PolicySnapshot, AppError> {
         let record = store
             .latest_policy()
             .await?
-            .ok_or_else(|| ApiError::internal("no policy version in the store"))?;
+            .ok_or_else(|| AppError::internal("no policy version in the store"))?;
         snapshot(&record)
     }
 
@@ -131,7 +131,7 @@ impl Policy {
         purpose: &Purpose,
         change: RequirementChange,
         now: i64,
-    ) -> Result<(i64, Requirement), ApiError> {
+    ) -> Result<(i64, Requirement), AppError> {
         // Two admins may race for the next version number; the loser re-reads and
         // re-applies its change on top of the winner's.
         for _ in 0..8 {
@@ -162,7 +162,7 @@ impl Policy {
             let record = PolicyVersionRecord {
                 version: current.version + 1,
                 created_at: now,
-                purposes: serde_json::to_string(&docs).map_err(ApiError::internal)?,
+                purposes: serde_json::to_string(&docs).map_err(AppError::internal)?,
             };
             let event = AuditEvent {
                 kind: "POLICY_UPDATED",
@@ -180,16 +180,16 @@ impl Policy {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ApiError::new(
+        Err(AppError::new(
             ErrorCode::Conflict,
             "the policy is changing too fast; try again",
         ))
     }
 }
 
-fn snapshot(record: &PolicyVersionRecord) -> Result<PolicySnapshot, ApiError> {
+fn snapshot(record: &PolicyVersionRecord) -> Result<PolicySnapshot, AppError> {
     let docs: BTreeMap<String, RequirementDoc> =
-        serde_json::from_str(&record.purposes).map_err(ApiError::internal)?;
+        serde_json::from_str(&record.purposes).map_err(AppError::internal)?;
     Ok(PolicySnapshot {
         version: record.version,
         tightened: docs.into_iter().map(|(k, v)| (k, v.into())).collect(),

@@ -16,7 +16,7 @@ use stepgate_core::risk::{
 
 use crate::app::App;
 use crate::config::{IpListConfig, RiskSettings};
-use crate::http::error::ApiError;
+use crate::error::AppError;
 
 /// How many past logins the history signals look at.
 const HISTORY: i64 = 50;
@@ -235,7 +235,7 @@ pub(crate) async fn device_signal(
     app: &App,
     user_id: &str,
     device_hash: Option<&str>,
-) -> Result<DeviceSignal, ApiError> {
+) -> Result<DeviceSignal, AppError> {
     let Some(hash) = device_hash else {
         return Ok(DeviceSignal::Absent);
     };
@@ -269,7 +269,7 @@ pub async fn action_signals(
     ip: IpAddr,
     purpose: &stepgate_core::purpose::Purpose,
     now: i64,
-) -> Result<Signals, ApiError> {
+) -> Result<Signals, AppError> {
     let store = &app.store;
     let device = device_signal(app, &session.user_id, session.device_hash.as_deref()).await?;
     let geo = app.risk_sources.locate(ip);
@@ -306,7 +306,7 @@ pub async fn login_signals(
     recent_failures: usize,
     ip: IpAddr,
     device_hash: Option<&str>,
-) -> Result<(Signals, Option<Geo>), ApiError> {
+) -> Result<(Signals, Option<Geo>), AppError> {
     let store = &app.store;
     let device = device_signal(app, user_id, device_hash).await?;
     let ip_text = ip.to_string();

@@ -1,52 +1,10 @@
 //! The one place where errors become HTTP: status codes and RFC 9457 problem+json.
 
-use std::borrow::Cow;
-
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use stepgate_core::ErrorCode;
 
-/// An error on its way to the caller: a stable code, a detail safe to show, and
-/// optional extra members of the problem document.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub code: ErrorCode,
-    pub detail: Cow<'static, str>,
-    pub extensions: serde_json::Map<String, serde_json::Value>,
-    /// Seconds for a `Retry-After` header (lockout, rate limits).
-    pub retry_after: Option<i64>,
-}
-
-impl ApiError {
-    pub fn new(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code,
-            detail: detail.into(),
-            extensions: serde_json::Map::new(),
-            retry_after: None,
-        }
-    }
-
-    /// Adds a member to the problem document.
-    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
-        self.extensions.insert(key.into(), value.into());
-        self
-    }
-
-    pub fn unauthenticated(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(ErrorCode::Unauthenticated, detail)
-    }
-
-    pub fn validation(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(ErrorCode::ValidationFailed, detail)
-    }
-
-    /// Logs the cause and answers with a bare 500 that reveals nothing.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(ErrorCode::Internal, "an internal error occurred")
-    }
-}
+use crate::error::AppError;
 
 /// HTTP status for each stable code: the only such mapping in the product.
 pub fn status_of(code: ErrorCode) -> StatusCode {
@@ -78,7 +36,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = status_of(self.code);
         let mut body = serde_json::Map::new();
@@ -109,29 +67,6 @@ impl IntoResponse for ApiError {
             );
         }
         response
-    }
-}
-
-impl From<stepgate_core::Error> for ApiError {
-    fn from(e: stepgate_core::Error) -> Self {
-        Self::new(e.code, e.detail)
-    }
-}
-
-impl From<stepgate_store::StoreError> for ApiError {
-    fn from(e: stepgate_store::StoreError) -> Self {
-        match e {
-            stepgate_store::StoreError::Conflict => {
-                Self::new(ErrorCode::Conflict, "a record with this key already exists")
-            }
-            other => Self::internal(other),
-        }
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        Self::internal(format!("{e:#}"))
     }
 }
 

@@ -3,6 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::api_keys;
+use crate::app::SharedApp;
+use crate::caller::UserCaller;
+use crate::dpop::{Scheme, check_possession};
+use crate::error::AppError;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -11,12 +16,6 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use stepgate_core::ErrorCode;
 use stepgate_core::api_key::ApiKeyScope;
-use stepgate_store::SessionRecord;
-
-use crate::api_keys;
-use crate::app::SharedApp;
-use crate::http::error::ApiError;
-use crate::tokens::AccessClaims;
 
 /// When a request's body must have arrived, set by the connection that read its head.
 #[derive(Debug, Clone, Copy)]
@@ -51,14 +50,14 @@ where
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
     /// Parsed with serde_json directly (serde_json's messages name the problem and its
     /// line and column; axum's `Json` adds a path tracker that costs a few percent of a
     /// decision's CPU).
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
-            return Err(ApiError::new(
+            return Err(AppError::new(
                 ErrorCode::UnsupportedMediaType,
                 "the body must be sent with Content-Type: application/json",
             ));
@@ -69,7 +68,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let read = axum::body::Bytes::from_request(req, state);
         let read = match deadline {
             Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| {
-                ApiError::new(
+                AppError::new(
                     ErrorCode::RequestTimeout,
                     "the request body did not arrive in time",
                 )
@@ -78,14 +77,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         };
         let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+                AppError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
             } else {
-                ApiError::validation(rejection.body_text())
+                AppError::validation(rejection.body_text())
             }
         })?;
         serde_json::from_slice(&bytes)
             .map(Self)
-            .map_err(|e| ApiError::validation(format!("the JSON body is not valid: {e}")))
+            .map_err(|e| AppError::validation(format!("the JSON body is not valid: {e}")))
     }
 }
 
@@ -111,13 +110,13 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 pub struct ApiPath<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Self(v))
-            .map_err(|e: PathRejection| ApiError::validation(e.body_text()))
+            .map_err(|e: PathRejection| AppError::validation(e.body_text()))
     }
 }
 
@@ -125,56 +124,39 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Self(v))
-            .map_err(|e| ApiError::validation(e.body_text()))
-    }
-}
-
-/// How an access token was presented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Bearer,
-    /// RFC 9449: a DPoP-bound token, with a `DPoP` proof header.
-    DPoP,
-}
-
-impl Scheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bearer => "Bearer",
-            Self::DPoP => "DPoP",
-        }
+            .map_err(|e| AppError::validation(e.body_text()))
     }
 }
 
 /// The credential from `Authorization: Bearer <credential>` (API keys, plain tokens).
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+fn bearer(parts: &Parts) -> Result<&str, AppError> {
     match credential(parts)? {
         (Scheme::Bearer, c) => Ok(c),
-        (Scheme::DPoP, _) => Err(ApiError::unauthenticated(
+        (Scheme::DPoP, _) => Err(AppError::unauthenticated(
             "the Authorization header must be \"Bearer <credential>\"",
         )),
     }
 }
 
 /// The scheme and credential from `Authorization: Bearer|DPoP <credential>`.
-fn credential(parts: &Parts) -> Result<(Scheme, &str), ApiError> {
+fn credential(parts: &Parts) -> Result<(Scheme, &str), AppError> {
     authorization(&parts.headers)
 }
 
 /// The scheme and credential of an `Authorization: Bearer|DPoP <credential>` header
 /// (RFC 6750 / RFC 9449), the credential checked to be a `b64token`.
-pub fn authorization(headers: &axum::http::HeaderMap) -> Result<(Scheme, &str), ApiError> {
+pub fn authorization(headers: &axum::http::HeaderMap) -> Result<(Scheme, &str), AppError> {
     let value = headers
         .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer header is required"))?;
+        .ok_or_else(|| AppError::unauthenticated("an Authorization: Bearer header is required"))?;
     let malformed =
-        || ApiError::unauthenticated("the Authorization header must be \"Bearer <credential>\"");
+        || AppError::unauthenticated("the Authorization header must be \"Bearer <credential>\"");
     let value = value.to_str().map_err(|_| malformed())?;
     let (scheme, credential) = value.split_once(' ').ok_or_else(malformed)?;
     // RFC 7235: one or more spaces between the scheme and the credential.
@@ -198,59 +180,6 @@ pub fn authorization(headers: &axum::http::HeaderMap) -> Result<(Scheme, &str), 
     Ok((scheme, credential))
 }
 
-/// Checks the DPoP side of an access token (RFC 9449 §7): a token bound to a key
-/// (`cnf.jkt`) must come with the `DPoP` scheme and a fresh, unreplayed proof from
-/// that key for this request; an unbound token must not claim the `DPoP` scheme.
-pub async fn check_possession(
-    app: &SharedApp,
-    claims: &AccessClaims,
-    token: &str,
-    scheme: Scheme,
-    proof: Option<&str>,
-    method: &str,
-    url: &str,
-) -> Result<(), ApiError> {
-    let Some(cnf) = &claims.cnf else {
-        return if scheme == Scheme::DPoP {
-            Err(ApiError::unauthenticated(
-                "the DPoP scheme is for DPoP-bound tokens; this token is a Bearer token",
-            ))
-        } else {
-            Ok(())
-        };
-    };
-    if scheme != Scheme::DPoP {
-        return Err(ApiError::unauthenticated(
-            "this access token is bound to a DPoP key: send it as \"DPoP <token>\" with a DPoP proof",
-        ));
-    }
-    let proof = proof.ok_or_else(|| {
-        ApiError::unauthenticated("a DPoP-bound access token needs a DPoP proof header")
-    })?;
-    let now = app.now();
-    let proof = crate::dpop::verify_for_token(proof, method, url, now, token, &cnf.jkt)
-        .map_err(|why| ApiError::unauthenticated(format!("invalid DPoP proof: {why}")))?;
-    if !spend_proof(app, &proof).await? {
-        return Err(ApiError::unauthenticated(
-            "invalid DPoP proof: it was used before",
-        ));
-    }
-    Ok(())
-}
-
-/// Records a checked proof's `jti` as used (the replay guard, in the store so it holds
-/// across nodes); false if it was used before.
-pub async fn spend_proof(app: &SharedApp, proof: &crate::dpop::Proof) -> Result<bool, ApiError> {
-    Ok(app
-        .store
-        .use_dpop_proof(
-            &proof.jkt,
-            &proof.jti,
-            proof.iat + 2 * crate::dpop::MAX_SKEW_SECONDS,
-        )
-        .await?)
-}
-
 /// The URL a DPoP proof's `htu` must name for this request: the public URL plus the path.
 pub fn request_url(app: &SharedApp, parts: &Parts) -> String {
     format!(
@@ -260,23 +189,23 @@ pub fn request_url(app: &SharedApp, parts: &Parts) -> String {
     )
 }
 
-async fn api_key_scope(parts: &Parts, app: &SharedApp) -> Result<(String, ApiKeyScope), ApiError> {
+async fn api_key_scope(parts: &Parts, app: &SharedApp) -> Result<(String, ApiKeyScope), AppError> {
     let credential = bearer(parts)?;
     api_keys::authenticate(&app.store, &app.api_keys, credential)
         .await?
-        .ok_or_else(|| ApiError::unauthenticated("the API key is not valid"))
+        .ok_or_else(|| AppError::unauthenticated("the API key is not valid"))
 }
 
 async fn require_scope(
     parts: &Parts,
     app: &SharedApp,
     required: ApiKeyScope,
-) -> Result<String, ApiError> {
+) -> Result<String, AppError> {
     let (key_id, scope) = api_key_scope(parts, app).await?;
     if scope.allows(required) {
         Ok(key_id)
     } else {
-        Err(ApiError::new(
+        Err(AppError::new(
             ErrorCode::Forbidden,
             format!(
                 "this route needs an API key with scope {}",
@@ -293,7 +222,7 @@ pub struct ServiceCaller {
 }
 
 impl FromRequestParts<SharedApp> for ServiceCaller {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -312,7 +241,7 @@ pub struct AdminCaller {
 }
 
 impl FromRequestParts<SharedApp> for AdminCaller {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -324,14 +253,8 @@ impl FromRequestParts<SharedApp> for AdminCaller {
     }
 }
 
-/// An end user: a valid access token whose session is still live.
-pub struct UserCaller {
-    pub claims: AccessClaims,
-    pub session: SessionRecord,
-}
-
 impl FromRequestParts<SharedApp> for UserCaller {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -339,20 +262,20 @@ impl FromRequestParts<SharedApp> for UserCaller {
     ) -> Result<Self, Self::Rejection> {
         let (scheme, credential) = credential(parts)?;
         if api_keys::looks_like_api_key(credential) {
-            return Err(ApiError::unauthenticated(
+            return Err(AppError::unauthenticated(
                 "this route needs a user's access token, not an API key",
             ));
         }
         let claims = app.tokens.verify(credential).map_err(|e| {
             tracing::debug!(reason = %e, "access token refused");
-            ApiError::unauthenticated("the access token is invalid or expired")
+            AppError::unauthenticated("the access token is invalid or expired")
         })?;
         let proof = parts
             .headers
             .get("dpop")
             .map(|v| {
                 v.to_str()
-                    .map_err(|_| ApiError::unauthenticated("invalid DPoP proof: not text"))
+                    .map_err(|_| AppError::unauthenticated("invalid DPoP proof: not text"))
             })
             .transpose()?;
         check_possession(
@@ -371,7 +294,7 @@ impl FromRequestParts<SharedApp> for UserCaller {
             .session(&claims.sid)
             .await?
             .filter(|s| s.user_id == claims.sub && s.to_domain().is_live(app.now()))
-            .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
+            .ok_or_else(|| AppError::unauthenticated("the session has ended"))?;
         Ok(Self { claims, session })
     }
 }
@@ -381,7 +304,7 @@ impl FromRequestParts<SharedApp> for UserCaller {
 pub struct MaybeUser(pub Option<UserCaller>);
 
 impl FromRequestParts<SharedApp> for MaybeUser {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -397,42 +320,6 @@ impl FromRequestParts<SharedApp> for MaybeUser {
     }
 }
 
-/// Counts a request against a per-IP limit per minute, in the store (so the limit holds
-/// across nodes); over it → `RATE_LIMITED` with `Retry-After`.
-pub async fn rate_limit(
-    app: &SharedApp,
-    bucket: &str,
-    ip: IpAddr,
-    per_minute: u32,
-) -> Result<(), ApiError> {
-    limit_per_minute(
-        app,
-        &format!("{bucket}:{ip}"),
-        per_minute,
-        "too many requests from this address; slow down",
-    )
-    .await
-}
-
-/// Counts one event against `key`'s limit per minute, in the store; over it →
-/// `RATE_LIMITED` with `Retry-After` and `detail`.
-pub async fn limit_per_minute(
-    app: &SharedApp,
-    key: &str,
-    per_minute: u32,
-    detail: &str,
-) -> Result<(), ApiError> {
-    let now = app.now();
-    let window = now - now.rem_euclid(60);
-    let count = app.store.hit_rate_counter(key, window).await?;
-    if count > i64::from(per_minute) {
-        let mut e = ApiError::new(ErrorCode::RateLimited, detail.to_owned());
-        e.retry_after = Some(window + 60 - now);
-        return Err(e);
-    }
-    Ok(())
-}
-
 /// Either an end user (access token) or a relying party's backend (service key).
 pub enum UserOrService {
     User(Box<UserCaller>),
@@ -440,7 +327,7 @@ pub enum UserOrService {
 }
 
 impl FromRequestParts<SharedApp> for UserOrService {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -462,7 +349,7 @@ impl FromRequestParts<SharedApp> for UserOrService {
 pub struct ClientIp(pub IpAddr);
 
 impl FromRequestParts<SharedApp> for ClientIp {
-    type Rejection = ApiError;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -472,7 +359,7 @@ impl FromRequestParts<SharedApp> for ClientIp {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
-            .ok_or_else(|| ApiError::internal("no peer address on the request"))?;
+            .ok_or_else(|| AppError::internal("no peer address on the request"))?;
         let forwarded = parts
             .headers
             .get_all("x-forwarded-for")

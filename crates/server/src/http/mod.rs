@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::{App, SharedApp};
-use error::ApiError;
+use crate::error::AppError;
 
 pub mod connections;
 pub mod error;
@@ -93,9 +93,9 @@ pub fn router(app: SharedApp) -> Router {
                 ([(header::CONTENT_TYPE, "application/json")], openapi.to_string())
             }),
         )
-        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .fallback(|| async { AppError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take this method")
+            AppError::new(ErrorCode::MethodNotAllowed, "this route does not take this method")
         })
         .layer(middleware::from_fn_with_state(
             Arc::new(HttpMetrics::default()),

@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 
 use crate::api_keys;
 use crate::app::SharedApp;
-use crate::http::error::{ApiError, Problem};
+use crate::error::AppError;
+use crate::http::error::Problem;
 use crate::http::extract::{AdminCaller, ApiJson, ApiPath};
 use crate::http::rfc3339;
 
@@ -60,7 +61,7 @@ pub async fn create(
     State(app): State<SharedApp>,
     caller: AdminCaller,
     ApiJson(body): ApiJson<CreateApiKey>,
-) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedApiKey>), AppError> {
     let scope = ApiKeyScope::parse(&body.scope)?;
     let label = body.label.as_deref().map(parse_label).transpose()?;
     let now = app.now();
@@ -88,7 +89,7 @@ pub async fn create(
 pub async fn list(
     State(app): State<SharedApp>,
     _caller: AdminCaller,
-) -> Result<Json<ApiKeyList>, ApiError> {
+) -> Result<Json<ApiKeyList>, AppError> {
     let api_keys = app
         .store
         .api_keys()
@@ -120,9 +121,9 @@ pub async fn revoke(
     State(app): State<SharedApp>,
     caller: AdminCaller,
     ApiPath(id): ApiPath<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, AppError> {
     let now = app.now();
-    let not_found = || ApiError::new(ErrorCode::NotFound, "no live API key with this id");
+    let not_found = || AppError::new(ErrorCode::NotFound, "no live API key with this id");
     let key = app.store.api_key(&id).await?.ok_or_else(not_found)?;
     let event = api_keys::event("API_KEY_REVOKED", &key, &caller.key_id, now);
     let revoked = app.store.revoke_api_key(&id, now, &event).await?;
@@ -130,7 +131,7 @@ pub async fn revoke(
     match revoked {
         Revocation::Revoked => Ok(StatusCode::NO_CONTENT),
         Revocation::NotFound => Err(not_found()),
-        Revocation::LastAdmin => Err(ApiError::new(
+        Revocation::LastAdmin => Err(AppError::new(
             ErrorCode::Conflict,
             "this is the last live admin key: create another admin key first \
              (`stepgate api-keys create --scope admin` on the host makes one)",

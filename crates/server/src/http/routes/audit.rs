@@ -7,7 +7,8 @@ use stepgate_store::AuditFilter;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::SharedApp;
-use crate::http::error::{ApiError, Problem};
+use crate::error::AppError;
+use crate::http::error::Problem;
 use crate::http::extract::{AdminCaller, ApiQuery};
 use crate::http::rfc3339;
 
@@ -65,10 +66,10 @@ pub async fn list(
     State(app): State<SharedApp>,
     _caller: AdminCaller,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<AuditList>, ApiError> {
+) -> Result<Json<AuditList>, AppError> {
     let limit = q.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::validation("limit must be 1 to 10000"));
+        return Err(AppError::validation("limit must be 1 to 10000"));
     }
     let filter = AuditFilter {
         after_seq: q.after_seq.unwrap_or(0).max(0),

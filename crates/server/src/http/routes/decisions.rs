@@ -14,8 +14,10 @@ use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::decisions::{Ask, DecisionAnswer, Question, RelayedProof, decide};
-use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ClientIp, Scheme, ServiceCaller, authorization};
+use crate::dpop::Scheme;
+use crate::error::AppError;
+use crate::http::error::Problem;
+use crate::http::extract::{ApiJson, ClientIp, ServiceCaller, authorization};
 
 /// What the relying party saw of the user's request.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -116,23 +118,23 @@ pub struct DecisionByAction {
 
 const MAX_NAME: usize = 256;
 
-fn name(field: &str, value: String) -> Result<String, ApiError> {
+fn name(field: &str, value: String) -> Result<String, AppError> {
     if value.is_empty() || value.chars().count() > MAX_NAME || value.chars().any(char::is_control) {
-        return Err(ApiError::validation(format!(
+        return Err(AppError::validation(format!(
             "{field} must be 1 to {MAX_NAME} characters, without control characters"
         )));
     }
     Ok(value)
 }
 
-fn parse_ip(raw: &str) -> Result<IpAddr, ApiError> {
+fn parse_ip(raw: &str) -> Result<IpAddr, AppError> {
     raw.parse::<IpAddr>()
         .map(|ip| ip.to_canonical())
-        .map_err(|_| ApiError::validation("context.ip must be an IPv4 or IPv6 address"))
+        .map_err(|_| AppError::validation("context.ip must be an IPv4 or IPv6 address"))
 }
 
 impl DecisionRequest {
-    fn into_ask(self) -> Result<Ask, ApiError> {
+    fn into_ask(self) -> Result<Ask, AppError> {
         let question = match (self.purpose, self.action, self.resource) {
             (Some(purpose), None, None) if self.resource_attributes.is_none() => {
                 Question::Purpose(name("purpose", purpose)?)
@@ -143,7 +145,7 @@ impl DecisionRequest {
                 attributes: self.resource_attributes,
             },
             _ => {
-                return Err(ApiError::validation(
+                return Err(AppError::validation(
                     "give either purpose, or action and resource (with resource_attributes)",
                 ));
             }
@@ -151,7 +153,7 @@ impl DecisionRequest {
         let context = self.context.unwrap_or_default();
         if let Some(fingerprint) = &context.device_fingerprint {
             if fingerprint.is_empty() {
-                return Err(ApiError::validation(
+                return Err(AppError::validation(
                     "context.device_fingerprint must not be empty",
                 ));
             }
@@ -163,7 +165,7 @@ impl DecisionRequest {
         if let Some(d) = &self.action_digest
             && !(d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
         {
-            return Err(ApiError::validation(
+            return Err(AppError::validation(
                 "action_digest must be 64 hex digits (SHA-256)",
             ));
         }
@@ -206,7 +208,7 @@ pub async fn create(
     State(app): State<SharedApp>,
     _caller: ServiceCaller,
     ApiJson(body): ApiJson<DecisionRequest>,
-) -> Result<Json<DecisionAnswer>, ApiError> {
+) -> Result<Json<DecisionAnswer>, AppError> {
     Ok(Json(decide(&app, body.into_ask()?).await?))
 }
 
@@ -221,20 +223,20 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The original request's method and URL from the proxy's headers: `X-Original-Method`
 /// / `X-Forwarded-Method`, and `X-Original-URL`, or `X-Forwarded-Proto` +
 /// `X-Forwarded-Host` + `X-Forwarded-Uri` / `X-Original-URI`.
-fn original_request(headers: &HeaderMap) -> Result<(String, String, String), ApiError> {
+fn original_request(headers: &HeaderMap) -> Result<(String, String, String), AppError> {
     let method = header_text(headers, "x-original-method")
         .or_else(|| header_text(headers, "x-forwarded-method"))
         .ok_or_else(|| {
-            ApiError::validation("the proxy must send X-Original-Method or X-Forwarded-Method")
+            AppError::validation("the proxy must send X-Original-Method or X-Forwarded-Method")
         })?
         .to_ascii_uppercase();
     let (url, path) = if let Some(url) = header_text(headers, "x-original-url") {
         let parsed: axum::http::Uri = url
             .parse()
-            .map_err(|_| ApiError::validation("X-Original-URL is not a URL"))?;
+            .map_err(|_| AppError::validation("X-Original-URL is not a URL"))?;
         let authority = parsed
             .authority()
-            .ok_or_else(|| ApiError::validation("X-Original-URL must be absolute"))?;
+            .ok_or_else(|| AppError::validation("X-Original-URL must be absolute"))?;
         let scheme = parsed.scheme_str().unwrap_or("http");
         (
             format!("{scheme}://{authority}{}", parsed.path()),
@@ -244,7 +246,7 @@ fn original_request(headers: &HeaderMap) -> Result<(String, String, String), Api
         let uri = header_text(headers, "x-forwarded-uri")
             .or_else(|| header_text(headers, "x-original-uri"))
             .ok_or_else(|| {
-                ApiError::validation(
+                AppError::validation(
                     "the proxy must send X-Original-URL, X-Forwarded-Uri or X-Original-URI",
                 )
             })?;
@@ -256,13 +258,13 @@ fn original_request(headers: &HeaderMap) -> Result<(String, String, String), Api
         (format!("{proto}://{host}{path}"), path)
     };
     if !method.bytes().all(|b| b.is_ascii_alphabetic()) || method.len() > 16 {
-        return Err(ApiError::validation(
+        return Err(AppError::validation(
             "the original method is not an HTTP method",
         ));
     }
     // Rules see the path as the upstream will act on it.
     let path = crate::forward_auth::normalize(&path)
-        .map_err(|e| ApiError::validation(format!("the original path: {e}")))?;
+        .map_err(|e| AppError::validation(format!("the original path: {e}")))?;
     Ok((method, url, path))
 }
 
@@ -283,7 +285,7 @@ fn quoted(value: &str) -> String {
 }
 
 /// `WWW-Authenticate` for a missing or bad token (RFC 6750 §3).
-fn unauthenticated(scheme: &str, error: Option<&ApiError>) -> Response {
+fn unauthenticated(scheme: &str, error: Option<&AppError>) -> Response {
     let value = match error {
         None => scheme.to_owned(),
         Some(e) => format!(
@@ -292,7 +294,7 @@ fn unauthenticated(scheme: &str, error: Option<&ApiError>) -> Response {
         ),
     };
     let mut response = error.map_or_else(
-        || ApiError::unauthenticated("an access token is required").into_response(),
+        || AppError::unauthenticated("an access token is required").into_response(),
         |e| e.clone().into_response(),
     );
     if let Ok(v) = HeaderValue::from_str(&value) {
@@ -337,7 +339,7 @@ pub async fn forward_auth(
     State(app): State<SharedApp>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let (method, url, path) = original_request(&headers)?;
     // No credentials at all: a bare challenge (RFC 6750 §3.1 gives no error code).
     if !headers.contains_key(header::AUTHORIZATION) {
@@ -387,7 +389,7 @@ pub async fn forward_auth(
                 quoted(answer.acr_values.as_deref().unwrap_or_default()),
                 answer.max_age.unwrap_or_default()
             );
-            let mut problem = ApiError::new(ErrorCode::StepupRequired, detail)
+            let mut problem = AppError::new(ErrorCode::StepupRequired, detail)
                 .with("purpose", purpose.as_str())
                 .with("acr_values", answer.acr_values.clone().unwrap_or_default())
                 .with("max_age", answer.max_age.unwrap_or_default());
@@ -420,7 +422,7 @@ pub async fn forward_auth(
         }
         _ => {
             return Ok(
-                ApiError::new(ErrorCode::Forbidden, answer.reasons.join("; ")).into_response(),
+                AppError::new(ErrorCode::Forbidden, answer.reasons.join("; ")).into_response(),
             );
         }
     };

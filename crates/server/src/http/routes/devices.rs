@@ -5,12 +5,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use stepgate_core::ErrorCode;
-use stepgate_store::{AuditEvent, DeviceRecord};
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
-use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiPath, UserCaller};
+use crate::caller::UserCaller;
+use crate::error::AppError;
+use crate::http::error::Problem;
+use crate::http::extract::ApiPath;
 use crate::http::rfc3339;
 
 #[derive(Serialize, ToSchema)]
@@ -30,49 +31,6 @@ pub struct DeviceList {
     pub devices: Vec<DeviceView>,
 }
 
-/// Remembers the calling session's device for its user (after it enrolled a factor or
-/// passed a login step-up), raising `DEVICE_REMEMBERED` the first time.
-pub(crate) async fn remember_session_device(
-    app: &SharedApp,
-    caller: &UserCaller,
-    ip: &str,
-    now: i64,
-) -> Result<(), ApiError> {
-    let Some(hash) = &caller.session.device_hash else {
-        return Ok(());
-    };
-    if app
-        .store
-        .device(&caller.session.user_id, hash)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let device = DeviceRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: caller.session.user_id.clone(),
-        device_hash: hash.clone(),
-        trust: crate::dpop::trust_of(hash).into(),
-        user_agent: caller.session.user_agent.clone(),
-        created_at: now,
-        last_seen_at: now,
-    };
-    let event = AuditEvent {
-        kind: "DEVICE_REMEMBERED",
-        at: now,
-        user_id: Some(caller.session.user_id.clone()),
-        session_id: Some(caller.session.id.clone()),
-        ip: Some(ip.to_owned()),
-        data: Some(
-            serde_json::json!({ "device_id": device.id, "trust": device.trust }).to_string(),
-        ),
-        ..Default::default()
-    };
-    app.store.remember_device(&device, &event).await?;
-    Ok(())
-}
-
 /// The caller's remembered devices.
 #[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "listDevices",
     responses((status = 200, body = DeviceList)),
@@ -80,7 +38,7 @@ pub(crate) async fn remember_session_device(
 pub async fn list(
     State(app): State<SharedApp>,
     caller: UserCaller,
-) -> Result<Json<DeviceList>, ApiError> {
+) -> Result<Json<DeviceList>, AppError> {
     let devices = app
         .store
         .devices_of_user(&caller.session.user_id)
@@ -110,7 +68,7 @@ pub async fn forget(
     State(app): State<SharedApp>,
     caller: UserCaller,
     ApiPath(id): ApiPath<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, AppError> {
     if app
         .store
         .forget_device(&id, &caller.session.user_id)
@@ -118,6 +76,6 @@ pub async fn forget(
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(ErrorCode::NotFound, "no such device"))
+        Err(AppError::new(ErrorCode::NotFound, "no such device"))
     }
 }

@@ -14,19 +14,19 @@ use stepgate_store::{AuditEvent, ElevationRecord, FactorRecord};
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
+use crate::caller::UserCaller;
 use crate::config::{FACTORS_DELETE, FACTORS_ENROLL};
+use crate::devices::remember_session_device;
 use crate::elevations::{check_holder, parse_elevation_token, rely_on};
-use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ApiPath, ClientIp, UserCaller};
+use crate::error::AppError;
+use crate::http::error::Problem;
+use crate::http::extract::{ApiJson, ApiPath, ClientIp};
 use crate::http::rfc3339;
-use crate::http::routes::devices::remember_session_device;
-use crate::http::routes::stepup::{NewChallenge, open_challenge};
+use crate::stepup::challenges::{self, ChallengeRequest};
 
 /// Header carrying an elevation token to routes stepgate itself protects.
 pub const ELEVATION_HEADER: &str = "stepgate-elevation";
 const RECOVERY_CODES: usize = 10;
-/// Crockford base32: no i, l, o, u, so codes read aloud unambiguously.
-const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 #[derive(Serialize, ToSchema)]
 pub struct TotpEnrollment {
@@ -69,9 +69,9 @@ pub struct RecoveryCodes {
     pub codes: Vec<String>,
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
     let mut bytes = [0u8; N];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ApiError::internal("random source failed"))?;
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AppError::internal("random source failed"))?;
     Ok(bytes)
 }
 
@@ -85,21 +85,6 @@ fn percent_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// Lowercases, drops separators and maps look-alikes; None unless 10 valid characters.
-pub fn normalize_recovery_code(raw: &str) -> Option<String> {
-    let normalized: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| match c.to_ascii_lowercase() {
-            'o' => '0',
-            'i' | 'l' => '1',
-            other => other,
-        })
-        .collect();
-    (normalized.len() == 10 && normalized.bytes().all(|b| RECOVERY_ALPHABET.contains(&b)))
-        .then_some(normalized)
 }
 
 fn enrolled_event(
@@ -139,14 +124,14 @@ pub async fn enroll_totp(
     caller: UserCaller,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-) -> Result<(StatusCode, Json<TotpEnrollment>), ApiError> {
+) -> Result<(StatusCode, Json<TotpEnrollment>), AppError> {
     let now = app.now();
     let existing = app.store.factors_of_user(&caller.session.user_id).await?;
     if existing
         .iter()
         .any(|f| f.status == "active" && f.kind == "totp")
     {
-        return Err(ApiError::new(
+        return Err(AppError::new(
             ErrorCode::Conflict,
             "an authenticator is already enrolled; remove it first",
         ));
@@ -166,7 +151,7 @@ pub async fn enroll_totp(
         .store
         .user_by_id(&caller.session.user_id)
         .await?
-        .ok_or_else(|| ApiError::unauthenticated("the user no longer exists"))?;
+        .ok_or_else(|| AppError::unauthenticated("the user no longer exists"))?;
     app.store
         .insert_factor(&FactorRecord {
             id: id.clone(),
@@ -188,7 +173,7 @@ pub async fn enroll_totp(
         percent_encode(issuer),
     );
     let qr_svg = qrcode::QrCode::new(uri.as_bytes())
-        .map_err(ApiError::internal)?
+        .map_err(AppError::internal)?
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(200, 200)
         .build();
@@ -220,16 +205,16 @@ pub async fn confirm_totp(
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ConfirmTotp>,
-) -> Result<Json<FactorView>, ApiError> {
+) -> Result<Json<FactorView>, AppError> {
     let now = app.now();
     let factor = app
         .store
         .factor(&id)
         .await?
         .filter(|f| f.user_id == caller.session.user_id && f.kind == "totp")
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such TOTP factor"))?;
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such TOTP factor"))?;
     if factor.status != "pending" {
-        return Err(ApiError::new(
+        return Err(AppError::new(
             ErrorCode::Conflict,
             "this factor is already confirmed",
         ));
@@ -238,10 +223,10 @@ pub async fn confirm_totp(
     let sealed = factor
         .secret
         .as_deref()
-        .ok_or_else(|| ApiError::internal("TOTP factor without a secret"))?;
+        .ok_or_else(|| AppError::internal("TOTP factor without a secret"))?;
     let secret = app.secrets.open(&factor.id, sealed)?;
     let step = totp_matching_step(&secret, &code, now).ok_or_else(|| {
-        ApiError::validation(
+        AppError::validation(
             "the code does not match; check the authenticator's clock and try the next code",
         )
     })?;
@@ -251,7 +236,7 @@ pub async fn confirm_totp(
         .confirm_totp(&factor.id, step as i64, now, &event)
         .await?
     {
-        return Err(ApiError::new(
+        return Err(AppError::new(
             ErrorCode::Conflict,
             "this factor is already confirmed",
         ));
@@ -284,7 +269,7 @@ pub async fn create_recovery_codes(
     caller: UserCaller,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-) -> Result<(StatusCode, Json<RecoveryCodes>), ApiError> {
+) -> Result<(StatusCode, Json<RecoveryCodes>), AppError> {
     let now = app.now();
     let existing = app.store.factors_of_user(&caller.session.user_id).await?;
     guard_enrollment(&app, &caller, ip, &headers, &existing, "recovery codes").await?;
@@ -293,7 +278,7 @@ pub async fn create_recovery_codes(
     while codes.len() < RECOVERY_CODES {
         let raw: String = random_bytes::<10>()?
             .iter()
-            .map(|b| RECOVERY_ALPHABET[usize::from(b & 31)] as char)
+            .map(|b| crate::factors::RECOVERY_ALPHABET[usize::from(b & 31)] as char)
             .collect();
         let hash = app.secrets.recovery_code_hash(&raw);
         if hashes.contains(&hash) {
@@ -333,7 +318,7 @@ pub async fn create_recovery_codes(
 pub async fn list(
     State(app): State<SharedApp>,
     caller: UserCaller,
-) -> Result<Json<FactorList>, ApiError> {
+) -> Result<Json<FactorList>, AppError> {
     let mut factors = Vec::new();
     for f in app.store.factors_of_user(&caller.session.user_id).await? {
         let codes_left = if f.kind == "recovery_code" {
@@ -375,9 +360,9 @@ pub async fn delete(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, AppError> {
     let now = app.now();
-    let not_found = || ApiError::new(ErrorCode::NotFound, "no such factor");
+    let not_found = || AppError::new(ErrorCode::NotFound, "no such factor");
     let factor = app
         .store
         .factor(&id)
@@ -421,12 +406,12 @@ pub(crate) async fn require_elevation(
     headers: &HeaderMap,
     purpose: &str,
     summary: String,
-) -> Result<ElevationRecord, ApiError> {
+) -> Result<ElevationRecord, AppError> {
     let now = app.now();
     let presented = match headers.get(ELEVATION_HEADER) {
         Some(value) => {
             let malformed = || {
-                ApiError::new(
+                AppError::new(
                     ErrorCode::StepupTokenInvalid,
                     "the elevation token is malformed",
                 )
@@ -438,7 +423,7 @@ pub(crate) async fn require_elevation(
                 .await?
                 .filter(|e| e.user_id == caller.session.user_id)
                 .ok_or_else(|| {
-                    ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token")
+                    AppError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token")
                 })?;
             let caller_jkt = caller.claims.cnf.as_ref().map(|c| c.jkt.as_str());
             check_holder(&record, &caller.session.id, caller_jkt)?;
@@ -456,24 +441,24 @@ pub(crate) async fn require_elevation(
             }),
     };
     let Some(elevation) = presented else {
-        let challenge = open_challenge(
+        let challenge = challenges::open(
             app,
             caller,
             ip,
-            NewChallenge {
+            ChallengeRequest {
                 purpose: purpose.into(),
-                mode: Some("session".into()),
+                mode: ElevationMode::Session,
                 action_digest: None,
                 action_summary: Some(summary),
             },
         )
         .await?;
-        return Err(ApiError::new(
+        return Err(AppError::new(
             ErrorCode::StepupRequired,
             "this change to your factors needs a step-up",
         )
         .with("purpose", purpose)
-        .with("challenge_id", challenge.challenge_id)
+        .with("challenge_id", challenge.record.id)
         .with("allowed_factors", challenge.allowed_factors));
     };
     let ip_text = ip.to_string();
@@ -495,7 +480,7 @@ async fn guard_enrollment(
     headers: &HeaderMap,
     factors: &[FactorRecord],
     what: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     if factors.iter().any(|f| f.status == "active") {
         require_elevation(
             app,
@@ -513,20 +498,6 @@ async fn guard_enrollment(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recovery_codes_normalize_forgivingly_but_strictly() {
-        assert_eq!(
-            normalize_recovery_code("ABCDE-FGH0J").as_deref(),
-            Some("abcdefgh0j")
-        );
-        assert_eq!(
-            normalize_recovery_code(" abcde fghoj ").as_deref(),
-            Some("abcdefgh0j")
-        );
-        assert!(normalize_recovery_code("abcde").is_none());
-        assert!(normalize_recovery_code("abcde-fghu1").is_none());
-    }
 
     #[test]
     fn labels_are_percent_encoded() {

@@ -7,7 +7,8 @@ use axum::response::IntoResponse;
 use stepgate_core::ErrorCode;
 
 use crate::app::SharedApp;
-use crate::http::error::{ApiError, Problem};
+use crate::error::AppError;
+use crate::http::error::Problem;
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
@@ -22,12 +23,12 @@ pub async fn healthz() -> Json<serde_json::Value> {
         (status = 200, description = "Ready", body = Object),
         (status = 503, body = Problem, content_type = "application/problem+json", description = "UNAVAILABLE"),
     ))]
-pub async fn readyz(State(app): State<SharedApp>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn readyz(State(app): State<SharedApp>) -> Result<Json<serde_json::Value>, AppError> {
     match app.store.ping().await {
         Ok(()) => Ok(Json(serde_json::json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::new(
+            Err(AppError::new(
                 ErrorCode::Unavailable,
                 "the database is not reachable",
             ))

@@ -8,7 +8,8 @@ use stepgate_core::purpose::{FactorClass, RequirementChange};
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
-use crate::http::error::{ApiError, Problem};
+use crate::error::AppError;
+use crate::http::error::Problem;
 use crate::http::extract::{AdminCaller, ApiJson, ApiPath, json_integer};
 use crate::policy::RequirementDoc;
 
@@ -61,7 +62,7 @@ pub struct PurposeUpdated {
 pub async fn show(
     State(app): State<SharedApp>,
     _caller: AdminCaller,
-) -> Result<Json<PolicyView>, ApiError> {
+) -> Result<Json<PolicyView>, AppError> {
     let snapshot = app.policy.current(&app.store).await?;
     let purposes = app
         .policy
@@ -96,11 +97,11 @@ pub async fn update(
     _caller: AdminCaller,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<PurposeChange>,
-) -> Result<Json<PurposeUpdated>, ApiError> {
+) -> Result<Json<PurposeUpdated>, AppError> {
     let purpose = app
         .policy
         .purpose(&name)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no purpose named {name:?}")))?;
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no purpose named {name:?}")))?;
     let change = RequirementChange {
         factor: body.factor.as_deref().map(FactorClass::parse).transpose()?,
         ttl_seconds: body.ttl_seconds,

@@ -10,17 +10,22 @@ use stepgate_core::factor::FactorKind;
 use stepgate_core::identity::{Password, Username, check_device_field};
 use stepgate_core::purpose::FactorClass;
 use stepgate_core::risk::{Reason, Tier, assess};
-use stepgate_core::session::acr;
-use stepgate_store::{AuditEvent, ChallengeRecord, LoginRecord, SessionRecord};
+use stepgate_store::{AuditEvent, ChallengeRecord};
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
+use crate::caller::UserCaller;
 use crate::dpop;
-use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ClientIp, UserCaller, rate_limit};
+use crate::error::AppError;
+use crate::http::error::Problem;
+use crate::http::extract::{ApiJson, ClientIp};
 use crate::http::rfc3339;
+use crate::limits::rate_limit;
+use crate::login::{
+    LOGIN_PURPOSE, LoginResponse, PendingLogin, login_record, login_succeeded, new_session,
+    session_granted,
+};
 use crate::risk::{self, RiskView};
-use crate::tokens::{AccessClaims, Confirmation};
 
 #[derive(Deserialize, ToSchema)]
 pub struct Login {
@@ -44,23 +49,6 @@ pub struct Device {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct LoginResponse {
-    /// A JWT signed with the key named by its `kid` (see the JWKS).
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub session_id: String,
-    /// Seconds until the access token expires.
-    pub expires_in: i64,
-    /// The user has no second factor yet and should enroll one.
-    pub enrollment_required: bool,
-    /// The assessment that let this login through.
-    pub risk: RiskView,
-}
-
-/// The purpose name of login challenges.
-pub const LOGIN_PURPOSE: &str = "login";
-
-#[derive(Serialize, ToSchema)]
 pub struct CurrentSession {
     pub session_id: String,
     pub user_id: String,
@@ -77,124 +65,11 @@ pub struct CurrentSession {
     pub risk: Option<RiskView>,
 }
 
-fn invalid_credentials() -> ApiError {
-    ApiError::new(
+fn invalid_credentials() -> AppError {
+    AppError::new(
         ErrorCode::InvalidCredentials,
         "the username or password is wrong",
     )
-}
-
-/// A login whose password checked, waiting for its session: granted at once (low risk)
-/// or after its login challenge passes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct PendingLogin {
-    pub user_id: String,
-    pub ip: String,
-    pub user_agent: Option<String>,
-    pub device_hash: Option<String>,
-    pub country: Option<String>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub enrollment_required: bool,
-    pub risk: RiskView,
-    /// The DPoP key the login proved, to which the session's tokens are bound.
-    #[serde(default)]
-    pub jkt: Option<String>,
-}
-
-/// Creates the session of a pending login and signs its first access token. `factor`
-/// is the second factor that passed a login challenge, if one did.
-pub(crate) fn new_session(
-    app: &SharedApp,
-    pending: &PendingLogin,
-    factor: Option<FactorKind>,
-    now: i64,
-) -> SessionRecord {
-    let mut amr = vec!["pwd"];
-    amr.extend(factor.map(|f| f.amr()));
-    SessionRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: pending.user_id.clone(),
-        created_at: now,
-        auth_time: now,
-        expires_at: app.lifetimes.session_expiry(now),
-        revoked_at: None,
-        ip: pending.ip.clone(),
-        user_agent: pending.user_agent.clone(),
-        device_hash: pending.device_hash.clone(),
-        acr: if factor.is_some() {
-            acr::MFA
-        } else {
-            acr::PASSWORD
-        }
-        .into(),
-        amr: amr.join(" "),
-        enrollment_required: pending.enrollment_required,
-        risk: serde_json::to_string(&pending.risk).ok(),
-        jkt: pending.jkt.clone(),
-    }
-}
-
-pub(crate) fn login_record(pending: &PendingLogin, now: i64) -> LoginRecord {
-    LoginRecord {
-        user_id: pending.user_id.clone(),
-        at: now,
-        ip: pending.ip.clone(),
-        country: pending.country.clone(),
-        latitude: pending.latitude,
-        longitude: pending.longitude,
-    }
-}
-
-pub(crate) fn login_succeeded(
-    pending: &PendingLogin,
-    session: &SessionRecord,
-    now: i64,
-) -> AuditEvent {
-    AuditEvent {
-        kind: "ACCOUNT_LOGIN_SUCCEEDED",
-        at: now,
-        user_id: Some(pending.user_id.clone()),
-        session_id: Some(session.id.clone()),
-        ip: Some(pending.ip.clone()),
-        data: Some(serde_json::json!({ "risk": pending.risk, "amr": session.amr }).to_string()),
-        ..Default::default()
-    }
-}
-
-/// The answer that hands out a session.
-pub(crate) fn session_granted(
-    app: &SharedApp,
-    session: &SessionRecord,
-    risk: RiskView,
-    now: i64,
-) -> Result<LoginResponse, ApiError> {
-    let claims = AccessClaims {
-        iss: app.tokens.issuer().to_owned(),
-        sub: session.user_id.clone(),
-        sid: session.id.clone(),
-        iat: now,
-        exp: app.lifetimes.access_token_expiry(now, session.expires_at),
-        auth_time: session.auth_time,
-        acr: session.acr.clone(),
-        amr: session.amr.split_whitespace().map(str::to_owned).collect(),
-        su: None,
-        su_time: None,
-        su_purpose: None,
-        cnf: Confirmation::of(session.jkt.as_ref()),
-    };
-    Ok(LoginResponse {
-        access_token: app.tokens.sign(&claims)?,
-        token_type: if session.jkt.is_some() {
-            "DPoP"
-        } else {
-            "Bearer"
-        },
-        session_id: session.id.clone(),
-        expires_in: claims.exp - now,
-        enrollment_required: session.enrollment_required,
-        risk,
-    })
 }
 
 /// Log in with a password; the risk engine decides what happens next.
@@ -222,10 +97,10 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Login>,
-) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
+) -> Result<(StatusCode, Json<LoginResponse>), AppError> {
     let username = Username::parse(&body.username)?;
     if body.password.is_empty() || body.password.chars().count() > Password::MAX_CHARS {
-        return Err(ApiError::validation("password must be 1 to 256 characters"));
+        return Err(AppError::validation("password must be 1 to 256 characters"));
     }
     let device = body.device.unwrap_or(Device {
         fingerprint: None,
@@ -271,7 +146,7 @@ pub async fn login(
     {
         Ok(failures) => failures,
         Err(failures) => {
-            let mut e = ApiError::new(
+            let mut e = AppError::new(
                 ErrorCode::AccountLocked,
                 "too many wrong passwords; try again later",
             );
@@ -279,7 +154,7 @@ pub async fn login(
             return Err(e);
         }
     };
-    let outcome: Result<_, ApiError> = async {
+    let outcome: Result<_, AppError> = async {
 
         let user = app.store.user_by_username(name).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
@@ -327,17 +202,17 @@ pub async fn login(
             Some(value) => {
                 let proof = value
                     .to_str()
-                    .map_err(|_| ApiError::validation("invalid DPoP proof: not text"))
+                    .map_err(|_| AppError::validation("invalid DPoP proof: not text"))
                     .and_then(|v| {
                         let url = format!(
                             "{}/v1/sessions",
                             app.config.public_url.trim_end_matches('/')
                         );
                         dpop::verify(v, "POST", &url, now)
-                            .map_err(|why| ApiError::validation(format!("invalid DPoP proof: {why}")))
+                            .map_err(|why| AppError::validation(format!("invalid DPoP proof: {why}")))
                     })?;
-                if !crate::http::extract::spend_proof(&app, &proof).await? {
-                    return Err(ApiError::validation(
+                if !crate::dpop::spend_proof(&app, &proof).await? {
+                    return Err(AppError::validation(
                         "invalid DPoP proof: it was used before",
                     ));
                 }
@@ -395,13 +270,13 @@ pub async fn login(
                     ..Default::default()
                 })
                 .await?;
-            return Err(ApiError::new(
+            return Err(AppError::new(
                 ErrorCode::LoginBlocked,
                 "this sign-in looks too risky and was refused",
             )
             .with(
                 "risk",
-                serde_json::to_value(&risk).map_err(ApiError::internal)?,
+                serde_json::to_value(&risk).map_err(AppError::internal)?,
             ));
         }
         if assessment.tier == Tier::Low || enrollment_required {
@@ -458,7 +333,7 @@ pub async fn login(
             expires_at: now + app.limits.challenge_ttl_seconds,
             action_digest: None,
             action_summary: Some("Sign in".into()),
-            login_context: Some(serde_json::to_string(&pending).map_err(ApiError::internal)?),
+            login_context: Some(serde_json::to_string(&pending).map_err(AppError::internal)?),
         };
         let event = AuditEvent {
             kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
@@ -472,7 +347,7 @@ pub async fn login(
             ..Default::default()
         };
         app.store.insert_challenge(&record, &event).await?;
-        Err(ApiError::new(
+        Err(AppError::new(
             ErrorCode::StepupRequired,
             "this sign-in needs a second factor",
         )
@@ -482,7 +357,7 @@ pub async fn login(
         .with("expires_at", rfc3339(record.expires_at))
         .with(
             "risk",
-            serde_json::to_value(&risk).map_err(ApiError::internal)?,
+            serde_json::to_value(&risk).map_err(AppError::internal)?,
         ))
     }
     .await;
@@ -526,14 +401,14 @@ pub async fn current(caller: UserCaller) -> Json<CurrentSession> {
 pub async fn logout(
     State(app): State<SharedApp>,
     caller: UserCaller,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, AppError> {
     let revoked = app
         .store
         .revoke_session(&caller.session.id, app.now())
         .await?;
     app.decider.forget_session(&caller.session.id);
     if !revoked {
-        return Err(ApiError::unauthenticated("the session has ended"));
+        return Err(AppError::unauthenticated("the session has ended"));
     }
     Ok(StatusCode::NO_CONTENT)
 }

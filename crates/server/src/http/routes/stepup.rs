@@ -17,19 +17,22 @@ use stepgate_store::{
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
+use crate::caller::UserCaller;
 use crate::elevations::{
     new_elevation_token, parse_elevation_token, prove_elevation_key, rely_on, token_hash,
 };
-use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{
-    ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserCaller, UserOrService,
-    limit_per_minute, rate_limit,
-};
+use crate::error::AppError;
+use crate::http::error::Problem;
+use crate::http::extract::{ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserOrService};
 use crate::http::rfc3339;
-use crate::http::routes::sessions::{
+use crate::limits::rate_limit;
+use crate::login::{
     LoginResponse, PendingLogin, login_record, login_succeeded, new_session, session_granted,
 };
 use crate::risk::RiskView;
+use crate::stepup::challenges::{
+    self, ChallengeRequest, MAX_ACTION_SUMMARY, OpenChallenge, parse_digest,
+};
 use crate::tokens::{AccessClaims, Confirmation};
 
 #[derive(Deserialize, ToSchema)]
@@ -52,6 +55,26 @@ pub struct NewChallenge {
     pub action_summary: Option<String>,
 }
 
+impl NewChallenge {
+    fn checked(self) -> Result<ChallengeRequest, AppError> {
+        if self
+            .action_summary
+            .as_ref()
+            .is_some_and(|s| s.chars().count() > MAX_ACTION_SUMMARY)
+        {
+            return Err(AppError::validation(format!(
+                "action_summary must be at most {MAX_ACTION_SUMMARY} characters"
+            )));
+        }
+        Ok(ChallengeRequest {
+            mode: ElevationMode::parse(self.mode.as_deref().unwrap_or("token"))?,
+            action_digest: parse_digest(self.action_digest)?,
+            action_summary: self.action_summary,
+            purpose: self.purpose,
+        })
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ChallengeView {
     pub challenge_id: String,
@@ -69,6 +92,25 @@ pub struct ChallengeView {
     pub action_summary: Option<String>,
     /// The risk of this action on this session now.
     pub risk: RiskView,
+}
+
+impl From<OpenChallenge> for ChallengeView {
+    fn from(c: OpenChallenge) -> Self {
+        let attempts_left = c.attempts_left();
+        Self {
+            challenge_id: c.record.id,
+            purpose: c.record.purpose,
+            title: c.title,
+            allowed_factors: c.allowed_factors,
+            factor: c.record.factor_class,
+            mode: c.record.mode,
+            expires_at: rfc3339(c.record.expires_at),
+            attempts_left,
+            policy_version: c.policy_version,
+            action_summary: c.record.action_summary,
+            risk: c.risk,
+        }
+    }
 }
 
 /// An answer to a challenge (its schema, with the code's shape for each factor, is
@@ -152,198 +194,8 @@ pub struct ElevationList {
     pub elevations: Vec<ElevationView>,
 }
 
-fn corrupt(e: Error) -> ApiError {
-    ApiError::internal(format!("corrupt row: {e}"))
-}
-
-/// Checks an RP-supplied action digest: 64 lowercase hex digits (SHA-256).
-fn parse_digest(raw: Option<String>) -> Result<Option<String>, ApiError> {
-    match raw {
-        None => Ok(None),
-        Some(d) if d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Ok(Some(d.to_ascii_lowercase()))
-        }
-        Some(_) => Err(ApiError::validation(
-            "action_digest must be 64 hex digits (SHA-256)",
-        )),
-    }
-}
-
-/// The user's active factor kinds, each once, in enrollment order.
-fn active_kinds(factors: &[FactorRecord]) -> Vec<FactorKind> {
-    let mut kinds = Vec::new();
-    for f in factors.iter().filter(|f| f.status == "active") {
-        if let Ok(kind) = FactorKind::parse(&f.kind)
-            && !kinds.contains(&kind)
-        {
-            kinds.push(kind);
-        }
-    }
-    kinds
-}
-
-async fn window_exhausted(
-    app: &SharedApp,
-    user_id: &str,
-    kind: FactorKind,
-    now: i64,
-) -> Result<bool, ApiError> {
-    let since = now - app.limits.window_seconds;
-    let failures = app
-        .store
-        .stepup_failures_since(user_id, kind.as_str(), since)
-        .await?;
-    Ok(app
-        .limits
-        .window_exhausted(u32::try_from(failures).unwrap_or(u32::MAX)))
-}
-
-/// Opens a challenge for `purpose` on the caller's session (also used when a route
-/// answers `STEPUP_REQUIRED` with a ready challenge).
-pub(crate) async fn open_challenge(
-    app: &SharedApp,
-    caller: &UserCaller,
-    ip: IpAddr,
-    request: NewChallenge,
-) -> Result<ChallengeView, ApiError> {
-    let now = app.now();
-    let purpose = app.policy.purpose(&request.purpose).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::NotFound,
-            format!("no purpose named {:?}", request.purpose),
-        )
-    })?;
-    let mode = ElevationMode::parse(request.mode.as_deref().unwrap_or("token"))?;
-    let action_digest = parse_digest(request.action_digest)?;
-    if request
-        .action_summary
-        .as_ref()
-        .is_some_and(|s| s.chars().count() > 200)
-    {
-        return Err(ApiError::validation(
-            "action_summary must be at most 200 characters",
-        ));
-    }
-    let snapshot = app.policy.current(&app.store).await?;
-    let requirement = app.policy.requirement(&snapshot, purpose);
-    requirement.issuable()?;
-    let user_id = &caller.session.user_id;
-
-    let factors = app.store.factors_of_user(user_id).await?;
-    if active_kinds(&factors).is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::StepupRequired,
-            "enroll a second factor first: this purpose needs a step-up and you have none",
-        )
-        .with("purpose", purpose.name.as_str())
-        .with("enrollment_required", true)
-        .with(
-            "enroll",
-            serde_json::json!(["/v1/factors/totp", "/v1/factors/recovery-codes"]),
-        ));
-    }
-    let strong_enough: Vec<FactorKind> = active_kinds(&factors)
-        .into_iter()
-        .filter(|k| k.class(false).satisfies(requirement.factor))
-        .collect();
-    let mut allowed = Vec::new();
-    for kind in &strong_enough {
-        if !window_exhausted(app, user_id, *kind, now).await? {
-            allowed.push(kind.as_str().to_owned());
-        }
-    }
-    let base_event = AuditEvent {
-        at: now,
-        user_id: Some(user_id.clone()),
-        session_id: Some(caller.session.id.clone()),
-        purpose: Some(purpose.name.as_str().to_owned()),
-        ip: Some(ip.to_string()),
-        policy_version: Some(snapshot.version),
-        ..Default::default()
-    };
-    if !strong_enough.is_empty() && allowed.is_empty() {
-        app.store
-            .append_audit(&AuditEvent {
-                kind: "ACCOUNT_STEPUP_BLOCKED",
-                data: Some(r#"{"reason":"failure budget exhausted"}"#.into()),
-                ..base_event
-            })
-            .await?;
-        return Err(ApiError::new(
-            ErrorCode::StepupBlocked,
-            "too many wrong step-up answers recently; try again later",
-        ));
-    }
-
-    let record = ChallengeRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: user_id.clone(),
-        session_id: Some(caller.session.id.clone()),
-        purpose: purpose.name.as_str().to_owned(),
-        policy_version: snapshot.version,
-        factor_class: requirement.factor.as_str().to_owned(),
-        ttl_seconds: requirement.ttl_seconds,
-        single_use: requirement.single_use,
-        bind_ip: requirement.bind_ip,
-        approvals: i64::from(requirement.approvals),
-        mode: mode.as_str().to_owned(),
-        status: "pending".into(),
-        failures: 0,
-        max_attempts: i64::from(app.limits.max_attempts),
-        created_at: now,
-        expires_at: now + app.limits.challenge_ttl_seconds,
-        action_digest,
-        action_summary: request.action_summary,
-        login_context: None,
-    };
-    let signals = crate::risk::action_signals(app, &caller.session, ip, purpose, now).await?;
-    let risk = RiskView::from(&stepgate_core::risk::assess(&signals, &app.risk, now));
-    // The same step-up asked again while one is pending (a retried request, a proxy
-    // asking on every hit) gets that challenge back: nothing is stored, and its attempts
-    // are not renewed. It must still be open for half its life, so the user can finish.
-    let open_until = now + app.limits.challenge_ttl_seconds / 2;
-    let record = match app.store.pending_challenge(&record, open_until).await? {
-        Some(pending) => pending,
-        None => {
-            let limits = &app.config.rate_limits;
-            limit_per_minute(
-                app,
-                &format!("challenge-session:{}", caller.session.id),
-                limits.challenges_per_session_per_minute,
-                "this session opens step-up challenges too fast; slow down",
-            )
-            .await?;
-            limit_per_minute(
-                app,
-                &format!("challenge-user:{user_id}"),
-                limits.challenges_per_user_per_minute,
-                "this user opens step-up challenges too fast; slow down",
-            )
-            .await?;
-            let event = AuditEvent {
-                kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
-                challenge_id: Some(record.id.clone()),
-                data: Some(serde_json::json!({ "mode": mode.as_str(), "risk": risk }).to_string()),
-                ..base_event
-            };
-            app.store.insert_challenge(&record, &event).await?;
-            record
-        }
-    };
-    let attempts_left = u32::try_from(record.max_attempts - record.failures).unwrap_or(0);
-    Ok(ChallengeView {
-        challenge_id: record.id,
-        purpose: record.purpose,
-        title: purpose.title.clone(),
-        allowed_factors: allowed,
-        factor: record.factor_class,
-        mode: record.mode,
-        expires_at: rfc3339(record.expires_at),
-        attempts_left,
-        policy_version: snapshot.version,
-        action_summary: record.action_summary,
-        risk,
-    })
+fn corrupt(e: Error) -> AppError {
+    AppError::internal(format!("corrupt row: {e}"))
 }
 
 /// Start a step-up for a purpose.
@@ -362,9 +214,9 @@ pub async fn create(
     caller: UserCaller,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<NewChallenge>,
-) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
-    let view = open_challenge(&app, &caller, ip, body).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+) -> Result<(StatusCode, Json<ChallengeView>), AppError> {
+    let opened = challenges::open(&app, &caller, ip, body.checked()?).await?;
+    Ok((StatusCode::CREATED, Json(ChallengeView::from(opened))))
 }
 
 /// Answer a challenge. Checks, in order: the challenge is live, the factor is strong
@@ -388,10 +240,10 @@ pub async fn verify(
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<VerifyChallenge>,
-) -> Result<Json<VerifyAnswer>, ApiError> {
+) -> Result<Json<VerifyAnswer>, AppError> {
     rate_limit(&app, "verify", ip, app.config.rate_limits.verify_per_minute).await?;
     let now = app.now();
-    let not_found = || ApiError::new(ErrorCode::NotFound, "no such challenge for this session");
+    let not_found = || AppError::new(ErrorCode::NotFound, "no such challenge for this session");
     let record = app.store.challenge(&id).await?.ok_or_else(not_found)?;
     // An action challenge answers only to its own session; a login challenge (no
     // session yet) to whoever holds its id, which only the password's owner was given.
@@ -399,7 +251,7 @@ pub async fn verify(
         (Some(sid), Some(caller)) if *sid == caller.session.id => Some(caller),
         (Some(_), Some(_)) => return Err(not_found()),
         (Some(_), None) => {
-            return Err(ApiError::unauthenticated(
+            return Err(AppError::unauthenticated(
                 "this challenge needs the access token of its session",
             ));
         }
@@ -414,15 +266,15 @@ pub async fn verify(
     // The answer's shape is checked before anything is counted.
     let code = body
         .code
-        .ok_or_else(|| ApiError::validation("code is required"))?;
+        .ok_or_else(|| AppError::validation("code is required"))?;
     let answer = match kind {
         FactorKind::Totp => Answer::Totp(TotpCode::parse(&code)?),
         FactorKind::RecoveryCode => Answer::Recovery(
-            crate::http::routes::factors::normalize_recovery_code(&code)
-                .ok_or_else(|| ApiError::validation("a recovery code is 10 letters and digits"))?,
+            crate::factors::normalize_recovery_code(&code)
+                .ok_or_else(|| AppError::validation("a recovery code is 10 letters and digits"))?,
         ),
         _ => {
-            return Err(ApiError::validation(format!(
+            return Err(AppError::validation(format!(
                 "{} cannot answer this challenge",
                 kind.as_str()
             )));
@@ -433,7 +285,7 @@ pub async fn verify(
         .iter()
         .find(|f| f.status == "active" && f.kind == kind.as_str())
         .ok_or_else(|| {
-            ApiError::new(
+            AppError::new(
                 ErrorCode::StepupFactorInsufficient,
                 format!("you have no active {} factor", kind.as_str()),
             )
@@ -490,7 +342,7 @@ pub async fn verify(
                 .await?
                 .ok_or_else(not_found)?;
             fresh.to_domain().map_err(corrupt)?.check_live(now)?;
-            return Err(ApiError::new(
+            return Err(AppError::new(
                 ErrorCode::Conflict,
                 "every attempt left on this challenge is being checked; try again in a moment",
             ));
@@ -499,7 +351,7 @@ pub async fn verify(
             app.store
                 .append_audit(&event("ACCOUNT_STEPUP_BLOCKED"))
                 .await?;
-            return Err(ApiError::new(
+            return Err(AppError::new(
                 ErrorCode::StepupBlocked,
                 "too many wrong answers with this factor recently; try again later",
             ));
@@ -618,12 +470,12 @@ enum Completing {
 }
 
 /// The login a login challenge holds until it is passed.
-fn pending_login(record: &ChallengeRecord) -> Result<PendingLogin, ApiError> {
+fn pending_login(record: &ChallengeRecord) -> Result<PendingLogin, AppError> {
     record
         .login_context
         .as_deref()
         .and_then(|c| serde_json::from_str(c).ok())
-        .ok_or_else(|| ApiError::internal("login challenge without its pending login"))
+        .ok_or_else(|| AppError::internal("login challenge without its pending login"))
 }
 
 /// A passed login challenge: the pending login becomes a session, its device is
@@ -637,7 +489,7 @@ async fn complete_login(
     code: SpentCode<'_>,
     verified: AuditEvent,
     attempt: Attempt<'_>,
-) -> Result<Json<VerifyAnswer>, ApiError> {
+) -> Result<Json<VerifyAnswer>, AppError> {
     let now = attempt.now;
     let session = new_session(app, &pending, Some(factor), now);
     let device = pending.device_hash.as_ref().map(|hash| DeviceRecord {
@@ -734,13 +586,13 @@ fn check_answer(
     factor: &FactorRecord,
     answer: &Answer,
     now: i64,
-) -> Result<Option<RightAnswer>, ApiError> {
+) -> Result<Option<RightAnswer>, AppError> {
     Ok(match answer {
         Answer::Totp(code) => {
             let sealed = factor
                 .secret
                 .as_deref()
-                .ok_or_else(|| ApiError::internal("TOTP factor without a secret"))?;
+                .ok_or_else(|| AppError::internal("TOTP factor without a secret"))?;
             let secret = app.secrets.open(&factor.id, sealed)?;
             totp_matching_step(&secret, code, now).map(|step| RightAnswer::TotpStep(step as i64))
         }
@@ -766,7 +618,7 @@ struct Attempt<'a> {
 impl Attempt<'_> {
     /// Counts a wrong answer and names the outcome: `STEPUP_FAILED` with the attempts
     /// left, or, if the challenge stopped being answerable meanwhile, why.
-    async fn failed(self) -> ApiError {
+    async fn failed(self) -> AppError {
         let Self {
             app,
             challenge,
@@ -784,19 +636,19 @@ impl Attempt<'_> {
                 let left = i64::from(challenge.max_attempts)
                     .saturating_sub(failures)
                     .max(0);
-                let mut e = ApiError::new(ErrorCode::StepupFailed, "the code is not valid");
+                let mut e = AppError::new(ErrorCode::StepupFailed, "the code is not valid");
                 e.extensions.insert("attempts_left".into(), left.into());
                 e
             }
             Ok(FailureOutcome::NotPending) => match app.store.challenge(&challenge.id).await {
                 Ok(Some(fresh)) => match fresh.to_domain().map(|c| c.check_live(now)) {
                     Ok(Err(e)) => e.into(),
-                    _ => ApiError::new(
+                    _ => AppError::new(
                         ErrorCode::ChallengeExpired,
                         "this challenge is no longer open",
                     ),
                 },
-                Ok(None) => ApiError::new(ErrorCode::NotFound, "no such challenge"),
+                Ok(None) => AppError::new(ErrorCode::NotFound, "no such challenge"),
                 Err(e) => e.into(),
             },
             Err(e) => e.into(),
@@ -807,14 +659,14 @@ impl Attempt<'_> {
     async fn settle(
         self,
         completion: Result<Completion, stepgate_store::StoreError>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         match completion {
             // The completing transaction gave the place back.
             Ok(Completion::Completed) => Ok(()),
             Ok(Completion::CodeRefused) => Err(self.failed().await),
             Ok(Completion::ChallengeClosed) => {
                 release(self.app, &self.challenge.id, self.reservation).await;
-                Err(ApiError::new(
+                Err(AppError::new(
                     ErrorCode::ChallengeExpired,
                     "this challenge was completed, closed or expired meanwhile",
                 ))
@@ -853,7 +705,7 @@ pub async fn redeem(
     State(app): State<SharedApp>,
     _caller: ServiceCaller,
     ApiJson(body): ApiJson<Redeem>,
-) -> Result<Json<Redeemed>, ApiError> {
+) -> Result<Json<Redeemed>, AppError> {
     let now = app.now();
     let ip = body
         .ip
@@ -861,7 +713,7 @@ pub async fn redeem(
         .map(|raw| {
             raw.parse::<IpAddr>()
                 .map(|ip| ip.to_canonical().to_string())
-                .map_err(|_| ApiError::validation("ip must be an IPv4 or IPv6 address"))
+                .map_err(|_| AppError::validation("ip must be an IPv4 or IPv6 address"))
         })
         .transpose()?;
     let digest = parse_digest(body.action_digest)?;
@@ -870,7 +722,7 @@ pub async fn redeem(
         .store
         .elevation_by_token_hash(&hash)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
+        .ok_or_else(|| AppError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
     if let Some(jkt) = &record.jkt {
         prove_elevation_key(&app, jkt, &body.elevation_token, body.dpop.as_ref(), now).await?;
     }
@@ -899,7 +751,7 @@ pub async fn redeem(
 pub async fn list(
     State(app): State<SharedApp>,
     caller: UserCaller,
-) -> Result<Json<ElevationList>, ApiError> {
+) -> Result<Json<ElevationList>, AppError> {
     let now = app.now();
     let mut elevations = Vec::new();
     for e in app
@@ -942,9 +794,9 @@ pub async fn revoke(
     caller: UserOrService,
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, AppError> {
     let now = app.now();
-    let not_found = || ApiError::new(ErrorCode::NotFound, "no live elevation with this id");
+    let not_found = || AppError::new(ErrorCode::NotFound, "no live elevation with this id");
     let record = app.store.elevation(&id).await?.ok_or_else(not_found)?;
     if let UserOrService::User(user) = &caller
         && user.session.user_id != record.user_id

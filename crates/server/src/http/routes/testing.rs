@@ -7,7 +7,8 @@ use stepgate_core::ErrorCode;
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
-use crate::http::error::{ApiError, Problem};
+use crate::error::AppError;
+use crate::http::error::Problem;
 use crate::http::extract::{AdminCaller, ApiJson, json_integer};
 
 #[derive(Deserialize, ToSchema)]
@@ -36,13 +37,13 @@ pub async fn set_clock(
     State(app): State<SharedApp>,
     _caller: AdminCaller,
     ApiJson(body): ApiJson<ClockOffset>,
-) -> Result<Json<ClockNow>, ApiError> {
+) -> Result<Json<ClockNow>, AppError> {
     if !app.config.testing.clock_control {
-        return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
+        return Err(AppError::new(ErrorCode::NotFound, "no such route"));
     }
     let offset = body
         .offset_seconds
-        .ok_or_else(|| ApiError::validation("offset_seconds must be an integer"))?;
+        .ok_or_else(|| AppError::validation("offset_seconds must be an integer"))?;
     app.clock_offset
         .store(offset, std::sync::atomic::Ordering::Relaxed);
     Ok(Json(ClockNow { now: app.now() }))

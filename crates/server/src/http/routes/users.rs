@@ -10,7 +10,8 @@ use stepgate_store::{StoreError, UserRecord};
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
-use crate::http::error::{ApiError, Problem};
+use crate::error::AppError;
+use crate::http::error::Problem;
 use crate::http::extract::{ApiJson, ServiceCaller};
 
 #[derive(Deserialize, ToSchema)]
@@ -54,7 +55,7 @@ pub async fn create(
     State(app): State<SharedApp>,
     caller: ServiceCaller,
     ApiJson(body): ApiJson<CreateUser>,
-) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedUser>), AppError> {
     let username = Username::parse(&body.username)?;
     let password = Password::parse(&body.password)?;
     let email = body.email.as_deref().map(Email::parse).transpose()?;
@@ -65,12 +66,12 @@ pub async fn create(
         email: email.map(|e| e.as_str().to_owned()),
         password_hash: app.passwords.hash(password.expose().to_owned()).await?,
         created_at: app.now(),
-        roles: serde_json::to_string(&roles).map_err(|e| ApiError::internal(e.to_string()))?,
+        roles: serde_json::to_string(&roles).map_err(|e| AppError::internal(e.to_string()))?,
     };
     let event = crate::users::created_event(&record, &caller.key_id);
     match app.store.insert_user(&record, &event).await {
         Ok(()) => Ok((StatusCode::CREATED, Json(CreatedUser { id: record.id }))),
-        Err(StoreError::Conflict) => Err(ApiError::new(
+        Err(StoreError::Conflict) => Err(AppError::new(
             ErrorCode::Conflict,
             "this username is already taken",
         )),

@@ -1,0 +1,50 @@
+//! Remembered devices below HTTP.
+
+use stepgate_store::{AuditEvent, DeviceRecord};
+
+use crate::app::SharedApp;
+use crate::caller::UserCaller;
+use crate::error::AppError;
+
+/// Remembers the calling session's device for its user (after it enrolled a factor or
+/// passed a login step-up), raising `DEVICE_REMEMBERED` the first time.
+pub async fn remember_session_device(
+    app: &SharedApp,
+    caller: &UserCaller,
+    ip: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    let Some(hash) = &caller.session.device_hash else {
+        return Ok(());
+    };
+    if app
+        .store
+        .device(&caller.session.user_id, hash)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let device = DeviceRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: caller.session.user_id.clone(),
+        device_hash: hash.clone(),
+        trust: crate::dpop::trust_of(hash).into(),
+        user_agent: caller.session.user_agent.clone(),
+        created_at: now,
+        last_seen_at: now,
+    };
+    let event = AuditEvent {
+        kind: "DEVICE_REMEMBERED",
+        at: now,
+        user_id: Some(caller.session.user_id.clone()),
+        session_id: Some(caller.session.id.clone()),
+        ip: Some(ip.to_owned()),
+        data: Some(
+            serde_json::json!({ "device_id": device.id, "trust": device.trust }).to_string(),
+        ),
+        ..Default::default()
+    };
+    app.store.remember_device(&device, &event).await?;
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! Opening step-up challenges: which of the user's factors may answer, the failure
+//! budget, the per-session and per-user limits, and the pending challenge a repeated
+//! request gets back.
+
+use std::net::IpAddr;
+
+use stepgate_core::ErrorCode;
+use stepgate_core::factor::FactorKind;
+use stepgate_core::stepup::ElevationMode;
+use stepgate_store::{AuditEvent, ChallengeRecord, FactorRecord};
+
+use crate::app::SharedApp;
+use crate::caller::UserCaller;
+use crate::error::AppError;
+use crate::limits::limit_per_minute;
+use crate::risk::RiskView;
+
+/// What to open a challenge for, checked.
+pub struct ChallengeRequest {
+    /// A purpose name (unknown → `NOT_FOUND`).
+    pub purpose: String,
+    pub mode: ElevationMode,
+    /// Lowercase hex SHA-256 of the exact action (see [`parse_digest`]).
+    pub action_digest: Option<String>,
+    /// At most [`MAX_ACTION_SUMMARY`] characters.
+    pub action_summary: Option<String>,
+}
+
+/// Longest action summary, in characters.
+pub const MAX_ACTION_SUMMARY: usize = 200;
+
+/// A challenge ready to be answered.
+pub struct OpenChallenge {
+    pub record: ChallengeRecord,
+    /// The purpose's title.
+    pub title: String,
+    /// The user's factors that may answer (strong enough, not blocked).
+    pub allowed_factors: Vec<String>,
+    pub policy_version: i64,
+    /// The risk of this action on this session now.
+    pub risk: RiskView,
+}
+
+impl OpenChallenge {
+    pub fn attempts_left(&self) -> u32 {
+        u32::try_from(self.record.max_attempts - self.record.failures).unwrap_or(0)
+    }
+}
+
+/// Checks an RP-supplied action digest: 64 hex digits (SHA-256), kept lowercase.
+pub fn parse_digest(raw: Option<String>) -> Result<Option<String>, AppError> {
+    match raw {
+        None => Ok(None),
+        Some(d) if d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(Some(d.to_ascii_lowercase()))
+        }
+        Some(_) => Err(AppError::validation(
+            "action_digest must be 64 hex digits (SHA-256)",
+        )),
+    }
+}
+
+/// The user's active factor kinds, each once, in enrollment order.
+fn active_kinds(factors: &[FactorRecord]) -> Vec<FactorKind> {
+    let mut kinds = Vec::new();
+    for f in factors.iter().filter(|f| f.status == "active") {
+        if let Ok(kind) = FactorKind::parse(&f.kind)
+            && !kinds.contains(&kind)
+        {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}
+
+async fn window_exhausted(
+    app: &SharedApp,
+    user_id: &str,
+    kind: FactorKind,
+    now: i64,
+) -> Result<bool, AppError> {
+    let since = now - app.limits.window_seconds;
+    let failures = app
+        .store
+        .stepup_failures_since(user_id, kind.as_str(), since)
+        .await?;
+    Ok(app
+        .limits
+        .window_exhausted(u32::try_from(failures).unwrap_or(u32::MAX)))
+}
+
+/// Opens a challenge for `request.purpose` on the caller's session, or returns the one
+/// already pending for the same step-up (also used when a route answers
+/// `STEPUP_REQUIRED` with a ready challenge).
+pub async fn open(
+    app: &SharedApp,
+    caller: &UserCaller,
+    ip: IpAddr,
+    request: ChallengeRequest,
+) -> Result<OpenChallenge, AppError> {
+    let now = app.now();
+    let purpose = app.policy.purpose(&request.purpose).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!("no purpose named {:?}", request.purpose),
+        )
+    })?;
+    let ChallengeRequest {
+        mode,
+        action_digest,
+        action_summary,
+        ..
+    } = request;
+    let snapshot = app.policy.current(&app.store).await?;
+    let requirement = app.policy.requirement(&snapshot, purpose);
+    requirement.issuable()?;
+    let user_id = &caller.session.user_id;
+
+    let factors = app.store.factors_of_user(user_id).await?;
+    if active_kinds(&factors).is_empty() {
+        return Err(AppError::new(
+            ErrorCode::StepupRequired,
+            "enroll a second factor first: this purpose needs a step-up and you have none",
+        )
+        .with("purpose", purpose.name.as_str())
+        .with("enrollment_required", true)
+        .with(
+            "enroll",
+            serde_json::json!(["/v1/factors/totp", "/v1/factors/recovery-codes"]),
+        ));
+    }
+    let strong_enough: Vec<FactorKind> = active_kinds(&factors)
+        .into_iter()
+        .filter(|k| k.class(false).satisfies(requirement.factor))
+        .collect();
+    let mut allowed = Vec::new();
+    for kind in &strong_enough {
+        if !window_exhausted(app, user_id, *kind, now).await? {
+            allowed.push(kind.as_str().to_owned());
+        }
+    }
+    let base_event = AuditEvent {
+        at: now,
+        user_id: Some(user_id.clone()),
+        session_id: Some(caller.session.id.clone()),
+        purpose: Some(purpose.name.as_str().to_owned()),
+        ip: Some(ip.to_string()),
+        policy_version: Some(snapshot.version),
+        ..Default::default()
+    };
+    if !strong_enough.is_empty() && allowed.is_empty() {
+        app.store
+            .append_audit(&AuditEvent {
+                kind: "ACCOUNT_STEPUP_BLOCKED",
+                data: Some(r#"{"reason":"failure budget exhausted"}"#.into()),
+                ..base_event
+            })
+            .await?;
+        return Err(AppError::new(
+            ErrorCode::StepupBlocked,
+            "too many wrong step-up answers recently; try again later",
+        ));
+    }
+
+    let record = ChallengeRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.clone(),
+        session_id: Some(caller.session.id.clone()),
+        purpose: purpose.name.as_str().to_owned(),
+        policy_version: snapshot.version,
+        factor_class: requirement.factor.as_str().to_owned(),
+        ttl_seconds: requirement.ttl_seconds,
+        single_use: requirement.single_use,
+        bind_ip: requirement.bind_ip,
+        approvals: i64::from(requirement.approvals),
+        mode: mode.as_str().to_owned(),
+        status: "pending".into(),
+        failures: 0,
+        max_attempts: i64::from(app.limits.max_attempts),
+        created_at: now,
+        expires_at: now + app.limits.challenge_ttl_seconds,
+        action_digest,
+        action_summary,
+        login_context: None,
+    };
+    let signals = crate::risk::action_signals(app, &caller.session, ip, purpose, now).await?;
+    let risk = RiskView::from(&stepgate_core::risk::assess(&signals, &app.risk, now));
+    // The same step-up asked again while one is pending (a retried request, a proxy
+    // asking on every hit) gets that challenge back: nothing is stored, and its attempts
+    // are not renewed. It must still be open for half its life, so the user can finish.
+    let open_until = now + app.limits.challenge_ttl_seconds / 2;
+    let record = match app.store.pending_challenge(&record, open_until).await? {
+        Some(pending) => pending,
+        None => {
+            let limits = &app.config.rate_limits;
+            limit_per_minute(
+                app,
+                &format!("challenge-session:{}", caller.session.id),
+                limits.challenges_per_session_per_minute,
+                "this session opens step-up challenges too fast; slow down",
+            )
+            .await?;
+            limit_per_minute(
+                app,
+                &format!("challenge-user:{user_id}"),
+                limits.challenges_per_user_per_minute,
+                "this user opens step-up challenges too fast; slow down",
+            )
+            .await?;
+            let event = AuditEvent {
+                kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
+                challenge_id: Some(record.id.clone()),
+                data: Some(serde_json::json!({ "mode": mode.as_str(), "risk": risk }).to_string()),
+                ..base_event
+            };
+            app.store.insert_challenge(&record, &event).await?;
+            record
+        }
+    };
+    Ok(OpenChallenge {
+        title: purpose.title.clone(),
+        allowed_factors: allowed,
+        policy_version: snapshot.version,
+        risk,
+        record,
+    })
+}

@@ -1,0 +1,3 @@
+//! Step-up below HTTP: opening challenges, answering them, and the elevations they yield.
+
+pub mod challenges;
