@@ -1,3 +1,4 @@
 //! Step-up below HTTP: opening challenges, answering them, and the elevations they yield.
 
+pub mod answers;
 pub mod challenges;

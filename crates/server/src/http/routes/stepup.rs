@@ -6,34 +6,24 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use stepgate_core::factor::{FactorKind, TotpCode, totp_matching_step};
-use stepgate_core::session::acr;
-use stepgate_core::stepup::{Challenge, ElevationMode, Use};
+use stepgate_core::stepup::{ElevationMode, Use};
 use stepgate_core::{Error, ErrorCode};
-use stepgate_store::{
-    AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
-    FailureOutcome, LoginCompletion, Reserved, SpentCode,
-};
+use stepgate_store::AuditEvent;
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
-use crate::elevations::{
-    new_elevation_token, parse_elevation_token, prove_elevation_key, rely_on, token_hash,
-};
+use crate::elevations::{parse_elevation_token, prove_elevation_key, rely_on};
 use crate::error::AppError;
 use crate::http::error::Problem;
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserOrService};
 use crate::http::rfc3339;
-use crate::limits::rate_limit;
-use crate::login::{
-    LoginResponse, PendingLogin, login_record, login_succeeded, new_session, session_granted,
-};
+use crate::login::LoginResponse;
 use crate::risk::RiskView;
+use crate::stepup::answers::{self, AnswerRequest, Passed};
 use crate::stepup::challenges::{
     self, ChallengeRequest, MAX_ACTION_SUMMARY, OpenChallenge, parse_digest,
 };
-use crate::tokens::{AccessClaims, Confirmation};
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewChallenge {
@@ -241,456 +231,32 @@ pub async fn verify(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<VerifyChallenge>,
 ) -> Result<Json<VerifyAnswer>, AppError> {
-    rate_limit(&app, "verify", ip, app.config.rate_limits.verify_per_minute).await?;
-    let now = app.now();
-    let not_found = || AppError::new(ErrorCode::NotFound, "no such challenge for this session");
-    let record = app.store.challenge(&id).await?.ok_or_else(not_found)?;
-    // An action challenge answers only to its own session; a login challenge (no
-    // session yet) to whoever holds its id, which only the password's owner was given.
-    let caller = match (&record.session_id, caller) {
-        (Some(sid), Some(caller)) if *sid == caller.session.id => Some(caller),
-        (Some(_), Some(_)) => return Err(not_found()),
-        (Some(_), None) => {
-            return Err(AppError::unauthenticated(
-                "this challenge needs the access token of its session",
-            ));
-        }
-        (None, _) => None,
+    let answer = AnswerRequest {
+        factor: body.factor,
+        code: body.code,
     };
-    let challenge = record.to_domain().map_err(corrupt)?;
-    challenge.check_live(now)?;
-    challenge.requirement.issuable()?;
-    let kind = FactorKind::parse(&body.factor)?;
-    challenge.check_factor(kind.class(false))?;
-
-    // The answer's shape is checked before anything is counted.
-    let code = body
-        .code
-        .ok_or_else(|| AppError::validation("code is required"))?;
-    let answer = match kind {
-        FactorKind::Totp => Answer::Totp(TotpCode::parse(&code)?),
-        FactorKind::RecoveryCode => Answer::Recovery(
-            crate::factors::normalize_recovery_code(&code)
-                .ok_or_else(|| AppError::validation("a recovery code is 10 letters and digits"))?,
-        ),
-        _ => {
-            return Err(AppError::validation(format!(
-                "{} cannot answer this challenge",
-                kind.as_str()
-            )));
-        }
-    };
-    let factors = app.store.factors_of_user(&challenge.user_id).await?;
-    let factor = factors
-        .iter()
-        .find(|f| f.status == "active" && f.kind == kind.as_str())
-        .ok_or_else(|| {
-            AppError::new(
-                ErrorCode::StepupFactorInsufficient,
-                format!("you have no active {} factor", kind.as_str()),
-            )
-        })?;
-    let event = |kind_name: &'static str| AuditEvent {
-        kind: kind_name,
-        at: now,
-        user_id: Some(challenge.user_id.clone()),
-        session_id: challenge.session_id.clone(),
-        purpose: Some(challenge.purpose.as_str().to_owned()),
-        ip: Some(ip.to_string()),
-        factor: Some(kind.as_str().to_owned()),
-        policy_version: Some(challenge.policy_version),
-        challenge_id: Some(challenge.id.clone()),
-        ..Default::default()
-    };
-    // What can fail on our side is done before a place in the budget is taken.
-    let completing = match caller {
-        None => Completing::Login(Box::new(pending_login(&record)?)),
-        Some(caller) => Completing::Action {
-            token: (challenge.mode == ElevationMode::Token)
-                .then(new_elevation_token)
-                .transpose()?,
-            caller: Box::new(caller),
+    Ok(Json(
+        match answers::answer(&app, caller, ip, &id, answer).await? {
+            Passed::Login(session) => VerifyAnswer::Login(session),
+            Passed::Elevation {
+                record,
+                token,
+                access_token,
+            } => VerifyAnswer::Elevation(Verified {
+                elevation_id: record.id,
+                elevation_token: token,
+                access_token,
+                purpose: record.purpose,
+                mode: record.mode,
+                expires_at: rfc3339(record.expires_at),
+                single_use: record.single_use,
+            }),
         },
-    };
-    // The answer takes one of the challenge's attempts and a place in the user's
-    // failure budget for this factor before it is checked, so that concurrent answers
-    // (to this challenge or across challenges) cannot overrun either; a right answer
-    // gives both back.
-    let reservation = uuid::Uuid::new_v4().to_string();
-    let reserved = app
-        .store
-        .reserve_stepup_attempt(
-            &stepgate_store::StepupAttempt {
-                user_id: &challenge.user_id,
-                factor: kind.as_str(),
-                purpose: challenge.purpose.as_str(),
-                at: now,
-            },
-            &challenge.id,
-            now - app.limits.window_seconds,
-            i64::from(app.limits.window_failures),
-            &reservation,
-        )
-        .await?;
-    match reserved {
-        Reserved::Reserved => {}
-        Reserved::ChallengeSpent => {
-            // Expired, completed or out of attempts meanwhile: say which, as of now.
-            let fresh = app
-                .store
-                .challenge(&challenge.id)
-                .await?
-                .ok_or_else(not_found)?;
-            fresh.to_domain().map_err(corrupt)?.check_live(now)?;
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "every attempt left on this challenge is being checked; try again in a moment",
-            ));
-        }
-        Reserved::BudgetSpent => {
-            app.store
-                .append_audit(&event("ACCOUNT_STEPUP_BLOCKED"))
-                .await?;
-            return Err(AppError::new(
-                ErrorCode::StepupBlocked,
-                "too many wrong answers with this factor recently; try again later",
-            ));
-        }
-    }
-    let attempt = Attempt {
-        app: &app,
-        challenge: &challenge,
-        reservation: &reservation,
-        failed: event("ACCOUNT_STEPUP_FAILED"),
-        blocked: event("ACCOUNT_STEPUP_BLOCKED"),
-        now,
-    };
-    let right = match check_answer(&app, factor, &answer, now) {
-        Ok(Some(right)) => right,
-        Ok(None) => return Err(attempt.failed().await),
-        Err(e) => {
-            release(&app, &challenge.id, &reservation).await;
-            return Err(e);
-        }
-    };
-    // The code is spent by the transaction that completes the challenge, not before.
-    let code = right.code(&factor.id, now);
-
-    let (caller, token) = match completing {
-        Completing::Action { caller, token } => (*caller, token),
-        Completing::Login(pending) => {
-            let verified = event("ACCOUNT_STEPUP_VERIFIED");
-            return complete_login(&app, &record, *pending, kind, code, verified, attempt).await;
-        }
-    };
-    let elevation = ElevationRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        token_hash: token.as_deref().map(token_hash),
-        challenge_id: challenge.id.clone(),
-        policy_version: challenge.policy_version,
-        user_id: challenge.user_id.clone(),
-        session_id: caller.session.id.clone(),
-        purpose: challenge.purpose.as_str().to_owned(),
-        factor: kind.as_str().to_owned(),
-        factor_class: kind.class(false).as_str().to_owned(),
-        mode: challenge.mode.as_str().to_owned(),
-        created_at: now,
-        expires_at: challenge.elevation_expiry(now),
-        // An IP-bound elevation is bound to the client IP of this verify request.
-        ip: challenge.requirement.bind_ip.then(|| ip.to_string()),
-        single_use: challenge.requirement.single_use,
-        consumed_at: None,
-        revoked_at: None,
-        action_digest: challenge.action_digest.clone(),
-        jkt: caller.session.jkt.clone(),
-    };
-    let verified = AuditEvent {
-        elevation_id: Some(elevation.id.clone()),
-        data: Some(
-            serde_json::json!({ "mode": elevation.mode, "expires_at": elevation.expires_at })
-                .to_string(),
-        ),
-        ..event("ACCOUNT_STEPUP_VERIFIED")
-    };
-    let completion = app
-        .store
-        .complete_challenge(
-            &challenge.id,
-            now,
-            code,
-            &reservation,
-            &elevation,
-            &verified,
-        )
-        .await;
-    app.decider.forget_session(&caller.session.id);
-    attempt.settle(completion).await?;
-    let access_token = match challenge.mode {
-        ElevationMode::Token => None,
-        ElevationMode::Session => Some(
-            app.tokens.sign(&AccessClaims {
-                iss: app.tokens.issuer().to_owned(),
-                sub: caller.session.user_id.clone(),
-                sid: caller.session.id.clone(),
-                iat: now,
-                // The su token lives no longer than the elevation it announces.
-                exp: app
-                    .lifetimes
-                    .access_token_expiry(now, caller.session.expires_at)
-                    .min(elevation.expires_at),
-                auth_time: caller.session.auth_time,
-                acr: acr::MFA.into(),
-                amr: vec!["pwd".into(), kind.amr().into()],
-                su: Some(true),
-                su_time: Some(now),
-                su_purpose: Some(elevation.purpose.clone()),
-                cnf: Confirmation::of(caller.session.jkt.as_ref()),
-            })?,
-        ),
-    };
-    Ok(Json(VerifyAnswer::Elevation(Verified {
-        elevation_id: elevation.id,
-        elevation_token: token,
-        access_token,
-        purpose: elevation.purpose,
-        mode: elevation.mode,
-        expires_at: rfc3339(elevation.expires_at),
-        single_use: elevation.single_use,
-    })))
+    ))
 }
 
 /// What a passed challenge turns into: a session for a login challenge, an elevation
 /// (with its token in token mode) for an action challenge.
-enum Completing {
-    Login(Box<PendingLogin>),
-    Action {
-        caller: Box<UserCaller>,
-        token: Option<String>,
-    },
-}
-
-/// The login a login challenge holds until it is passed.
-fn pending_login(record: &ChallengeRecord) -> Result<PendingLogin, AppError> {
-    record
-        .login_context
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok())
-        .ok_or_else(|| AppError::internal("login challenge without its pending login"))
-}
-
-/// A passed login challenge: the pending login becomes a session, its device is
-/// remembered (a login that completed a step-up from it), and the answer carries the
-/// session's access token.
-async fn complete_login(
-    app: &SharedApp,
-    record: &ChallengeRecord,
-    pending: PendingLogin,
-    factor: FactorKind,
-    code: SpentCode<'_>,
-    verified: AuditEvent,
-    attempt: Attempt<'_>,
-) -> Result<Json<VerifyAnswer>, AppError> {
-    let now = attempt.now;
-    let session = new_session(app, &pending, Some(factor), now);
-    let device = pending.device_hash.as_ref().map(|hash| DeviceRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: pending.user_id.clone(),
-        device_hash: hash.clone(),
-        trust: crate::dpop::trust_of(hash).into(),
-        user_agent: pending.user_agent.clone(),
-        created_at: now,
-        last_seen_at: now,
-    });
-    let mut events = vec![AuditEvent {
-        session_id: Some(session.id.clone()),
-        ..verified
-    }];
-    if device.is_some() {
-        events.push(device_remembered(
-            &pending.user_id,
-            &session.id,
-            &pending.ip,
-            now,
-        ));
-    }
-    events.push(login_succeeded(&pending, &session, now));
-    let completion = app
-        .store
-        .complete_login_challenge(
-            &record.id,
-            now,
-            code,
-            LoginCompletion {
-                reservation: attempt.reservation,
-                session: &session,
-                login: &login_record(&pending, now),
-                device: device.as_ref(),
-                audit: &events,
-            },
-        )
-        .await;
-    attempt.settle(completion).await?;
-    Ok(Json(VerifyAnswer::Login(session_granted(
-        app,
-        &session,
-        pending.risk,
-        now,
-    )?)))
-}
-
-pub(crate) fn device_remembered(user_id: &str, session_id: &str, ip: &str, now: i64) -> AuditEvent {
-    AuditEvent {
-        kind: "DEVICE_REMEMBERED",
-        at: now,
-        user_id: Some(user_id.to_owned()),
-        session_id: Some(session_id.to_owned()),
-        ip: Some(ip.to_owned()),
-        ..Default::default()
-    }
-}
-
-/// A step-up answer in its checked shape.
-enum Answer {
-    Totp(TotpCode),
-    Recovery(String),
-}
-
-/// What an answer will spend when the challenge completes.
-enum RightAnswer {
-    TotpStep(i64),
-    RecoveryCode(Vec<u8>),
-}
-
-impl RightAnswer {
-    fn code<'a>(&'a self, factor_id: &'a str, now: i64) -> SpentCode<'a> {
-        match self {
-            Self::TotpStep(step) => SpentCode::TotpStep {
-                factor_id,
-                step: *step,
-            },
-            Self::RecoveryCode(hash) => SpentCode::RecoveryCode {
-                factor_id,
-                code_hash: hash,
-                at: now,
-            },
-        }
-    }
-}
-
-/// What the answer would spend, or `None` when it is wrong on its face (a TOTP code of
-/// no step in the window). Whether the code is still unspent (a recovery code issued
-/// and unused, a TOTP step after the last accepted one) is decided once, by the
-/// transaction that completes the challenge and spends it.
-fn check_answer(
-    app: &SharedApp,
-    factor: &FactorRecord,
-    answer: &Answer,
-    now: i64,
-) -> Result<Option<RightAnswer>, AppError> {
-    Ok(match answer {
-        Answer::Totp(code) => {
-            let sealed = factor
-                .secret
-                .as_deref()
-                .ok_or_else(|| AppError::internal("TOTP factor without a secret"))?;
-            let secret = app.secrets.open(&factor.id, sealed)?;
-            totp_matching_step(&secret, code, now).map(|step| RightAnswer::TotpStep(step as i64))
-        }
-        Answer::Recovery(normalized) => Some(RightAnswer::RecoveryCode(
-            app.secrets.recovery_code_hash(normalized),
-        )),
-    })
-}
-
-/// One answer to a challenge, holding a place in the failure budget until it is
-/// settled: given back when the answer completes the challenge (in the completing
-/// transaction) or finds it closed, confirmed as a failure when the answer was wrong (a
-/// code never issued or already spent is wrong).
-struct Attempt<'a> {
-    app: &'a SharedApp,
-    challenge: &'a Challenge,
-    reservation: &'a str,
-    failed: AuditEvent,
-    blocked: AuditEvent,
-    now: i64,
-}
-
-impl Attempt<'_> {
-    /// Counts a wrong answer and names the outcome: `STEPUP_FAILED` with the attempts
-    /// left, or, if the challenge stopped being answerable meanwhile, why.
-    async fn failed(self) -> AppError {
-        let Self {
-            app,
-            challenge,
-            reservation,
-            failed,
-            blocked,
-            now,
-        } = self;
-        match app
-            .store
-            .record_stepup_failure(&challenge.id, reservation, &failed, &blocked)
-            .await
-        {
-            Ok(FailureOutcome::Counted(failures)) => {
-                let left = i64::from(challenge.max_attempts)
-                    .saturating_sub(failures)
-                    .max(0);
-                let mut e = AppError::new(ErrorCode::StepupFailed, "the code is not valid");
-                e.extensions.insert("attempts_left".into(), left.into());
-                e
-            }
-            Ok(FailureOutcome::NotPending) => match app.store.challenge(&challenge.id).await {
-                Ok(Some(fresh)) => match fresh.to_domain().map(|c| c.check_live(now)) {
-                    Ok(Err(e)) => e.into(),
-                    _ => AppError::new(
-                        ErrorCode::ChallengeExpired,
-                        "this challenge is no longer open",
-                    ),
-                },
-                Ok(None) => AppError::new(ErrorCode::NotFound, "no such challenge"),
-                Err(e) => e.into(),
-            },
-            Err(e) => e.into(),
-        }
-    }
-
-    /// Settles a right answer by how the completing transaction ended.
-    async fn settle(
-        self,
-        completion: Result<Completion, stepgate_store::StoreError>,
-    ) -> Result<(), AppError> {
-        match completion {
-            // The completing transaction gave the place back.
-            Ok(Completion::Completed) => Ok(()),
-            Ok(Completion::CodeRefused) => Err(self.failed().await),
-            Ok(Completion::ChallengeClosed) => {
-                release(self.app, &self.challenge.id, self.reservation).await;
-                Err(AppError::new(
-                    ErrorCode::ChallengeExpired,
-                    "this challenge was completed, closed or expired meanwhile",
-                ))
-            }
-            Err(e) => {
-                release(self.app, &self.challenge.id, self.reservation).await;
-                Err(e.into())
-            }
-        }
-    }
-}
-
-/// Gives a reserved place in the failure budget back. If this fails the place stays
-/// taken until the window passes: the safe direction.
-async fn release(app: &SharedApp, challenge_id: &str, reservation: &str) {
-    if let Err(e) = app
-        .store
-        .release_stepup_attempt(challenge_id, reservation)
-        .await
-    {
-        tracing::warn!(error = %e, "releasing a step-up reservation failed");
-    }
-}
-
 /// Redeem an elevation token (the RP's backend, just before the action).
 #[utoipa::path(post, path = "/v1/stepup/redeem", tag = "stepup", operation_id = "redeemElevation",
     request_body = Redeem,
