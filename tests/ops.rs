@@ -501,6 +501,9 @@ async fn sigterm_exits_within_the_grace_even_with_a_half_sent_request() {
     stalled
         .write_all(b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Le")
         .unwrap();
+    // The server must have read the partial head before the signal: a connection whose
+    // bytes it has not read yet is idle to it, and idle connections close at once.
+    std::thread::sleep(Duration::from_millis(500));
     s.terminate();
     let status = s.wait_for_exit(Duration::from_secs(15));
     assert!(

@@ -1,0 +1,514 @@
+//! The decision path shared by `POST /v1/decisions` and forward-auth: who is asking
+//! (access token, checked through a bounded cache), what the session holds (a cached
+//! view of its liveness, roles, risk history and elevations), the risk of the request,
+//! and the Cedar policies or the purpose. Every answer is recorded, in batches, off the
+//! request path.
+//!
+//! What the caches may and may not do: a cached view can only make an answer *less*
+//! generous for a moment (an elevation made on another node is not yet seen), never use
+//! an elevation that is gone: an allow that relies on one uses it up in the database
+//! (`rely_on`), and every `step_up` or `deny` from a cached view is decided again from a
+//! fresh one before it is answered. Logout and elevation changes through this node drop
+//! the view at once; through another node they are seen within `session_cache_ms`.
+
+mod cache;
+mod facts;
+mod records;
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use stepgate_core::ErrorCode;
+use stepgate_core::authz::{Facts, Outcome, Verdict};
+use stepgate_core::risk::{DeviceSignal, RiskAssessment, Signals};
+use stepgate_core::session::acr;
+use stepgate_core::stepup::Use;
+use stepgate_store::ElevationRecord;
+use utoipa::ToSchema;
+
+pub use cache::{Decider, SessionView};
+pub use records::{PendingRecord, write_records};
+
+use crate::app::SharedApp;
+use crate::caller::UserCaller;
+use crate::dpop::{Scheme, check_possession};
+use crate::elevations::{check_holder, parse_elevation_token, rely_on, rely_on_all};
+use crate::error::AppError;
+use crate::policy::PolicySnapshot;
+use crate::risk::RiskView;
+use crate::stepup::challenges::{self, ChallengeRequest};
+use crate::tokens::AccessClaims;
+use cache::{ended, policy_snapshot, verify_token, view};
+use facts::facts_json;
+
+/// What is being decided.
+#[derive(Debug, Clone)]
+pub enum Question {
+    /// "May this session do what `purpose` names?" — allowed only with an elevation.
+    Purpose(String),
+    /// "May this session do `action` on `resource`?" — the Cedar policies decide.
+    Action {
+        action: String,
+        resource: String,
+        attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+}
+
+/// A DPoP proof relayed by the caller, with the request it was made for.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RelayedProof {
+    pub proof: String,
+    /// The method of the request the proof was made for.
+    pub method: String,
+    /// The URL (scheme, host, path) of that request.
+    pub url: String,
+}
+
+/// A decision request, however it arrived.
+pub struct Ask {
+    pub token: String,
+    pub scheme: Scheme,
+    pub dpop: Option<RelayedProof>,
+    pub question: Question,
+    pub ip: Option<IpAddr>,
+    pub device_fingerprint: Option<String>,
+    pub elevation_token: Option<String>,
+    pub action_digest: Option<String>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecisionAnswer {
+    /// `allow`, `step_up` or `deny`.
+    pub decision: &'static str,
+    pub user_id: String,
+    pub session_id: String,
+    /// For `step_up`: the purpose that would satisfy it; for `allow`, the one relied on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// For `step_up`: a ready challenge for the user to answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_factors: Option<Vec<String>>,
+    /// For `step_up`: the user has no second factor yet and must enroll one first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enrollment_required: bool,
+    /// For `step_up`: the RFC 9470 `acr_values` a new authentication must reach.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
+    /// For `step_up`: the RFC 9470 `max_age`: how old that authentication may be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    /// `Bearer`, or `DPoP` for a DPoP-bound token (the RFC 9470 answer's scheme).
+    pub token_scheme: &'static str,
+    /// For an `allow` that used an elevation: which (the first, when several).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elevation_id: Option<String>,
+    /// For an `allow` that used elevations: every one it used up or relied on, all in
+    /// one transaction.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub elevation_ids: Vec<String>,
+    pub risk: RiskView,
+    pub reasons: Vec<String>,
+    pub policy_ids: Vec<String>,
+    pub policy_version: i64,
+}
+
+/// The risk signals of a decision; `ip_text` is `ask.ip` rendered (once per decision).
+fn signals(
+    app: &SharedApp,
+    view: &SessionView,
+    ask: &Ask,
+    ip_text: Option<&str>,
+    sensitivity: Option<(String, u8)>,
+    now: i64,
+) -> Signals {
+    let device = match (&ask.device_fingerprint, &view.session.device_hash) {
+        // Another device than the one that logged in is using this session's token.
+        (Some(f), Some(hash)) if hex::encode(Sha256::digest(f.as_bytes())) != *hash => {
+            DeviceSignal::New
+        }
+        (Some(_), None) => DeviceSignal::New,
+        _ => view.device,
+    };
+    let (ip_seen_before, listed, geo) = match ask.ip {
+        Some(ip) => (
+            Some(ip_text.is_some_and(|text| view.ips.iter().any(|seen| seen == text))),
+            app.risk_sources.listed(ip),
+            app.risk_sources.locate(ip),
+        ),
+        None => (None, Vec::new(), None),
+    };
+    Signals {
+        device,
+        ip_seen_before,
+        listed,
+        geo,
+        countries_seen: view.countries.clone(),
+        previous_login: view.previous_login.clone(),
+        login_hours: Vec::new(),
+        recent_failures: 0,
+        session_age: Some(now - view.session.created_at),
+        purpose_sensitivity: sensitivity,
+    }
+}
+
+/// The elevation the caller presented, checked to belong to this session (and, when
+/// key-bound, to the key this request proved).
+async fn presented_elevation(
+    app: &SharedApp,
+    ask: &Ask,
+    session_id: &str,
+    caller_jkt: Option<&str>,
+) -> Result<Option<ElevationRecord>, AppError> {
+    let Some(raw) = &ask.elevation_token else {
+        return Ok(None);
+    };
+    let hash = parse_elevation_token(raw)?;
+    let record = app
+        .store
+        .elevation_by_token_hash(&hash)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
+    check_holder(&record, session_id, caller_jkt)?;
+    Ok(Some(record))
+}
+
+/// Decides, opens a challenge for a `step_up`, uses up what an `allow` relies on, and
+/// records the answer.
+pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, AppError> {
+    let now = app.now();
+    let claims = verify_token(app, &ask.token, now)?;
+    let proof = ask.dpop.as_ref();
+    check_possession(
+        app,
+        &claims,
+        &ask.token,
+        ask.scheme,
+        proof.map(|p| p.proof.as_str()),
+        proof.map_or("", |p| p.method.as_str()),
+        proof.map_or("", |p| p.url.as_str()),
+    )
+    .await
+    .map_err(|e| e.with("subject", "access_token"))?;
+    let caller_jkt = claims.cnf.as_ref().map(|c| c.jkt.as_str());
+    let presented = presented_elevation(app, &ask, &claims.sid, caller_jkt).await?;
+    let ip_text = ask.ip.map(|ip| ip.to_string());
+    if let Some(record) = &presented {
+        // A presented token that is dead says why at once (and a reused one raises the
+        // critical event), as a redeem would.
+        let use_ = Use {
+            purpose: &record.purpose,
+            ip: ip_text.as_deref(),
+            action_digest: ask.action_digest.as_deref(),
+        };
+        if record
+            .to_domain()
+            .map_err(|e| AppError::internal(format!("corrupt elevation: {e}")))?
+            .check_use(&use_, now)
+            .is_err()
+        {
+            rely_on(app, record, &use_, now).await?;
+        }
+    }
+
+    let mut fresh = false;
+    loop {
+        let (view, loaded) = view(app, &claims.sid, fresh, now).await?;
+        fresh |= loaded;
+        // An ended session stays ended, so its cached view keeps answering that
+        // without reading the store again.
+        if view.session.user_id != claims.sub || !view.live.is_live(now) {
+            return Err(ended());
+        }
+        let snapshot = policy_snapshot(app).await?;
+        let mut held: BTreeSet<String> =
+            view.elevations.iter().map(|e| e.purpose.clone()).collect();
+        held.extend(presented.iter().map(|e| e.purpose.clone()));
+
+        let (judged, assessment) = judge(app, &ask, ip_text.as_deref(), &view, &held, now)?;
+        let outcome = &judged.outcome;
+        if outcome.verdict != Verdict::Allow && !fresh {
+            // Decide again from the database before refusing anything.
+            fresh = true;
+            continue;
+        }
+        let mut answer = DecisionAnswer {
+            decision: outcome.verdict.as_str(),
+            user_id: view.session.user_id.clone(),
+            session_id: view.session.id.clone(),
+            purpose: outcome.purpose.clone(),
+            challenge_id: None,
+            title: None,
+            allowed_factors: None,
+            enrollment_required: false,
+            acr_values: None,
+            max_age: None,
+            token_scheme: if claims.cnf.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
+            elevation_id: None,
+            elevation_ids: Vec::new(),
+            risk: RiskView::from(&assessment),
+            reasons: outcome.reasons.clone(),
+            policy_ids: outcome.policy_ids.clone(),
+            policy_version: snapshot.version,
+        };
+        match outcome.verdict {
+            Verdict::Allow => {
+                // Every elevation the allow relies on is used, all or none.
+                let mut records = Vec::with_capacity(outcome.relies_on.len());
+                for relied in &outcome.relies_on {
+                    let record = presented
+                        .iter()
+                        .chain(view.elevations.iter())
+                        .find(|e| e.purpose == *relied)
+                        .ok_or_else(|| AppError::internal("relied-on elevation vanished"))?;
+                    records.push(record);
+                }
+                let uses: Vec<(&ElevationRecord, Use<'_>)> = records
+                    .iter()
+                    .map(|record| {
+                        let use_ = Use {
+                            purpose: &record.purpose,
+                            ip: ip_text.as_deref(),
+                            action_digest: ask.action_digest.as_deref(),
+                        };
+                        (*record, use_)
+                    })
+                    .collect();
+                match rely_on_all(app, &uses, now).await {
+                    Ok(()) => {
+                        if let Some(first) = records.first() {
+                            answer.purpose = Some(first.purpose.clone());
+                            answer.elevation_id = Some(first.id.clone());
+                        }
+                        answer.elevation_ids = records.iter().map(|r| r.id.clone()).collect();
+                    }
+                    // The caller's own token failing is the caller's answer.
+                    Err((i, e)) if presented.as_ref().is_some_and(|p| p.id == records[i].id) => {
+                        return Err(e);
+                    }
+                    // The session's elevation went meanwhile: decide again.
+                    Err(_) if !fresh => {
+                        fresh = true;
+                        continue;
+                    }
+                    Err((_, e)) => return Err(e),
+                }
+            }
+            Verdict::StepUp => {
+                let purpose_name = outcome.purpose.clone().unwrap_or_default();
+                step_up(
+                    app,
+                    &claims,
+                    &view,
+                    &ask,
+                    &purpose_name,
+                    &snapshot,
+                    &mut answer,
+                )
+                .await?;
+            }
+            Verdict::Deny => {}
+        }
+        app.decider.count(answer.decision);
+        app.decider.record(PendingRecord {
+            at: now,
+            view: view.clone(),
+            decision: answer.decision,
+            purpose: answer.purpose.clone(),
+            policy_version: answer.policy_version,
+            facts: judged.facts.clone(),
+        });
+        return Ok(answer);
+    }
+}
+
+/// A verdict and the facts it was reached on, as they are recorded.
+pub struct Judged {
+    pub outcome: Outcome,
+    facts: Arc<str>,
+}
+
+/// The verdict and the risk, without side effects.
+fn judge(
+    app: &SharedApp,
+    ask: &Ask,
+    ip_text: Option<&str>,
+    view: &SessionView,
+    held: &BTreeSet<String>,
+    now: i64,
+) -> Result<(Arc<Judged>, RiskAssessment), AppError> {
+    match &ask.question {
+        Question::Purpose(name) => {
+            let purpose = app.policy.purpose(name).ok_or_else(|| {
+                AppError::new(ErrorCode::NotFound, format!("no purpose named {name:?}"))
+            })?;
+            let sensitivity =
+                (purpose.sensitivity > 0).then(|| (name.clone(), purpose.sensitivity));
+            let assessment = stepgate_core::risk::assess(
+                &signals(app, view, ask, ip_text, sensitivity, now),
+                &app.risk,
+                now,
+            );
+            let outcome = if held.contains(name) {
+                Outcome {
+                    verdict: Verdict::Allow,
+                    purpose: None,
+                    policy_ids: Vec::new(),
+                    relies_on: vec![name.clone()],
+                    reasons: vec![format!("the session holds an elevation for {name}")],
+                }
+            } else {
+                Outcome {
+                    verdict: Verdict::StepUp,
+                    purpose: Some(name.clone()),
+                    policy_ids: Vec::new(),
+                    relies_on: Vec::new(),
+                    reasons: vec![format!("{name} needs a step-up and none is held")],
+                }
+            };
+            let facts = facts_json(ask, &view.roles, &assessment, held, &outcome).into();
+            Ok((Arc::new(Judged { outcome, facts }), assessment))
+        }
+        Question::Action {
+            action,
+            resource,
+            attributes,
+        } => {
+            let assessment = stepgate_core::risk::assess(
+                &signals(app, view, ask, ip_text, None, now),
+                &app.risk,
+                now,
+            );
+            let facts = Facts {
+                user_id: &view.session.user_id,
+                roles: &view.roles,
+                action,
+                resource,
+                resource_attributes: attributes.as_ref(),
+                risk_tier: assessment.tier.as_str(),
+                risk_score: assessment.score,
+                device_trust: assessment.device_trust.as_str(),
+                ip: ip_text.unwrap_or_default(),
+            };
+            // The recorded facts are a function of the memo key too, so they are kept
+            // with the outcome.
+            let key = outcome_key(&facts, held);
+            if let Some(judged) = key.as_ref().and_then(|k| app.decider.outcomes.get(k)) {
+                return Ok((judged, assessment));
+            }
+            let outcome = app
+                .authz
+                .decide(&facts, held)
+                .map_err(AppError::validation)?;
+            let facts = facts_json(ask, &view.roles, &assessment, held, &outcome).into();
+            let judged = Arc::new(Judged { outcome, facts });
+            if let Some(k) = key {
+                app.decider.outcomes.insert(k, judged.clone());
+            }
+            Ok((judged, assessment))
+        }
+    }
+}
+
+/// The memo key of a Cedar decision: every fact Cedar sees, joined with separators no
+/// fact can contain (names, ids and roles are checked to hold no control characters;
+/// attributes are JSON text). Large attribute sets are not memoized.
+fn outcome_key(facts: &Facts<'_>, held: &BTreeSet<String>) -> Option<String> {
+    use std::fmt::Write;
+    let attributes = match facts.resource_attributes {
+        Some(map) => serde_json::to_string(map).ok()?,
+        None => String::new(),
+    };
+    if attributes.len() > 2048 {
+        return None;
+    }
+    let mut key = String::with_capacity(160 + attributes.len());
+    for part in [
+        facts.user_id,
+        facts.action,
+        facts.resource,
+        &attributes,
+        facts.risk_tier,
+        facts.device_trust,
+        facts.ip,
+    ] {
+        key.push_str(part);
+        key.push('\0');
+    }
+    let _ = write!(key, "{}\0", facts.risk_score);
+    for role in facts.roles {
+        key.push_str(role);
+        key.push('\u{1}');
+    }
+    key.push('\0');
+    for purpose in held {
+        key.push_str(purpose);
+        key.push('\u{1}');
+    }
+    Some(key)
+}
+
+/// Fills a `step_up` answer: the requirement's `acr_values`/`max_age` and a ready
+/// challenge. A user who cannot step up now (no factor; failure budget spent) is told so.
+async fn step_up(
+    app: &SharedApp,
+    claims: &AccessClaims,
+    view: &SessionView,
+    ask: &Ask,
+    purpose_name: &str,
+    snapshot: &PolicySnapshot,
+    answer: &mut DecisionAnswer,
+) -> Result<(), AppError> {
+    let purpose = app.policy.purpose(purpose_name).ok_or_else(|| {
+        AppError::internal(format!("policy names unknown purpose {purpose_name}"))
+    })?;
+    let requirement = app.policy.requirement(snapshot, purpose);
+    answer.acr_values = Some(acr::for_class(requirement.factor).to_owned());
+    answer.max_age = Some(requirement.ttl_seconds);
+    answer.title = Some(purpose.title.clone());
+    let caller = UserCaller {
+        claims: claims.clone(),
+        session: view.session.clone(),
+    };
+    let ip = ask
+        .ip
+        .or_else(|| view.session.ip.parse().ok())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let request = ChallengeRequest {
+        purpose: purpose_name.to_owned(),
+        mode: stepgate_core::stepup::ElevationMode::parse(&app.config.decisions.challenge_mode)?,
+        action_digest: ask.action_digest.clone(),
+        action_summary: None,
+    };
+    match challenges::open(app, &caller, ip, request).await {
+        Ok(challenge) => {
+            answer.challenge_id = Some(challenge.record.id);
+            answer.allowed_factors = Some(challenge.allowed_factors);
+        }
+        Err(e) if e.code == ErrorCode::StepupRequired => {
+            answer.enrollment_required = true;
+            answer
+                .reasons
+                .push("the user has no second factor: enroll one first".into());
+        }
+        Err(e) if e.code == ErrorCode::StepupBlocked => {
+            answer.decision = Verdict::Deny.as_str();
+            answer
+                .reasons
+                .push("step-up is blocked: too many wrong answers recently".into());
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
