@@ -10,6 +10,7 @@ pub mod authz;
 pub mod error;
 pub mod factor;
 pub mod identity;
+pub mod lockout;
 pub mod purpose;
 pub mod risk;
 pub mod session;

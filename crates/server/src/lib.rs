@@ -26,5 +26,6 @@ pub mod policy;
 pub mod risk;
 pub mod stepup;
 pub mod telemetry;
+pub mod time_format;
 pub mod tokens;
 pub mod users;

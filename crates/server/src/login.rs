@@ -2,15 +2,26 @@
 //! or once its login challenge passes), with its login record, its audit event and its
 //! first access token.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use stepgate_core::ErrorCode;
 use stepgate_core::factor::FactorKind;
+use stepgate_core::identity::Username;
+use stepgate_core::lockout::Lockout;
+use stepgate_core::purpose::FactorClass;
+use stepgate_core::risk::{Reason, RiskAssessment, Tier, assess};
 use stepgate_core::session::acr;
-use stepgate_store::{AuditEvent, LoginRecord, SessionRecord};
+use stepgate_store::{AuditEvent, ChallengeRecord, LoginRecord, SessionRecord};
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
+use crate::dpop;
 use crate::error::AppError;
-use crate::risk::RiskView;
+use crate::limits::rate_limit;
+use crate::risk::{self, RiskView};
+use crate::time_format::rfc3339;
 use crate::tokens::{AccessClaims, Confirmation};
 
 #[derive(Serialize, ToSchema)]
@@ -137,4 +148,365 @@ pub fn session_granted(
         enrollment_required: session.enrollment_required,
         risk,
     })
+}
+
+/// A sign-in as the caller sent it, its fields checked.
+pub struct SignIn {
+    pub username: Username,
+    /// 1 to [`stepgate_core::identity::Password::MAX_CHARS`] characters.
+    pub password: String,
+    /// The client's device fingerprint, if it sent one (stored only as a hash).
+    pub fingerprint: Option<String>,
+    pub user_agent: Option<String>,
+    /// The `DPoP` proof of the sign-in request, if any: its key then names the device
+    /// and binds the session.
+    /// `Err`: the header was there but not text.
+    pub dpop_proof: Option<Result<String, ()>>,
+}
+
+/// Signs in with a password; the risk engine decides what happens next: `low` (or a
+/// user without a second factor, marked `enrollment_required`) → a session; `medium` →
+/// `STEPUP_REQUIRED` with a login challenge; `high` → the same with the strongest factor
+/// class the user has, or `LOGIN_BLOCKED` if `risk.block_high`. A wrong password and an
+/// unknown user take the same time and give the same answer. After
+/// `lockout.max_failures` wrong passwords within `lockout.window_seconds` the account
+/// answers `ACCOUNT_LOCKED` (even to the right password) until the window moves on.
+pub async fn sign_in(
+    app: &SharedApp,
+    ip: IpAddr,
+    request: SignIn,
+) -> Result<LoginResponse, AppError> {
+    rate_limit(app, "login", ip, app.config.rate_limits.login_per_minute).await?;
+    let now = app.now();
+    let lockout = Lockout {
+        max_failures: app.config.lockout.max_failures as usize,
+        window_seconds: app.config.lockout.window_seconds,
+    };
+    let name = request.username.as_str().to_owned();
+    // The attempt takes its place among the account's failures before the password is
+    // checked (under a per-name lock), so a burst of concurrent wrong passwords cannot
+    // overrun the lockout; a wrong password confirms it, anything else gives it back. A
+    // locked account is not even asked for its password, so the right one cannot
+    // unlock it.
+    let reservation = uuid::Uuid::new_v4().to_string();
+    let failures = match app
+        .store
+        .reserve_login_attempt(
+            &name,
+            &ip.to_string(),
+            lockout.counted_since(now),
+            lockout.max_failures,
+            now,
+            &reservation,
+        )
+        .await?
+    {
+        Ok(failures) => failures.len(),
+        Err(failures) => {
+            let mut e = AppError::new(
+                ErrorCode::AccountLocked,
+                "too many wrong passwords; try again later",
+            );
+            e.retry_after = Some(lockout.retry_after(&failures, now));
+            return Err(e);
+        }
+    };
+    let attempt = Attempt {
+        app,
+        ip,
+        name: &name,
+        failures,
+        lockout,
+        reservation: &reservation,
+        now,
+    };
+    let outcome = attempt.run(request).await;
+    if let Err(e) = app.store.release_login_attempt(&reservation).await {
+        tracing::warn!(error = %e, "releasing a sign-in reservation failed");
+    }
+    outcome
+}
+
+/// One sign-in attempt, holding its place among the account's failures.
+struct Attempt<'a> {
+    app: &'a SharedApp,
+    ip: IpAddr,
+    name: &'a str,
+    /// Wrong passwords (and attempts in flight) in the window before this one.
+    failures: usize,
+    lockout: Lockout,
+    reservation: &'a str,
+    now: i64,
+}
+
+impl Attempt<'_> {
+    async fn run(&self, request: SignIn) -> Result<LoginResponse, AppError> {
+        let app = self.app;
+        let user = app.store.user_by_username(self.name).await?;
+        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        let known_id = user.as_ref().map(|u| u.id.clone());
+        let verified = app.passwords.verify(request.password, stored_hash).await?;
+        let Some(user) = user.filter(|_| verified) else {
+            return Err(self.wrong_password(known_id).await);
+        };
+        let device_hash =
+            device_hash(app, request.dpop_proof, request.fingerprint, self.now).await?;
+        let (pending, assessment, active) = self
+            .assess(&user.id, request.user_agent, device_hash)
+            .await?;
+        if assessment.tier == Tier::High && app.config.risk.block_high {
+            return Err(self.blocked(&pending).await);
+        }
+        if assessment.tier == Tier::Low || pending.enrollment_required {
+            let session = new_session(app, &pending, None, self.now);
+            let event = login_succeeded(&pending, &session, self.now);
+            app.store
+                .insert_session(&session, &login_record(&pending, self.now), &[event])
+                .await?;
+            return session_granted(app, &session, pending.risk, self.now);
+        }
+        Err(self
+            .login_challenge(&pending, assessment.tier, &active)
+            .await)
+    }
+
+    /// A wrong password or an unknown user: confirms the reserved failure (and raises
+    /// `ACCOUNT_LOCKED` when it is the one that locks), assessing only what the request
+    /// shows (network, place, failure burst), the same work whether or not the user
+    /// exists.
+    async fn wrong_password(&self, known_id: Option<String>) -> AppError {
+        let (app, now) = (self.app, self.now);
+        let signals = risk::request_signals(app, self.ip, self.failures + 1);
+        let assessed = RiskView::from(&assess(&signals, &app.risk, now));
+        let failed = AuditEvent {
+            kind: "ACCOUNT_LOGIN_FAILED",
+            at: now,
+            user_id: known_id,
+            ip: Some(self.ip.to_string()),
+            data: Some(
+                serde_json::json!({
+                    "username": self.name,
+                    "recent_failures": self.failures + 1,
+                    "risk": assessed,
+                })
+                .to_string(),
+            ),
+            ..Default::default()
+        };
+        let mut events = vec![failed.clone()];
+        if self.lockout.locks_with_next(self.failures) {
+            events.push(AuditEvent {
+                kind: "ACCOUNT_LOCKED",
+                data: Some(
+                    serde_json::json!({ "username": self.name, "until": self.lockout.locked_until(now) })
+                        .to_string(),
+                ),
+                ..failed
+            });
+        }
+        match app
+            .store
+            .confirm_login_failure(self.reservation, &events)
+            .await
+        {
+            Ok(()) => invalid_credentials(),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// The login's risk and what the pending login will hold.
+    async fn assess(
+        &self,
+        user_id: &str,
+        user_agent: Option<String>,
+        device_hash: Option<String>,
+    ) -> Result<(PendingLogin, RiskAssessment, Vec<FactorKind>), AppError> {
+        let app = self.app;
+        let (signals, geo) =
+            risk::login_signals(app, user_id, self.failures, self.ip, device_hash.as_deref())
+                .await?;
+        let mut assessment = assess(&signals, &app.risk, self.now);
+        let factors = app.store.factors_of_user(user_id).await?;
+        let active: Vec<FactorKind> = factors
+            .iter()
+            .filter(|f| f.status == "active")
+            .filter_map(|f| FactorKind::parse(&f.kind).ok())
+            .collect();
+        let enrollment_required = active.is_empty();
+        if enrollment_required {
+            assessment.reasons.push(Reason {
+                signal: "enrollment",
+                observed: "no second factor enrolled yet: the session must enroll one".into(),
+                weight: 0,
+            });
+        }
+        let jkt = device_hash
+            .as_deref()
+            .and_then(|d| d.strip_prefix(dpop::DEVICE_PREFIX))
+            .map(str::to_owned);
+        let pending = PendingLogin {
+            user_id: user_id.to_owned(),
+            ip: self.ip.to_string(),
+            user_agent,
+            device_hash,
+            country: geo.as_ref().map(|g| g.country.clone()),
+            latitude: geo.as_ref().map(|g| g.latitude),
+            longitude: geo.as_ref().map(|g| g.longitude),
+            enrollment_required,
+            risk: RiskView::from(&assessment),
+            jkt,
+        };
+        Ok((pending, assessment, active))
+    }
+
+    /// High risk with `risk.block_high`: refused and audited.
+    async fn blocked(&self, pending: &PendingLogin) -> AppError {
+        let appended = self
+            .app
+            .store
+            .append_audit(&AuditEvent {
+                kind: "ACCOUNT_LOGIN_FAILED",
+                at: self.now,
+                user_id: Some(pending.user_id.clone()),
+                ip: Some(pending.ip.clone()),
+                data: Some(
+                    serde_json::json!({ "reason": "blocked: high risk", "risk": pending.risk })
+                        .to_string(),
+                ),
+                ..Default::default()
+            })
+            .await;
+        if let Err(e) = appended {
+            return e.into();
+        }
+        match serde_json::to_value(&pending.risk) {
+            Ok(risk) => AppError::new(
+                ErrorCode::LoginBlocked,
+                "this sign-in looks too risky and was refused",
+            )
+            .with("risk", risk),
+            Err(e) => AppError::internal(e),
+        }
+    }
+
+    /// Medium or high risk: a login challenge, answered without an access token. High
+    /// risk asks for the strongest factor class the user has.
+    async fn login_challenge(
+        &self,
+        pending: &PendingLogin,
+        tier: Tier,
+        active: &[FactorKind],
+    ) -> AppError {
+        match self.open_login_challenge(pending, tier, active).await {
+            Ok(e) | Err(e) => e,
+        }
+    }
+
+    async fn open_login_challenge(
+        &self,
+        pending: &PendingLogin,
+        tier: Tier,
+        active: &[FactorKind],
+    ) -> Result<AppError, AppError> {
+        let (app, now) = (self.app, self.now);
+        let strongest = active
+            .iter()
+            .map(|k| k.class(false))
+            .max()
+            .unwrap_or(FactorClass::Any);
+        let required = if tier == Tier::High {
+            strongest
+        } else {
+            FactorClass::Any
+        };
+        let allowed: Vec<String> = active
+            .iter()
+            .filter(|k| k.class(false).satisfies(required))
+            .map(|k| k.as_str().to_owned())
+            .fold(Vec::new(), |mut v, k| {
+                if !v.contains(&k) {
+                    v.push(k);
+                }
+                v
+            });
+        let snapshot = app.policy.current(&app.store).await?;
+        let record = ChallengeRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: pending.user_id.clone(),
+            session_id: None,
+            purpose: LOGIN_PURPOSE.into(),
+            policy_version: snapshot.version,
+            factor_class: required.as_str().into(),
+            ttl_seconds: app.lifetimes.session_ttl,
+            single_use: true,
+            bind_ip: false,
+            approvals: 0,
+            mode: "session".into(),
+            status: "pending".into(),
+            failures: 0,
+            max_attempts: i64::from(app.limits.max_attempts),
+            created_at: now,
+            expires_at: now + app.limits.challenge_ttl_seconds,
+            action_digest: None,
+            action_summary: Some("Sign in".into()),
+            login_context: Some(serde_json::to_string(pending).map_err(AppError::internal)?),
+        };
+        let event = AuditEvent {
+            kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
+            at: now,
+            user_id: Some(pending.user_id.clone()),
+            purpose: Some(LOGIN_PURPOSE.into()),
+            ip: Some(pending.ip.clone()),
+            policy_version: Some(snapshot.version),
+            challenge_id: Some(record.id.clone()),
+            data: Some(serde_json::json!({ "risk": pending.risk }).to_string()),
+            ..Default::default()
+        };
+        app.store.insert_challenge(&record, &event).await?;
+        Ok(AppError::new(
+            ErrorCode::StepupRequired,
+            "this sign-in needs a second factor",
+        )
+        .with("challenge_id", record.id)
+        .with("purpose", LOGIN_PURPOSE)
+        .with("allowed_factors", allowed)
+        .with("expires_at", rfc3339(record.expires_at))
+        .with(
+            "risk",
+            serde_json::to_value(&pending.risk).map_err(AppError::internal)?,
+        ))
+    }
+}
+
+fn invalid_credentials() -> AppError {
+    AppError::new(
+        ErrorCode::InvalidCredentials,
+        "the username or password is wrong",
+    )
+}
+
+/// What names the sign-in's device: a proven DPoP key (`jkt:<thumbprint>`, better than
+/// any fingerprint; the proof is spent), else the fingerprint's SHA-256.
+async fn device_hash(
+    app: &SharedApp,
+    dpop_proof: Option<Result<String, ()>>,
+    fingerprint: Option<String>,
+    now: i64,
+) -> Result<Option<String>, AppError> {
+    let Some(proof) = dpop_proof else {
+        return Ok(fingerprint.map(|f| hex::encode(Sha256::digest(f.as_bytes()))));
+    };
+    let proof = proof.map_err(|()| AppError::validation("invalid DPoP proof: not text"))?;
+    let url = format!(
+        "{}/v1/sessions",
+        app.config.public_url.trim_end_matches('/')
+    );
+    let proof = dpop::verify(&proof, "POST", &url, now)
+        .map_err(|why| AppError::validation(format!("invalid DPoP proof: {why}")))?;
+    if !dpop::spend_proof(app, &proof).await? {
+        return Err(AppError::validation(
+            "invalid DPoP proof: it was used before",
+        ));
+    }
+    Ok(Some(format!("{}{}", dpop::DEVICE_PREFIX, proof.jkt)))
 }

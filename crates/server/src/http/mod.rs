@@ -25,6 +25,8 @@ pub mod extract;
 pub mod openapi;
 pub mod routes;
 
+pub use crate::time_format::rfc3339;
+
 use routes::{
     api_keys, audit, decisions, devices, factors, ops, policy, sessions, stepup, testing, users,
     wellknown,
@@ -235,17 +237,6 @@ async fn record_metrics(
     series.requests.increment(1);
     series.duration.record(start.elapsed().as_secs_f64());
     response
-}
-
-/// RFC 3339 UTC text for a Unix time, as every `*_at` field in the API is rendered.
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// Runs the server until SIGINT or SIGTERM.
