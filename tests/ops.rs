@@ -13,14 +13,7 @@ use serde_json::json;
 #[tokio::test]
 async fn a_fresh_start_needs_no_config() {
     let cwd = tempfile::tempdir().unwrap();
-    let clean = |cmd: &mut Command| {
-        for (k, _) in std::env::vars() {
-            if k.starts_with("STEPGATE_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.current_dir(cwd.path());
-    };
+    let clean = |cmd: &mut Command| common::fresh_machine(cmd, cwd.path());
     let mut serve = Command::new(BIN);
     clean(&mut serve);
     let mut child = serve

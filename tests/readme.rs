@@ -40,14 +40,7 @@ fn the_readme_walk_through_runs_as_written() {
     let script = block.replace(cli, BIN);
 
     let cwd = tempfile::tempdir().unwrap();
-    let clean = |cmd: &mut Command| {
-        for (k, _) in std::env::vars() {
-            if k.starts_with("STEPGATE_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.current_dir(cwd.path());
-    };
+    let clean = |cmd: &mut Command| common::fresh_machine(cmd, cwd.path());
     let mut serve = Command::new(BIN);
     clean(&mut serve);
     let mut server = serve

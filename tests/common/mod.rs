@@ -110,6 +110,16 @@ impl Drop for Server {
 }
 
 /// A `Command` for the binary with no inherited `STEPGATE_*` settings.
+/// Runs `cmd` as on a fresh machine: no `STEPGATE_*` variable, in `cwd`.
+pub fn fresh_machine(cmd: &mut Command, cwd: &Path) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("STEPGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(cwd);
+}
+
 pub fn stepgate(config: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars() {
