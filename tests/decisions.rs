@@ -44,7 +44,7 @@ async fn server(files: &Path) -> Server {
     let path = files.join("policies.cedar");
     std::fs::write(&path, POLICIES).unwrap();
     Server::with_config(&format!(
-        "policy_file = {:?}\n{PURPOSES}",
+        "policy_file = {:?}\n{PURPOSES}\n[testing]\nclock_control = true\n",
         path.display().to_string()
     ))
     .await
@@ -281,7 +281,7 @@ async fn a_dead_elevation_token_in_the_call_says_why() {
             json!({"purpose": "test:brief", "mode": "token"}),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    s.set_clock(2).await;
     decide(
         &s,
         json!({"access_token": token, "action": "read", "resource": "q3",

@@ -72,17 +72,6 @@ async fn login_from(
     .await
 }
 
-async fn set_clock(s: &Server, offset: i64) {
-    let r = s
-        .put(
-            "/v1/testing/clock",
-            Some(&s.admin_key),
-            json!({"offset_seconds": offset}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-}
-
 fn reasons(risk: &Value) -> Vec<String> {
     risk["reasons"]
         .as_array()
@@ -164,7 +153,7 @@ async fn the_three_decisions() {
 
     // 3. Deleting a production resource: mandatory step-up; the elevation expires
     // after five minutes. (The clock moves a minute on, so a fresh TOTP step is current.)
-    set_clock(&s, 60).await;
+    s.set_clock(60).await;
     let c = s
         .challenge(&token, json!({"purpose": "admin:resources:delete"}))
         .await;
@@ -180,11 +169,11 @@ async fn the_three_decisions() {
     let elevation = v.body["elevation_token"].as_str().unwrap().to_owned();
     // Bound to the IP of the verify request (this test's loopback).
     let redeem = json!({"elevation_token": elevation, "purpose": "admin:resources:delete", "ip": "127.0.0.1"});
-    set_clock(&s, 60 + 301).await;
+    s.set_clock(60 + 301).await;
     s.redeem(redeem.clone())
         .await
         .assert_problem(403, "STEPUP_TOKEN_EXPIRED");
-    set_clock(&s, 60 + 290).await;
+    s.set_clock(60 + 290).await;
     assert_eq!(
         s.redeem(redeem.clone()).await.status,
         200,
@@ -272,7 +261,7 @@ async fn unusual_hours_count_once_the_history_is_long_enough() {
         assert_eq!(r.status, 201, "{}", r.text);
         assert!(reasons(&r.body["risk"]).is_empty());
     }
-    set_clock(&s, 12 * 3600).await;
+    s.set_clock(12 * 3600).await;
     let r = login_from(&s, "owl", PASSWORD, LONDON, Some("laptop")).await;
     r.assert_problem(401, "STEPUP_REQUIRED");
     assert_eq!(r.body["risk"]["tier"], "medium");
@@ -327,7 +316,7 @@ async fn lockout_holds_from_any_ip_and_decays() {
     );
 
     // The lock decays with the window.
-    set_clock(&s, 901).await;
+    s.set_clock(901).await;
     assert_eq!(
         login_from(&s, "lou", PASSWORD, LONDON, None).await.status,
         201
@@ -345,7 +334,7 @@ async fn per_ip_rate_limits_answer_429() {
     .await;
     s.create_user("rae").await;
     // Start at the beginning of a one-minute window, so it cannot roll over mid-test.
-    set_clock(&s, 61 - common::unix_now().rem_euclid(60)).await;
+    s.set_clock(61 - common::unix_now().rem_euclid(60)).await;
     for _ in 0..3 {
         assert_eq!(
             login_from(&s, "rae", PASSWORD, LONDON, None).await.status,

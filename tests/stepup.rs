@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{PASSWORD, PURPOSES, Server, jwt_claims, oathtool, totp_step_now, unix_now};
 use serde_json::{Value, json};
 
@@ -311,12 +309,15 @@ async fn weaker_factors_are_insufficient_and_not_counted() {
 
 #[tokio::test]
 async fn challenges_and_elevations_expire() {
-    let s = Server::with_config(&format!("[stepup]\nchallenge_ttl_seconds = 1\n{PURPOSES}")).await;
+    let s = Server::with_config(&format!(
+        "[testing]\nclock_control = true\n[stepup]\nchallenge_ttl_seconds = 1\n{PURPOSES}"
+    ))
+    .await;
     let (token, codes) = s.recovery_user("ezra").await;
     let c = s
         .challenge(&token, json!({"purpose": "admin:resources:delete"}))
         .await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    s.set_clock(2).await;
     s.verify(
         &token,
         c["challenge_id"].as_str().unwrap(),
@@ -329,7 +330,7 @@ async fn challenges_and_elevations_expire() {
     let v = s
         .elevate(&token, &codes[0], json!({"purpose": "test:brief"}))
         .await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    s.set_clock(4).await;
     s.redeem(json!({"elevation_token": v["elevation_token"], "purpose": "test:brief"}))
         .await
         .assert_problem(403, "STEPUP_TOKEN_EXPIRED");
@@ -1142,14 +1143,7 @@ async fn step_up_answers_cannot_fill_the_database() {
         assert!(count(table).await > 0, "{table} is empty already");
     }
     // Two days on, a prune (SIGHUP) deletes what can no longer matter.
-    let r = s
-        .put(
-            "/v1/testing/clock",
-            Some(&s.admin_key),
-            json!({"offset_seconds": 2 * 86_400}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    s.set_clock(2 * 86_400).await;
     let status = std::process::Command::new("kill")
         .args(["-HUP", &s.pid().to_string()])
         .status()

@@ -333,6 +333,19 @@ impl Server {
         self.send(req).await
     }
 
+    /// Moves the server's clock to `offset` seconds from real time (the server needs
+    /// `[testing] clock_control = true`).
+    pub async fn set_clock(&self, offset: i64) {
+        let r = self
+            .put(
+                "/v1/testing/clock",
+                Some(&self.admin_key),
+                json!({"offset_seconds": offset}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
     /// A bodiless POST with an access token and an elevation token in `Stepgate-Elevation`.
     pub async fn post_elevated(&self, path: &str, token: &str, elevation: &str) -> Reply {
         self.send(
