@@ -15,9 +15,9 @@ use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::config::{FACTORS_DELETE, FACTORS_ENROLL};
 use crate::devices::remember_session_device;
-use crate::elevations::{check_holder, parse_elevation_token, rely_on};
 use crate::error::AppError;
 use crate::stepup::challenges::{self, ChallengeRequest};
+use crate::stepup::elevations::{check_holder, parse_elevation_token, rely_on};
 use crate::time_format::rfc3339;
 
 const RECOVERY_CODES: usize = 10;

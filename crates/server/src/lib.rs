@@ -12,7 +12,6 @@ pub mod config;
 pub mod decisions;
 pub mod devices;
 pub mod dpop;
-pub mod elevations;
 pub mod error;
 pub mod factors;
 pub mod forward_auth;

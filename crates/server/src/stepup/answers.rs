@@ -16,12 +16,12 @@ use stepgate_store::{
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
-use crate::elevations::{new_elevation_token, token_hash};
 use crate::error::AppError;
 use crate::limits::rate_limit;
 use crate::login::{
     LoginResponse, PendingLogin, login_record, login_succeeded, new_session, session_granted,
 };
+use crate::stepup::elevations::{new_elevation_token, token_hash};
 use crate::tokens::{AccessClaims, Confirmation};
 
 /// An answer as the caller sent it; its shape is checked in [`answer`]'s order.

@@ -6,14 +6,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use stepgate_core::stepup::{ElevationMode, Use};
-use stepgate_core::{Error, ErrorCode};
-use stepgate_store::AuditEvent;
+use stepgate_core::stepup::ElevationMode;
 use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
-use crate::elevations::{parse_elevation_token, prove_elevation_key, rely_on};
 use crate::error::AppError;
 use crate::http::error::Problem;
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserOrService};
@@ -24,6 +21,7 @@ use crate::stepup::answers::{self, AnswerRequest, Passed};
 use crate::stepup::challenges::{
     self, ChallengeRequest, MAX_ACTION_SUMMARY, OpenChallenge, parse_digest,
 };
+use crate::stepup::elevations::{self, RedeemRequest, Revoker};
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewChallenge {
@@ -150,6 +148,26 @@ pub struct Redeem {
     pub dpop: Option<crate::decisions::RelayedProof>,
 }
 
+impl Redeem {
+    fn checked(self) -> Result<RedeemRequest, AppError> {
+        let ip = self
+            .ip
+            .as_deref()
+            .map(|raw| {
+                raw.parse::<IpAddr>()
+                    .map_err(|_| AppError::validation("ip must be an IPv4 or IPv6 address"))
+            })
+            .transpose()?;
+        Ok(RedeemRequest {
+            action_digest: parse_digest(self.action_digest)?,
+            ip,
+            elevation_token: self.elevation_token,
+            purpose: self.purpose,
+            dpop: self.dpop,
+        })
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Redeemed {
     pub elevation_id: String,
@@ -182,10 +200,6 @@ pub struct ElevationView {
 #[derive(Serialize, ToSchema)]
 pub struct ElevationList {
     pub elevations: Vec<ElevationView>,
-}
-
-fn corrupt(e: Error) -> AppError {
-    AppError::internal(format!("corrupt row: {e}"))
 }
 
 /// Start a step-up for a purpose.
@@ -255,8 +269,6 @@ pub async fn verify(
     ))
 }
 
-/// What a passed challenge turns into: a session for a login challenge, an elevation
-/// (with its token in token mode) for an action challenge.
 /// Redeem an elevation token (the RP's backend, just before the action).
 #[utoipa::path(post, path = "/v1/stepup/redeem", tag = "stepup", operation_id = "redeemElevation",
     request_body = Redeem,
@@ -272,32 +284,7 @@ pub async fn redeem(
     _caller: ServiceCaller,
     ApiJson(body): ApiJson<Redeem>,
 ) -> Result<Json<Redeemed>, AppError> {
-    let now = app.now();
-    let ip = body
-        .ip
-        .as_deref()
-        .map(|raw| {
-            raw.parse::<IpAddr>()
-                .map(|ip| ip.to_canonical().to_string())
-                .map_err(|_| AppError::validation("ip must be an IPv4 or IPv6 address"))
-        })
-        .transpose()?;
-    let digest = parse_digest(body.action_digest)?;
-    let hash = parse_elevation_token(&body.elevation_token)?;
-    let record = app
-        .store
-        .elevation_by_token_hash(&hash)
-        .await?
-        .ok_or_else(|| AppError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
-    if let Some(jkt) = &record.jkt {
-        prove_elevation_key(&app, jkt, &body.elevation_token, body.dpop.as_ref(), now).await?;
-    }
-    let use_ = Use {
-        purpose: &body.purpose,
-        ip: ip.as_deref(),
-        action_digest: digest.as_deref(),
-    };
-    rely_on(&app, &record, &use_, now).await?;
+    let record = elevations::redeem(&app, body.checked()?).await?;
     Ok(Json(Redeemed {
         elevation_id: record.id,
         user_id: record.user_id,
@@ -318,32 +305,22 @@ pub async fn list(
     State(app): State<SharedApp>,
     caller: UserCaller,
 ) -> Result<Json<ElevationList>, AppError> {
-    let now = app.now();
-    let mut elevations = Vec::new();
-    for e in app
-        .store
-        .live_elevations_of_user(&caller.session.user_id, now)
+    let elevations = elevations::list(&app, &caller)
         .await?
-    {
-        let device = app
-            .store
-            .session(&e.session_id)
-            .await?
-            .and_then(|s| s.user_agent);
-        let uses_left = e.to_domain().map_err(corrupt)?.uses_left();
-        elevations.push(ElevationView {
-            current_session: e.session_id == caller.session.id,
-            elevation_id: e.id,
-            purpose: e.purpose,
-            session_id: e.session_id,
-            mode: e.mode,
-            created_at: rfc3339(e.created_at),
-            expires_at: rfc3339(e.expires_at),
-            uses_left,
-            ip: e.ip,
-            device,
-        });
-    }
+        .into_iter()
+        .map(|live| ElevationView {
+            current_session: live.current_session,
+            uses_left: live.uses_left,
+            device: live.device,
+            elevation_id: live.record.id,
+            purpose: live.record.purpose,
+            session_id: live.record.session_id,
+            mode: live.record.mode,
+            created_at: rfc3339(live.record.created_at),
+            expires_at: rfc3339(live.record.expires_at),
+            ip: live.record.ip,
+        })
+        .collect();
     Ok(Json(ElevationList { elevations }))
 }
 
@@ -361,35 +338,10 @@ pub async fn revoke(
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
-    let now = app.now();
-    let not_found = || AppError::new(ErrorCode::NotFound, "no live elevation with this id");
-    let record = app.store.elevation(&id).await?.ok_or_else(not_found)?;
-    if let UserOrService::User(user) = &caller
-        && user.session.user_id != record.user_id
-    {
-        return Err(not_found());
-    }
-    let event = AuditEvent {
-        kind: "ACCOUNT_STEPUP_REVOKED",
-        at: now,
-        user_id: Some(record.user_id.clone()),
-        session_id: Some(record.session_id.clone()),
-        purpose: Some(record.purpose.clone()),
-        ip: Some(ip.to_string()),
-        factor: Some(record.factor.clone()),
-        policy_version: Some(record.policy_version),
-        challenge_id: Some(record.challenge_id.clone()),
-        elevation_id: Some(record.id.clone()),
-        data: Some(
-            serde_json::json!({ "by": if matches!(caller, UserOrService::Service) { "service" } else { "user" } })
-                .to_string(),
-        ),
+    let by = match &caller {
+        UserOrService::User(user) => Revoker::User(user),
+        UserOrService::Service => Revoker::Service,
     };
-    let revoked = app.store.revoke_elevation(&record.id, now, &event).await?;
-    app.decider.forget_session(&record.session_id);
-    if revoked {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found())
-    }
+    elevations::revoke(&app, by, ip, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

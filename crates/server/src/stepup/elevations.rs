@@ -1,6 +1,9 @@
-//! Elevations once won: their tokens, and relying on them for an action (checked
-//! against the use, used up atomically, reuse raised as a critical event). The decision
-//! path, redeem and the factor routes all rely on elevations through here.
+//! Elevations once won: their tokens, relying on them for an action (checked against
+//! the use, used up atomically, reuse raised as a critical event), redeeming, listing
+//! and revoking them. The decision path, redeem and the factor routes all rely on
+//! elevations through here.
+
+use std::net::IpAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,6 +13,8 @@ use stepgate_core::{Error, ErrorCode};
 use stepgate_store::{AuditEvent, ElevationRecord};
 
 use crate::app::SharedApp;
+use crate::caller::UserCaller;
+use crate::decisions::RelayedProof;
 use crate::error::AppError;
 
 const TOKEN_PREFIX: &str = "sge_";
@@ -91,7 +96,7 @@ pub(crate) async fn rely_on_all(
     }
     let events: Vec<AuditEvent> = uses
         .iter()
-        .map(|(record, use_)| event(record, use_, "ACCOUNT_STEPUP_REDEEMED", now))
+        .map(|(record, use_)| event(record, use_.ip, "ACCOUNT_STEPUP_REDEEMED", now))
         .collect();
     let batch: Vec<(&str, &AuditEvent)> = uses
         .iter()
@@ -132,14 +137,14 @@ pub(crate) async fn rely_on_all(
     Err((i, refusal(app, record, use_, why, now).await))
 }
 
-fn event(record: &ElevationRecord, use_: &Use<'_>, kind: &'static str, now: i64) -> AuditEvent {
+fn event(record: &ElevationRecord, ip: Option<&str>, kind: &'static str, now: i64) -> AuditEvent {
     AuditEvent {
         kind,
         at: now,
         user_id: Some(record.user_id.clone()),
         session_id: Some(record.session_id.clone()),
         purpose: Some(record.purpose.clone()),
-        ip: use_.ip.map(str::to_owned),
+        ip: ip.map(str::to_owned),
         factor: Some(record.factor.clone()),
         policy_version: Some(record.policy_version),
         challenge_id: Some(record.challenge_id.clone()),
@@ -163,7 +168,7 @@ async fn refusal(
     tracing::warn!(elevation_id = %record.id, user_id = %record.user_id, "single-use elevation presented again");
     let critical = AuditEvent {
         data: Some(r#"{"severity":"critical"}"#.into()),
-        ..event(record, use_, "ACCOUNT_STEPUP_REUSED", now)
+        ..event(record, use_.ip, "ACCOUNT_STEPUP_REUSED", now)
     };
     match app.store.append_audit(&critical).await {
         Ok(()) => why.into(),
@@ -197,11 +202,11 @@ pub(crate) fn check_holder(
 
 /// An elevation bound to a DPoP key is only good with a fresh proof from that key,
 /// bound to the elevation token (`ath`), relayed by the RP.
-pub(crate) async fn prove_elevation_key(
+async fn prove_elevation_key(
     app: &SharedApp,
     jkt: &str,
     token: &str,
-    proof: Option<&crate::decisions::RelayedProof>,
+    proof: Option<&RelayedProof>,
     now: i64,
 ) -> Result<(), AppError> {
     let refuse = |why: String| {
@@ -218,4 +223,114 @@ pub(crate) async fn prove_elevation_key(
         return Err(refuse("the proof was used before".into()));
     }
     Ok(())
+}
+
+/// A relying party's redeem: the token the user presented and the use it is for.
+pub struct RedeemRequest {
+    pub elevation_token: String,
+    pub purpose: String,
+    /// The end user's IP as the RP sees it.
+    pub ip: Option<IpAddr>,
+    /// The action's digest (lowercase hex), checked by the caller.
+    pub action_digest: Option<String>,
+    pub dpop: Option<RelayedProof>,
+}
+
+/// Redeems an elevation token for one use (the RP's backend, just before the action):
+/// the token's key proven if it is bound to one, then [`rely_on`]. Returns the
+/// elevation as it was won.
+pub async fn redeem(app: &SharedApp, req: RedeemRequest) -> Result<ElevationRecord, AppError> {
+    let now = app.now();
+    let hash = parse_elevation_token(&req.elevation_token)?;
+    let record = app
+        .store
+        .elevation_by_token_hash(&hash)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token"))?;
+    if let Some(jkt) = &record.jkt {
+        prove_elevation_key(app, jkt, &req.elevation_token, req.dpop.as_ref(), now).await?;
+    }
+    let ip = req.ip.map(|ip| ip.to_canonical().to_string());
+    let use_ = Use {
+        purpose: &req.purpose,
+        ip: ip.as_deref(),
+        action_digest: req.action_digest.as_deref(),
+    };
+    rely_on(app, &record, &use_, now).await?;
+    Ok(record)
+}
+
+/// A live elevation as its user sees it.
+pub struct LiveElevation {
+    pub record: ElevationRecord,
+    /// 1 for an unused single-use elevation; `None` for multi-use.
+    pub uses_left: Option<u32>,
+    /// The user agent of the session that stepped up.
+    pub device: Option<String>,
+    /// It belongs to the asking session.
+    pub current_session: bool,
+}
+
+/// The caller's live elevations, across all their sessions.
+pub async fn list(app: &SharedApp, caller: &UserCaller) -> Result<Vec<LiveElevation>, AppError> {
+    let now = app.now();
+    let mut live = Vec::new();
+    for record in app
+        .store
+        .live_elevations_of_user(&caller.session.user_id, now)
+        .await?
+    {
+        let device = app
+            .store
+            .session(&record.session_id)
+            .await?
+            .and_then(|s| s.user_agent);
+        live.push(LiveElevation {
+            uses_left: record.to_domain().map_err(corrupt)?.uses_left(),
+            current_session: record.session_id == caller.session.id,
+            device,
+            record,
+        });
+    }
+    Ok(live)
+}
+
+/// Who ends an elevation early: its user (only their own), or a relying party's backend.
+pub enum Revoker<'a> {
+    User(&'a UserCaller),
+    Service,
+}
+
+/// Revokes a live elevation (`ACCOUNT_STEPUP_REVOKED`). Another user's elevation is as
+/// unknown as one that does not exist.
+pub async fn revoke(
+    app: &SharedApp,
+    by: Revoker<'_>,
+    ip: IpAddr,
+    elevation_id: &str,
+) -> Result<(), AppError> {
+    let now = app.now();
+    let not_found = || AppError::new(ErrorCode::NotFound, "no live elevation with this id");
+    let record = app
+        .store
+        .elevation(elevation_id)
+        .await?
+        .ok_or_else(not_found)?;
+    if let Revoker::User(user) = by
+        && user.session.user_id != record.user_id
+    {
+        return Err(not_found());
+    }
+    let by = match by {
+        Revoker::User(_) => "user",
+        Revoker::Service => "service",
+    };
+    let ip = ip.to_string();
+    let event = AuditEvent {
+        data: Some(serde_json::json!({ "by": by }).to_string()),
+        ..event(&record, Some(&ip), "ACCOUNT_STEPUP_REVOKED", now)
+    };
+    let revoked = app.store.revoke_elevation(&record.id, now, &event).await?;
+    app.decider.forget_session(&record.session_id);
+    if revoked { Ok(()) } else { Err(not_found()) }
 }
