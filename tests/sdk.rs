@@ -525,7 +525,7 @@ async fn step_up_in_both_modes_redeem_decide_and_revoke() {
     assert_eq!(asked.title.as_deref(), Some("Delete a production resource"));
     assert_eq!(asked.acr_values.as_deref(), Some("urn:stepgate:acr:mfa"));
     assert_eq!(asked.max_age, Some(300));
-    assert_eq!(asked.allowed_factors, ["totp"]);
+    assert_eq!(asked.allowed_factors.unwrap_or_default(), ["totp"]);
     assert_eq!(asked.token_scheme, TokenScheme::Bearer);
     assert_eq!(asked.policy_version, 1);
     let code = totp.next().await;

@@ -18,51 +18,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
 use crate::error::Error;
 
-/// The claims of a stepgate access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    /// The issuer.
-    pub iss: String,
-    /// The user id.
-    pub sub: String,
-    /// The session id.
-    pub sid: String,
-    /// Issued at, Unix seconds.
-    pub iat: i64,
-    /// Expires at, Unix seconds.
-    pub exp: i64,
-    /// When the user last authenticated, Unix seconds.
-    pub auth_time: i64,
-    /// Authentication context class, e.g. `urn:stepgate:acr:mfa`.
-    pub acr: String,
-    /// Authentication methods (RFC 8176), e.g. `["pwd", "otp"]`.
-    pub amr: Vec<String>,
-    /// Set after a session-mode step-up: the session holds an elevation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub su: Option<bool>,
-    /// When that step-up happened, Unix seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub su_time: Option<i64>,
-    /// The purpose that step-up was for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub su_purpose: Option<String>,
-    /// Proof-of-possession binding (RFC 9449): the token works only with DPoP proofs of
-    /// the key with this thumbprint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cnf: Option<Confirmation>,
-}
-
-/// The `cnf` claim of a DPoP-bound token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Confirmation {
-    /// The RFC 7638 thumbprint of the key, base64url.
-    pub jkt: String,
-}
+pub use stepgate_api::{AccessClaims, Confirmation};
 
 /// Why a token did not verify.
 #[derive(Debug, thiserror::Error)]

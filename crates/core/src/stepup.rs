@@ -8,30 +8,12 @@
 use crate::purpose::{FactorClass, PurposeName, Requirement};
 use crate::{Error, ErrorCode, UnixTime};
 
-/// Where a passed challenge's elevation goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ElevationMode {
-    /// An opaque elevation token the RP presents and redeems.
-    Token,
-    /// Attached to the asking session; a fresh access token says `su: true`.
-    Session,
-}
+pub use stepgate_api::ElevationMode;
 
-impl ElevationMode {
-    pub fn parse(raw: &str) -> Result<Self, Error> {
-        match raw {
-            "token" => Ok(Self::Token),
-            "session" => Ok(Self::Session),
-            _ => Err(Error::validation("mode must be \"token\" or \"session\"")),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Token => "token",
-            Self::Session => "session",
-        }
-    }
+/// The mode a name gives, or `VALIDATION_FAILED`.
+pub fn parse_mode(raw: &str) -> Result<ElevationMode, Error> {
+    ElevationMode::from_name(raw)
+        .ok_or_else(|| Error::validation("mode must be \"token\" or \"session\""))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

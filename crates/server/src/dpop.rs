@@ -7,6 +7,7 @@ pub use stepgate_dpop::{MAX_SKEW_SECONDS, Proof, verify, verify_for_token};
 use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::tokens::AccessClaims;
+use stepgate_api::TokenScheme;
 
 /// Devices known by a DPoP key are stored under `jkt:<thumbprint>` (a public key's hash,
 /// nothing secret); devices known by fingerprint under the fingerprint's SHA-256.
@@ -21,23 +22,6 @@ pub fn trust_of(device_hash: &str) -> &'static str {
     }
 }
 
-/// How an access token was presented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Bearer,
-    /// RFC 9449: a DPoP-bound token, with a `DPoP` proof header.
-    DPoP,
-}
-
-impl Scheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bearer => "Bearer",
-            Self::DPoP => "DPoP",
-        }
-    }
-}
-
 /// Checks the DPoP side of an access token (RFC 9449 §7): a token bound to a key
 /// (`cnf.jkt`) must come with the `DPoP` scheme and a fresh, unreplayed proof from
 /// that key for this request; an unbound token must not claim the `DPoP` scheme.
@@ -45,13 +29,13 @@ pub async fn check_possession(
     app: &SharedApp,
     claims: &AccessClaims,
     token: &str,
-    scheme: Scheme,
+    scheme: TokenScheme,
     proof: Option<&str>,
     method: &str,
     url: &str,
 ) -> Result<(), AppError> {
     let Some(cnf) = &claims.cnf else {
-        return if scheme == Scheme::DPoP {
+        return if scheme == TokenScheme::Dpop {
             Err(AppError::unauthenticated(
                 "the DPoP scheme is for DPoP-bound tokens; this token is a Bearer token",
             ))
@@ -59,7 +43,7 @@ pub async fn check_possession(
             Ok(())
         };
     };
-    if scheme != Scheme::DPoP {
+    if scheme != TokenScheme::Dpop {
         return Err(AppError::unauthenticated(
             "this access token is bound to a DPoP key: send it as \"DPoP <token>\" with a DPoP proof",
         ));

@@ -4,12 +4,10 @@
 use std::net::IpAddr;
 
 use data_encoding::BASE32_NOPAD;
-use serde::Serialize;
 use stepgate_core::ErrorCode;
 use stepgate_core::factor::{TotpCode, totp_matching_step};
 use stepgate_core::stepup::{ElevationMode, Use};
 use stepgate_store::{AuditEvent, ElevationRecord, FactorRecord};
-use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
@@ -19,6 +17,7 @@ use crate::error::AppError;
 use crate::stepup::challenges::{self, ChallengeRequest};
 use crate::stepup::elevations::{check_holder, parse_elevation_token, rely_on};
 use crate::time_format::rfc3339;
+use stepgate_api::{Factor, FactorList, RecoveryCodes, TotpEnrollment};
 
 const RECOVERY_CODES: usize = 10;
 
@@ -41,42 +40,6 @@ pub fn normalize_recovery_code(raw: &str) -> Option<String> {
         .collect();
     (normalized.len() == 10 && normalized.bytes().all(|b| RECOVERY_ALPHABET.contains(&b)))
         .then_some(normalized)
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TotpEnrollment {
-    pub factor_id: String,
-    /// Base32 secret, for manual entry. Shown once.
-    pub secret: String,
-    pub otpauth_uri: String,
-    /// The `otpauth_uri` as an SVG QR code.
-    pub qr_svg: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct FactorView {
-    pub factor_id: String,
-    /// `totp` or `recovery_code`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `pending` until confirmed, then `active`.
-    pub status: String,
-    pub created_at: String,
-    pub confirmed_at: Option<String>,
-    /// Recovery codes not yet used.
-    pub codes_left: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct FactorList {
-    pub factors: Vec<FactorView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RecoveryCodes {
-    pub factor_id: String,
-    /// Ten one-time codes. Shown once; stored only as keyed hashes.
-    pub codes: Vec<String>,
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
@@ -188,7 +151,7 @@ pub async fn confirm_totp(
     ip: IpAddr,
     id: &str,
     code: &str,
-) -> Result<FactorView, AppError> {
+) -> Result<Factor, AppError> {
     let now = app.now();
     let factor = app
         .store
@@ -225,7 +188,7 @@ pub async fn confirm_totp(
         ));
     }
     remember_session_device(app, caller, &ip.to_string(), now).await?;
-    Ok(FactorView {
+    Ok(Factor {
         factor_id: factor.id,
         kind: factor.kind,
         status: "active".into(),
@@ -287,7 +250,7 @@ pub async fn list(app: &SharedApp, caller: &UserCaller) -> Result<FactorList, Ap
         } else {
             None
         };
-        factors.push(FactorView {
+        factors.push(Factor {
             factor_id: f.id,
             kind: f.kind,
             status: f.status,

@@ -14,29 +14,16 @@ use stepgate_core::purpose::FactorClass;
 use stepgate_core::risk::{Reason, RiskAssessment, Tier, assess};
 use stepgate_core::session::acr;
 use stepgate_store::{AuditEvent, ChallengeRecord, LoginRecord, SessionRecord};
-use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::dpop;
 use crate::error::AppError;
 use crate::limits::rate_limit;
-use crate::risk::{self, RiskView};
+use crate::risk;
 use crate::time_format::rfc3339;
 use crate::tokens::{AccessClaims, Confirmation};
-
-#[derive(Serialize, ToSchema)]
-pub struct LoginResponse {
-    /// A JWT signed with the key named by its `kid` (see the JWKS).
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub session_id: String,
-    /// Seconds until the access token expires.
-    pub expires_in: i64,
-    /// The user has no second factor yet and should enroll one.
-    pub enrollment_required: bool,
-    /// The assessment that let this login through.
-    pub risk: RiskView,
-}
+use stepgate_api::Risk;
+use stepgate_api::{LoginResponse, TokenScheme};
 
 /// The purpose name of login challenges.
 pub const LOGIN_PURPOSE: &str = "login";
@@ -53,7 +40,7 @@ pub struct PendingLogin {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub enrollment_required: bool,
-    pub risk: RiskView,
+    pub risk: Risk,
     /// The DPoP key the login proved, to which the session's tokens are bound.
     #[serde(default)]
     pub jkt: Option<String>,
@@ -119,7 +106,7 @@ pub fn login_succeeded(pending: &PendingLogin, session: &SessionRecord, now: i64
 pub fn session_granted(
     app: &SharedApp,
     session: &SessionRecord,
-    risk: RiskView,
+    risk: Risk,
     now: i64,
 ) -> Result<LoginResponse, AppError> {
     let claims = AccessClaims {
@@ -139,10 +126,12 @@ pub fn session_granted(
     Ok(LoginResponse {
         access_token: app.tokens.sign(&claims)?,
         token_type: if session.jkt.is_some() {
-            "DPoP"
+            TokenScheme::Dpop
         } else {
-            "Bearer"
-        },
+            TokenScheme::Bearer
+        }
+        .as_str()
+        .to_owned(),
         session_id: session.id.clone(),
         expires_in: claims.exp - now,
         enrollment_required: session.enrollment_required,
@@ -277,7 +266,7 @@ impl Attempt<'_> {
     async fn wrong_password(&self, known_id: Option<String>) -> AppError {
         let (app, now) = (self.app, self.now);
         let signals = risk::request_signals(app, self.ip, self.failures + 1);
-        let assessed = RiskView::from(&assess(&signals, &app.risk, now));
+        let assessed = crate::risk::shown(&assess(&signals, &app.risk, now));
         let failed = AuditEvent {
             kind: "ACCOUNT_LOGIN_FAILED",
             at: now,
@@ -353,7 +342,7 @@ impl Attempt<'_> {
             latitude: geo.as_ref().map(|g| g.latitude),
             longitude: geo.as_ref().map(|g| g.longitude),
             enrollment_required,
-            risk: RiskView::from(&assessment),
+            risk: crate::risk::shown(&assessment),
             jkt,
         };
         Ok((pending, assessment, active))

@@ -11,11 +11,11 @@ use stepgate_store::{AuditEvent, PolicyVersionRecord, Store, StoreError};
 
 use crate::error::AppError;
 
-/// A requirement as stored in a policy version and shown by the API.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+/// A requirement as a policy version stores it (and its audit event records it): the
+/// store's format, which the API's `stepgate_api::Requirement` happens to share.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct RequirementDoc {
     /// `any` or `phishing_resistant`.
-    #[schema(value_type = String)]
     pub factor: FactorClassDoc,
     pub ttl_seconds: i64,
     pub single_use: bool,

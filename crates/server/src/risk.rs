@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use stepgate_core::risk::{
     DeviceSignal, DeviceTrust, Geo, Listed, PreviousLogin, RiskAssessment, Signals, utc_hour,
 };
@@ -17,6 +17,7 @@ use stepgate_core::risk::{
 use crate::app::App;
 use crate::config::{IpListConfig, RiskSettings};
 use crate::error::AppError;
+use stepgate_api::{Risk, RiskReason};
 
 /// How many past logins the history signals look at.
 const HISTORY: i64 = 50;
@@ -182,39 +183,20 @@ impl RiskSources {
 }
 
 /// A risk assessment as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RiskView {
-    pub score: u8,
-    /// `low`, `medium` or `high`.
-    pub tier: String,
-    /// `none`, `fingerprint` or `key`.
-    pub device_trust: String,
-    pub reasons: Vec<ReasonView>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReasonView {
-    pub signal: String,
-    pub observed: String,
-    pub weight: u8,
-}
-
-impl From<&RiskAssessment> for RiskView {
-    fn from(a: &RiskAssessment) -> Self {
-        Self {
-            score: a.score,
-            tier: a.tier.as_str().into(),
-            device_trust: a.device_trust.as_str().into(),
-            reasons: a
-                .reasons
-                .iter()
-                .map(|r| ReasonView {
-                    signal: r.signal.into(),
-                    observed: r.observed.clone(),
-                    weight: r.weight,
-                })
-                .collect(),
-        }
+pub fn shown(a: &RiskAssessment) -> Risk {
+    Risk {
+        score: a.score,
+        tier: a.tier.as_str().into(),
+        device_trust: a.device_trust.as_str().into(),
+        reasons: a
+            .reasons
+            .iter()
+            .map(|r| RiskReason {
+                signal: r.signal.into(),
+                observed: r.observed.clone(),
+                weight: r.weight,
+            })
+            .collect(),
     }
 }
 

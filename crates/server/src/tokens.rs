@@ -6,47 +6,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use jsonwebtoken::{Header, Validation};
-use serde::{Deserialize, Serialize};
 
 use crate::keys::{ALG, KeySet};
 
-/// The claims of an access token (RFC 9068-style, with RFC 8176 `amr`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub sid: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub auth_time: i64,
-    pub acr: String,
-    pub amr: Vec<String>,
-    /// Set after a session-mode step-up: this token's session holds an elevation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub su: Option<bool>,
-    /// When the step-up happened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub su_time: Option<i64>,
-    /// The purpose the step-up was for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub su_purpose: Option<String>,
-    /// RFC 9449 confirmation: the token is bound to this DPoP key and is refused without
-    /// a proof from it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cnf: Option<Confirmation>,
-}
-
-/// `cnf` (RFC 7800) with the DPoP key thumbprint (RFC 9449 section 6).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Confirmation {
-    pub jkt: String,
-}
-
-impl Confirmation {
-    pub fn of(jkt: Option<&String>) -> Option<Self> {
-        jkt.map(|jkt| Self { jkt: jkt.clone() })
-    }
-}
+pub use stepgate_api::{AccessClaims, Confirmation};
 
 /// Why a token was refused. Callers only ever see `UNAUTHENTICATED`; this is for logs.
 #[derive(Debug, thiserror::Error)]

@@ -510,7 +510,7 @@ impl ChallengeRecord {
         &self,
     ) -> std::result::Result<stepgate_core::stepup::Challenge, stepgate_core::Error> {
         use stepgate_core::purpose::{FactorClass, PurposeName, Requirement};
-        use stepgate_core::stepup::{Challenge, ChallengeStatus, ElevationMode};
+        use stepgate_core::stepup::{Challenge, ChallengeStatus, parse_mode};
         Ok(Challenge {
             id: self.id.clone(),
             user_id: self.user_id.clone(),
@@ -524,7 +524,7 @@ impl ChallengeRecord {
                 bind_ip: self.bind_ip,
                 approvals: u32::try_from(self.approvals).unwrap_or(u32::MAX),
             },
-            mode: ElevationMode::parse(&self.mode)?,
+            mode: parse_mode(&self.mode)?,
             status: ChallengeStatus::parse(&self.status),
             failures: u32::try_from(self.failures).unwrap_or(u32::MAX),
             max_attempts: u32::try_from(self.max_attempts).unwrap_or(0),
@@ -541,14 +541,14 @@ impl ElevationRecord {
         &self,
     ) -> std::result::Result<stepgate_core::stepup::Elevation, stepgate_core::Error> {
         use stepgate_core::purpose::{FactorClass, PurposeName};
-        use stepgate_core::stepup::{Elevation, ElevationMode};
+        use stepgate_core::stepup::{Elevation, parse_mode};
         Ok(Elevation {
             id: self.id.clone(),
             user_id: self.user_id.clone(),
             session_id: self.session_id.clone(),
             purpose: PurposeName::parse(&self.purpose)?,
             factor_class: FactorClass::parse(&self.factor_class)?,
-            mode: ElevationMode::parse(&self.mode)?,
+            mode: parse_mode(&self.mode)?,
             created_at: self.created_at,
             expires_at: self.expires_at,
             ip: self.ip.clone(),

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stepgate_api::DecisionKind;
 
 use sha2::{Digest, Sha256};
 use stepgate_core::authz::Verdict;
@@ -92,15 +93,15 @@ impl Decider {
         self.records_rx.lock().expect("records lock").take()
     }
 
-    pub(super) fn count(&self, verdict: &str) {
+    pub(super) fn count(&self, verdict: DecisionKind) {
         let [allow, step_up, deny] = self.counted.get_or_init(|| {
             [Verdict::Allow, Verdict::StepUp, Verdict::Deny]
                 .map(|v| metrics::counter!("stepgate_decisions_total", "decision" => v.as_str()))
         });
         match verdict {
-            "allow" => allow,
-            "step_up" => step_up,
-            _ => deny,
+            DecisionKind::Allow => allow,
+            DecisionKind::StepUp => step_up,
+            DecisionKind::Deny => deny,
         }
         .increment(1);
     }

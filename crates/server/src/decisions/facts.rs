@@ -68,14 +68,14 @@ mod tests {
     use stepgate_core::risk::{DeviceTrust, Tier};
 
     use super::*;
-    use crate::dpop::Scheme;
+    use stepgate_api::TokenScheme;
 
     #[test]
     fn recorded_facts_are_the_json_object_they_always_were() {
         let attributes = serde_json::json!({"env": "prod", "replicas": 3, "tags": ["a"]});
         let ask = Ask {
             token: String::new(),
-            scheme: Scheme::Bearer,
+            scheme: TokenScheme::Bearer,
             dpop: None,
             question: Question::Action {
                 action: "delete".into(),

@@ -19,7 +19,6 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stepgate_core::ErrorCode;
 use stepgate_core::authz::{Facts, Outcome, Verdict};
@@ -27,22 +26,21 @@ use stepgate_core::risk::{DeviceSignal, RiskAssessment, Signals};
 use stepgate_core::session::acr;
 use stepgate_core::stepup::Use;
 use stepgate_store::ElevationRecord;
-use utoipa::ToSchema;
 
 pub use cache::{Decider, SessionView};
 pub use records::{PendingRecord, write_records};
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
-use crate::dpop::{Scheme, check_possession};
+use crate::dpop::check_possession;
 use crate::error::AppError;
 use crate::policy::PolicySnapshot;
-use crate::risk::RiskView;
 use crate::stepup::challenges::{self, ChallengeRequest};
 use crate::stepup::elevations::{check_holder, parse_elevation_token, rely_on, rely_on_all};
 use crate::tokens::AccessClaims;
 use cache::{ended, policy_snapshot, verify_token, view};
 use facts::facts_json;
+use stepgate_api::{Decision, DecisionKind, DpopProof, TokenScheme};
 
 /// What is being decided.
 #[derive(Debug, Clone)]
@@ -57,67 +55,16 @@ pub enum Question {
     },
 }
 
-/// A DPoP proof relayed by the caller, with the request it was made for.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct RelayedProof {
-    pub proof: String,
-    /// The method of the request the proof was made for.
-    pub method: String,
-    /// The URL (scheme, host, path) of that request.
-    pub url: String,
-}
-
 /// A decision request, however it arrived.
 pub struct Ask {
     pub token: String,
-    pub scheme: Scheme,
-    pub dpop: Option<RelayedProof>,
+    pub scheme: TokenScheme,
+    pub dpop: Option<DpopProof>,
     pub question: Question,
     pub ip: Option<IpAddr>,
     pub device_fingerprint: Option<String>,
     pub elevation_token: Option<String>,
     pub action_digest: Option<String>,
-}
-
-/// The answer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DecisionAnswer {
-    /// `allow`, `step_up` or `deny`.
-    pub decision: &'static str,
-    pub user_id: String,
-    pub session_id: String,
-    /// For `step_up`: the purpose that would satisfy it; for `allow`, the one relied on.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub purpose: Option<String>,
-    /// For `step_up`: a ready challenge for the user to answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub challenge_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed_factors: Option<Vec<String>>,
-    /// For `step_up`: the user has no second factor yet and must enroll one first.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub enrollment_required: bool,
-    /// For `step_up`: the RFC 9470 `acr_values` a new authentication must reach.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acr_values: Option<String>,
-    /// For `step_up`: the RFC 9470 `max_age`: how old that authentication may be.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_age: Option<i64>,
-    /// `Bearer`, or `DPoP` for a DPoP-bound token (the RFC 9470 answer's scheme).
-    pub token_scheme: &'static str,
-    /// For an `allow` that used an elevation: which (the first, when several).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub elevation_id: Option<String>,
-    /// For an `allow` that used elevations: every one it used up or relied on, all in
-    /// one transaction.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub elevation_ids: Vec<String>,
-    pub risk: RiskView,
-    pub reasons: Vec<String>,
-    pub policy_ids: Vec<String>,
-    pub policy_version: i64,
 }
 
 /// The risk signals of a decision; `ip_text` is `ask.ip` rendered (once per decision).
@@ -182,7 +129,7 @@ async fn presented_elevation(
 
 /// Decides, opens a challenge for a `step_up`, uses up what an `allow` relies on, and
 /// records the answer.
-pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, AppError> {
+pub async fn decide(app: &SharedApp, ask: Ask) -> Result<Decision, AppError> {
     let now = app.now();
     let claims = verify_token(app, &ask.token, now)?;
     let proof = ask.dpop.as_ref();
@@ -239,8 +186,8 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, AppErro
             fresh = true;
             continue;
         }
-        let mut answer = DecisionAnswer {
-            decision: outcome.verdict.as_str(),
+        let mut answer = Decision {
+            decision: kind(outcome.verdict),
             user_id: view.session.user_id.clone(),
             session_id: view.session.id.clone(),
             purpose: outcome.purpose.clone(),
@@ -251,13 +198,13 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, AppErro
             acr_values: None,
             max_age: None,
             token_scheme: if claims.cnf.is_some() {
-                "DPoP"
+                TokenScheme::Dpop
             } else {
-                "Bearer"
+                TokenScheme::Bearer
             },
             elevation_id: None,
             elevation_ids: Vec::new(),
-            risk: RiskView::from(&assessment),
+            risk: crate::risk::shown(&assessment),
             reasons: outcome.reasons.clone(),
             policy_ids: outcome.policy_ids.clone(),
             policy_version: snapshot.version,
@@ -330,6 +277,15 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<DecisionAnswer, AppErro
             facts: judged.facts.clone(),
         });
         return Ok(answer);
+    }
+}
+
+/// The verdict as the answer names it.
+fn kind(verdict: Verdict) -> DecisionKind {
+    match verdict {
+        Verdict::Allow => DecisionKind::Allow,
+        Verdict::StepUp => DecisionKind::StepUp,
+        Verdict::Deny => DecisionKind::Deny,
     }
 }
 
@@ -468,7 +424,7 @@ async fn step_up(
     ask: &Ask,
     purpose_name: &str,
     snapshot: &PolicySnapshot,
-    answer: &mut DecisionAnswer,
+    answer: &mut Decision,
 ) -> Result<(), AppError> {
     let purpose = app.policy.purpose(purpose_name).ok_or_else(|| {
         AppError::internal(format!("policy names unknown purpose {purpose_name}"))
@@ -487,7 +443,7 @@ async fn step_up(
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let request = ChallengeRequest {
         purpose: purpose_name.to_owned(),
-        mode: stepgate_core::stepup::ElevationMode::parse(&app.config.decisions.challenge_mode)?,
+        mode: stepgate_core::stepup::parse_mode(&app.config.decisions.challenge_mode)?,
         action_digest: ask.action_digest.clone(),
         action_summary: None,
     };
@@ -503,7 +459,7 @@ async fn step_up(
                 .push("the user has no second factor: enroll one first".into());
         }
         Err(e) if e.code == ErrorCode::StepupBlocked => {
-            answer.decision = Verdict::Deny.as_str();
+            answer.decision = DecisionKind::Deny;
             answer
                 .reasons
                 .push("step-up is blocked: too many wrong answers recently".into());

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use stepgate_api::DecisionKind;
 
 use stepgate_store::{DecisionRecord, Store};
 use tokio::sync::mpsc;
@@ -14,7 +15,7 @@ use super::cache::SessionView;
 pub struct PendingRecord {
     pub(super) at: i64,
     pub(super) view: Arc<SessionView>,
-    pub(super) decision: &'static str,
+    pub(super) decision: DecisionKind,
     pub(super) purpose: Option<String>,
     pub(super) policy_version: i64,
     pub(super) facts: Arc<str>,
@@ -76,7 +77,7 @@ pub(super) fn fold(pending: &mut Vec<PendingRecord>) -> Vec<DecisionRecord> {
     // Records from the same cached view and memoized facts share pointers, so most are
     // grouped by comparing addresses; the groups are then merged by content.
     let mut by_pointer: std::collections::HashMap<
-        (usize, usize, &'static str, &Option<String>, i64),
+        (usize, usize, DecisionKind, &Option<String>, i64),
         usize,
     > = std::collections::HashMap::new();
     let mut groups: Vec<(usize, i64)> = Vec::new();
@@ -98,8 +99,10 @@ pub(super) fn fold(pending: &mut Vec<PendingRecord>) -> Vec<DecisionRecord> {
     }
     drop(by_pointer);
     let mut rows: Vec<DecisionRecord> = Vec::with_capacity(groups.len());
-    let mut by_content: std::collections::HashMap<(&str, &str, &Option<String>, i64, &str), usize> =
-        std::collections::HashMap::new();
+    let mut by_content: std::collections::HashMap<
+        (&str, DecisionKind, &Option<String>, i64, &str),
+        usize,
+    > = std::collections::HashMap::new();
     for (i, count) in groups {
         let r = &pending[i];
         let key = (
@@ -117,7 +120,7 @@ pub(super) fn fold(pending: &mut Vec<PendingRecord>) -> Vec<DecisionRecord> {
                     at: r.at,
                     user_id: r.view.session.user_id.clone(),
                     session_id: r.view.session.id.clone(),
-                    decision: r.decision.into(),
+                    decision: r.decision.as_str().into(),
                     purpose: r.purpose.clone(),
                     policy_version: r.policy_version,
                     facts: r.facts.to_string(),
@@ -181,7 +184,7 @@ mod tests {
         })
     }
 
-    fn pending(view: &Arc<SessionView>, decision: &'static str, facts: &Arc<str>) -> PendingRecord {
+    fn pending(view: &Arc<SessionView>, decision: DecisionKind, facts: &Arc<str>) -> PendingRecord {
         PendingRecord {
             at: 100,
             view: view.clone(),
@@ -201,19 +204,19 @@ mod tests {
         let read_again: Arc<str> = r#"{"action":"read"}"#.into();
         let write: Arc<str> = r#"{"action":"write"}"#.into();
         let mut queue = vec![
-            pending(&a, "allow", &read),
-            pending(&a, "allow", &read),
-            pending(&a_again, "allow", &read_again),
-            pending(&a, "deny", &read),
-            pending(&a, "allow", &write),
-            pending(&b, "allow", &read),
+            pending(&a, DecisionKind::Allow, &read),
+            pending(&a, DecisionKind::Allow, &read),
+            pending(&a_again, DecisionKind::Allow, &read_again),
+            pending(&a, DecisionKind::Deny, &read),
+            pending(&a, DecisionKind::Allow, &write),
+            pending(&b, DecisionKind::Allow, &read),
             PendingRecord {
                 purpose: Some("reports:export".into()),
-                ..pending(&a, "allow", &read)
+                ..pending(&a, DecisionKind::Allow, &read)
             },
             PendingRecord {
                 policy_version: 2,
-                ..pending(&a, "allow", &read)
+                ..pending(&a, DecisionKind::Allow, &read)
             },
         ];
         let rows = fold(&mut queue);

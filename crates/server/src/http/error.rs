@@ -69,16 +69,3 @@ impl IntoResponse for AppError {
         response
     }
 }
-
-/// The problem document's shape, for the OpenAPI document.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// `urn:stepgate:problem:<code>`
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// The stable error code, e.g. `INVALID_CREDENTIALS`.
-    pub code: String,
-}

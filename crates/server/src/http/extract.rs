@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::api_keys;
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
-use crate::dpop::{Scheme, check_possession};
+use crate::dpop::check_possession;
 use crate::error::AppError;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -14,37 +14,13 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
+use stepgate_api::TokenScheme;
 use stepgate_core::ErrorCode;
 use stepgate_core::api_key::ApiKeyScope;
 
 /// When a request's body must have arrived, set by the connection that read its head.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline(pub tokio::time::Instant);
-
-/// Integers in JSON bodies, as JSON Schema counts them: `3600` and `3600.0` are the same
-/// integer (a number whose fraction is zero), so a client whose JSON library writes
-/// every number as a float is not refused. Use with `#[serde(default, deserialize_with
-/// = "json_integer")]` on an `Option` of an integer type.
-pub fn json_integer<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i64>,
-{
-    use serde::de::{Deserialize, Error};
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let whole = number.as_i64().or_else(|| {
-        number
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && (i64::MIN as f64..=i64::MAX as f64).contains(f))
-            .map(|f| f as i64)
-    });
-    whole
-        .and_then(|n| T::try_from(n).ok())
-        .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("{number} is not an integer in range")))
-}
 
 /// A JSON body; malformed, mistyped, oversized or non-JSON bodies become 4xx problems.
 pub struct ApiJson<T>(pub T);
@@ -137,21 +113,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 /// The credential from `Authorization: Bearer <credential>` (API keys, plain tokens).
 fn bearer(parts: &Parts) -> Result<&str, AppError> {
     match credential(parts)? {
-        (Scheme::Bearer, c) => Ok(c),
-        (Scheme::DPoP, _) => Err(AppError::unauthenticated(
+        (TokenScheme::Bearer, c) => Ok(c),
+        (TokenScheme::Dpop, _) => Err(AppError::unauthenticated(
             "the Authorization header must be \"Bearer <credential>\"",
         )),
     }
 }
 
 /// The scheme and credential from `Authorization: Bearer|DPoP <credential>`.
-fn credential(parts: &Parts) -> Result<(Scheme, &str), AppError> {
+fn credential(parts: &Parts) -> Result<(TokenScheme, &str), AppError> {
     authorization(&parts.headers)
 }
 
 /// The scheme and credential of an `Authorization: Bearer|DPoP <credential>` header
 /// (RFC 6750 / RFC 9449), the credential checked to be a `b64token`.
-pub fn authorization(headers: &axum::http::HeaderMap) -> Result<(Scheme, &str), AppError> {
+pub fn authorization(headers: &axum::http::HeaderMap) -> Result<(TokenScheme, &str), AppError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| AppError::unauthenticated("an Authorization: Bearer header is required"))?;
@@ -168,9 +144,9 @@ pub fn authorization(headers: &axum::http::HeaderMap) -> Result<(Scheme, &str), 
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
     };
     let scheme = if scheme.eq_ignore_ascii_case("bearer") {
-        Scheme::Bearer
+        TokenScheme::Bearer
     } else if scheme.eq_ignore_ascii_case("dpop") {
-        Scheme::DPoP
+        TokenScheme::Dpop
     } else {
         return Err(malformed());
     };

@@ -18,11 +18,10 @@ use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
 use crate::limits::rate_limit;
-use crate::login::{
-    LoginResponse, PendingLogin, login_record, login_succeeded, new_session, session_granted,
-};
+use crate::login::{PendingLogin, login_record, login_succeeded, new_session, session_granted};
 use crate::stepup::elevations::{new_elevation_token, token_hash};
 use crate::tokens::{AccessClaims, Confirmation};
+use stepgate_api::LoginResponse;
 
 /// An answer as the caller sent it; its shape is checked in [`answer`]'s order.
 pub struct AnswerRequest {

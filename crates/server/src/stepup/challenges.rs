@@ -13,7 +13,7 @@ use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
 use crate::limits::limit_per_minute;
-use crate::risk::RiskView;
+use stepgate_api::Risk;
 
 /// What to open a challenge for, checked.
 pub struct ChallengeRequest {
@@ -38,7 +38,7 @@ pub struct OpenChallenge {
     pub allowed_factors: Vec<String>,
     pub policy_version: i64,
     /// The risk of this action on this session now.
-    pub risk: RiskView,
+    pub risk: Risk,
 }
 
 impl OpenChallenge {
@@ -184,7 +184,7 @@ pub async fn open(
         login_context: None,
     };
     let signals = crate::risk::action_signals(app, &caller.session, ip, purpose, now).await?;
-    let risk = RiskView::from(&stepgate_core::risk::assess(&signals, &app.risk, now));
+    let risk = crate::risk::shown(&stepgate_core::risk::assess(&signals, &app.risk, now));
     // The same step-up asked again while one is pending (a retried request, a proxy
     // asking on every hit) gets that challenge back: nothing is stored, and its attempts
     // are not renewed. It must still be open for half its life, so the user can finish.

@@ -14,8 +14,8 @@ use stepgate_store::{AuditEvent, ElevationRecord};
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
-use crate::decisions::RelayedProof;
 use crate::error::AppError;
+use stepgate_api::DpopProof;
 
 const TOKEN_PREFIX: &str = "sge_";
 
@@ -206,7 +206,7 @@ async fn prove_elevation_key(
     app: &SharedApp,
     jkt: &str,
     token: &str,
-    proof: Option<&RelayedProof>,
+    proof: Option<&DpopProof>,
     now: i64,
 ) -> Result<(), AppError> {
     let refuse = |why: String| {
@@ -233,7 +233,7 @@ pub struct RedeemRequest {
     pub ip: Option<IpAddr>,
     /// The action's digest (lowercase hex), checked by the caller.
     pub action_digest: Option<String>,
-    pub dpop: Option<RelayedProof>,
+    pub dpop: Option<DpopProof>,
 }
 
 /// Redeems an elevation token for one use (the RP's backend, just before the action):

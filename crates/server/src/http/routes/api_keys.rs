@@ -3,50 +3,18 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use stepgate_core::ErrorCode;
 use stepgate_core::api_key::{ApiKeyScope, parse_label};
 use stepgate_store::Revocation;
-use utoipa::ToSchema;
+
+use stepgate_api::{ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey};
 
 use crate::api_keys;
 use crate::app::SharedApp;
 use crate::error::AppError;
-use crate::http::error::Problem;
 use crate::http::extract::{AdminCaller, ApiJson, ApiPath};
 use crate::http::rfc3339;
-
-#[derive(Deserialize, ToSchema)]
-pub struct CreateApiKey {
-    #[schema(value_type = crate::http::openapi::schemas::ScopeName)]
-    pub scope: String,
-    /// A label for people: at most 200 characters, without control characters.
-    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{0,200}$")]
-    pub label: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreatedApiKey {
-    pub id: String,
-    pub scope: String,
-    pub label: Option<String>,
-    /// The key itself: shown this once, stored only as a hash.
-    pub key: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ApiKeyInfo {
-    pub id: String,
-    pub scope: String,
-    pub label: Option<String>,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ApiKeyList {
-    pub api_keys: Vec<ApiKeyInfo>,
-}
+use stepgate_api::Problem;
 
 /// Create an API key.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", operation_id = "createApiKey",

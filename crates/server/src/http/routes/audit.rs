@@ -2,57 +2,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
 use stepgate_store::AuditFilter;
-use utoipa::{IntoParams, ToSchema};
+
+use stepgate_api::{AuditEvent, AuditList, AuditQuery};
 
 use crate::app::SharedApp;
 use crate::error::AppError;
-use crate::http::error::Problem;
 use crate::http::extract::{AdminCaller, ApiQuery};
 use crate::http::rfc3339;
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Only events after this sequence number.
-    pub after_seq: Option<i64>,
-    /// At most this many events (default 1000).
-    #[param(minimum = 1, maximum = 10000)]
-    pub limit: Option<i64>,
-    /// Only events of this type, e.g. `ACCOUNT_STEPUP_REUSED`.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// Only events about this user id.
-    pub user: Option<String>,
-    /// Only events about this purpose.
-    pub purpose: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AuditEventView {
-    pub seq: i64,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub at: String,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    pub purpose: Option<String>,
-    pub ip: Option<String>,
-    pub factor: Option<String>,
-    pub policy_version: Option<i64>,
-    pub challenge_id: Option<String>,
-    pub elevation_id: Option<String>,
-    /// Event-specific fields.
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<serde_json::Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AuditList {
-    pub events: Vec<AuditEventView>,
-}
+use stepgate_api::Problem;
 
 /// Audit events, oldest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", operation_id = "listAuditEvents",
@@ -83,7 +41,7 @@ pub async fn list(
         .audit_events(&filter)
         .await?
         .into_iter()
-        .map(|e| AuditEventView {
+        .map(|e| AuditEvent {
             seq: e.seq,
             kind: e.kind,
             at: rfc3339(e.at),

@@ -7,114 +7,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use stepgate_core::ErrorCode;
 use stepgate_core::identity::check_device_field;
-use utoipa::ToSchema;
 
 use crate::app::SharedApp;
-use crate::decisions::{Ask, DecisionAnswer, Question, RelayedProof, decide};
-use crate::dpop::Scheme;
+use crate::decisions::{Ask, Question, decide};
 use crate::error::AppError;
-use crate::http::error::Problem;
 use crate::http::extract::{ApiJson, ClientIp, ServiceCaller, authorization};
-
-/// What the relying party saw of the user's request.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionContext {
-    /// The end user's IP address.
-    #[schema(value_type = Option<crate::http::openapi::schemas::IpText>)]
-    pub ip: Option<String>,
-    #[schema(value_type = Option<crate::http::openapi::schemas::Fingerprint>)]
-    pub device_fingerprint: Option<String>,
-    #[schema(value_type = Option<crate::http::openapi::schemas::DeviceText>)]
-    pub user_agent: Option<String>,
-}
-
-/// A decision request. Its schema is [`DecisionQuestion`]: by purpose, or by action
-/// and resource, never both.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionRequest {
-    /// The end user's access token.
-    pub access_token: String,
-    /// With `resource`: the Cedar action (`Action::"<action>"`).
-    pub action: Option<String>,
-    /// With `action`: the Cedar resource (`Resource::"<resource>"`).
-    pub resource: Option<String>,
-    /// The resource's attributes for the policies (strings, integers, booleans, arrays,
-    /// objects).
-    pub resource_attributes: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Instead of `action`/`resource`: decide by a purpose (allowed only with its
-    /// elevation).
-    pub purpose: Option<String>,
-    pub context: Option<DecisionContext>,
-    /// A token-mode elevation to rely on in the same call (used up if the allow needs it).
-    pub elevation_token: Option<String>,
-    /// Hex SHA-256 of the exact action, for digest-bound elevations.
-    pub action_digest: Option<String>,
-    /// For a DPoP-bound access token: the proof the user sent with the request.
-    pub dpop: Option<RelayedProof>,
-}
-
-/// `POST /v1/decisions`'s body as the OpenAPI document states it: one of two questions,
-/// each with the fields of [`DecisionRequest`] that it takes.
-#[derive(Deserialize, ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum DecisionQuestion {
-    ByPurpose(DecisionByPurpose),
-    ByAction(DecisionByAction),
-}
-
-/// May the session do what the purpose names (allowed only with its elevation)?
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct DecisionByPurpose {
-    /// The end user's access token.
-    access_token: String,
-    #[schema(value_type = crate::http::openapi::schemas::Name)]
-    purpose: String,
-    #[schema(inline)]
-    context: Option<DecisionContext>,
-    /// A token-mode elevation to rely on in the same call (used up if the allow needs it).
-    elevation_token: Option<String>,
-    /// Hex SHA-256 of the exact action, for digest-bound elevations.
-    #[schema(value_type = Option<crate::http::openapi::schemas::Sha256Hex>)]
-    action_digest: Option<String>,
-    /// For a DPoP-bound access token: the proof the user sent with the request.
-    dpop: Option<RelayedProof>,
-}
-
-/// May the session do the Cedar action on the resource?
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct DecisionByAction {
-    /// The end user's access token.
-    access_token: String,
-    /// The Cedar action (`Action::"<action>"`).
-    #[schema(value_type = crate::http::openapi::schemas::Name)]
-    action: String,
-    /// The Cedar resource (`Resource::"<resource>"`).
-    #[schema(value_type = crate::http::openapi::schemas::Name)]
-    resource: String,
-    /// The resource's attributes for the policies (strings, integers, booleans, arrays,
-    /// objects).
-    #[schema(value_type = Option<Object>)]
-    resource_attributes: Option<serde_json::Map<String, serde_json::Value>>,
-    #[schema(inline)]
-    context: Option<DecisionContext>,
-    /// A token-mode elevation to rely on in the same call (used up if the allow needs it).
-    elevation_token: Option<String>,
-    /// Hex SHA-256 of the exact action, for digest-bound elevations.
-    #[schema(value_type = Option<crate::http::openapi::schemas::Sha256Hex>)]
-    action_digest: Option<String>,
-    /// For a DPoP-bound access token: the proof the user sent with the request.
-    dpop: Option<RelayedProof>,
-}
+use stepgate_api::Problem;
+use stepgate_api::TokenScheme;
+use stepgate_api::decisions::DecisionQuestion;
+use stepgate_api::{Decision, DecisionKind, DecisionRequest, DpopProof};
 
 const MAX_NAME: usize = 256;
 
@@ -133,57 +36,56 @@ fn parse_ip(raw: &str) -> Result<IpAddr, AppError> {
         .map_err(|_| AppError::validation("context.ip must be an IPv4 or IPv6 address"))
 }
 
-impl DecisionRequest {
-    fn into_ask(self) -> Result<Ask, AppError> {
-        let question = match (self.purpose, self.action, self.resource) {
-            (Some(purpose), None, None) if self.resource_attributes.is_none() => {
-                Question::Purpose(name("purpose", purpose)?)
-            }
-            (None, Some(action), Some(resource)) => Question::Action {
-                action: name("action", action)?,
-                resource: name("resource", resource)?,
-                attributes: self.resource_attributes,
-            },
-            _ => {
-                return Err(AppError::validation(
-                    "give either purpose, or action and resource (with resource_attributes)",
-                ));
-            }
-        };
-        let context = self.context.unwrap_or_default();
-        if let Some(fingerprint) = &context.device_fingerprint {
-            if fingerprint.is_empty() {
-                return Err(AppError::validation(
-                    "context.device_fingerprint must not be empty",
-                ));
-            }
-            check_device_field("context.device_fingerprint", fingerprint)?;
+/// A decision request's fields, checked.
+fn ask_of(body: DecisionRequest) -> Result<Ask, AppError> {
+    let question = match (body.purpose, body.action, body.resource) {
+        (Some(purpose), None, None) if body.resource_attributes.is_none() => {
+            Question::Purpose(name("purpose", purpose)?)
         }
-        if let Some(user_agent) = &context.user_agent {
-            check_device_field("context.user_agent", user_agent)?;
-        }
-        if let Some(d) = &self.action_digest
-            && !(d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
+        (None, Some(action), Some(resource)) => Question::Action {
+            action: name("action", action)?,
+            resource: name("resource", resource)?,
+            attributes: body.resource_attributes,
+        },
+        _ => {
             return Err(AppError::validation(
-                "action_digest must be 64 hex digits (SHA-256)",
+                "give either purpose, or action and resource (with resource_attributes)",
             ));
         }
-        Ok(Ask {
-            scheme: if self.dpop.is_some() {
-                Scheme::DPoP
-            } else {
-                Scheme::Bearer
-            },
-            token: self.access_token,
-            dpop: self.dpop,
-            question,
-            ip: context.ip.as_deref().map(parse_ip).transpose()?,
-            device_fingerprint: context.device_fingerprint,
-            elevation_token: self.elevation_token,
-            action_digest: self.action_digest.map(|d| d.to_ascii_lowercase()),
-        })
+    };
+    let context = body.context.unwrap_or_default();
+    if let Some(fingerprint) = &context.device_fingerprint {
+        if fingerprint.is_empty() {
+            return Err(AppError::validation(
+                "context.device_fingerprint must not be empty",
+            ));
+        }
+        check_device_field("context.device_fingerprint", fingerprint)?;
     }
+    if let Some(user_agent) = &context.user_agent {
+        check_device_field("context.user_agent", user_agent)?;
+    }
+    if let Some(d) = &body.action_digest
+        && !(d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(AppError::validation(
+            "action_digest must be 64 hex digits (SHA-256)",
+        ));
+    }
+    Ok(Ask {
+        scheme: if body.dpop.is_some() {
+            TokenScheme::Dpop
+        } else {
+            TokenScheme::Bearer
+        },
+        token: body.access_token,
+        dpop: body.dpop,
+        question,
+        ip: context.ip.as_deref().map(parse_ip).transpose()?,
+        device_fingerprint: context.device_fingerprint,
+        elevation_token: body.elevation_token,
+        action_digest: body.action_digest.map(|d| d.to_ascii_lowercase()),
+    })
 }
 
 /// May this session do this now? `allow`, `step_up` (with a ready challenge) or `deny`.
@@ -196,7 +98,7 @@ impl DecisionRequest {
     request_body = DecisionQuestion,
     responses(
         (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED: challenges opened too fast for this session or user, with Retry-After"),
-        (status = 200, body = DecisionAnswer),
+        (status = 200, body = Decision),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "UNAUTHENTICATED: the API key, or the user's access token (`subject: access_token`)"),
         (status = 403, body = Problem, content_type = "application/problem+json",
@@ -208,8 +110,8 @@ pub async fn create(
     State(app): State<SharedApp>,
     _caller: ServiceCaller,
     ApiJson(body): ApiJson<DecisionRequest>,
-) -> Result<Json<DecisionAnswer>, AppError> {
-    Ok(Json(decide(&app, body.into_ask()?).await?))
+) -> Result<Json<Decision>, AppError> {
+    Ok(Json(decide(&app, ask_of(body)?).await?))
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -349,7 +251,7 @@ pub async fn forward_auth(
         Ok(found) => found,
         Err(e) => return Ok(unauthenticated("Bearer", Some(&e))),
     };
-    let dpop = header_text(&headers, "dpop").map(|proof| RelayedProof {
+    let dpop = header_text(&headers, "dpop").map(|proof| DpopProof {
         proof: proof.to_owned(),
         method: method.clone(),
         url: url.clone(),
@@ -372,8 +274,8 @@ pub async fn forward_auth(
         Err(e) => return Err(e),
     };
     let mut response = match answer.decision {
-        "allow" => StatusCode::OK.into_response(),
-        "step_up" => {
+        DecisionKind::Allow => StatusCode::OK.into_response(),
+        DecisionKind::StepUp => {
             let purpose = answer.purpose.clone().unwrap_or_default();
             let mut detail = format!(
                 "{} needs a fresh step-up",
@@ -384,7 +286,7 @@ pub async fn forward_auth(
             }
             let challenge = format!(
                 "{} error=\"insufficient_user_authentication\", error_description={}, acr_values={}, max_age={}",
-                answer.token_scheme,
+                answer.token_scheme.as_str(),
                 quoted(&detail),
                 quoted(answer.acr_values.as_deref().unwrap_or_default()),
                 answer.max_age.unwrap_or_default()
@@ -420,7 +322,7 @@ pub async fn forward_auth(
             }
             return Ok(r);
         }
-        _ => {
+        DecisionKind::Deny => {
             return Ok(
                 AppError::new(ErrorCode::Forbidden, answer.reasons.join("; ")).into_response(),
             );

@@ -3,33 +3,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Serialize;
 use stepgate_core::ErrorCode;
-use utoipa::ToSchema;
+
+use stepgate_api::{Device, DeviceList};
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
-use crate::http::error::Problem;
 use crate::http::extract::ApiPath;
 use crate::http::rfc3339;
-
-#[derive(Serialize, ToSchema)]
-pub struct DeviceView {
-    pub device_id: String,
-    /// `fingerprint` (weak: fingerprints can be copied) or `key` (holds a device-bound key).
-    pub trust: String,
-    pub user_agent: Option<String>,
-    pub created_at: String,
-    pub last_seen_at: String,
-    /// The device of the calling session.
-    pub current: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DeviceList {
-    pub devices: Vec<DeviceView>,
-}
+use stepgate_api::Problem;
 
 /// The caller's remembered devices.
 #[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "listDevices",
@@ -44,7 +27,7 @@ pub async fn list(
         .devices_of_user(&caller.session.user_id)
         .await?
         .into_iter()
-        .map(|d| DeviceView {
+        .map(|d| Device {
             current: caller.session.device_hash.as_deref() == Some(d.device_hash.as_str()),
             device_id: d.id,
             trust: d.trust,

@@ -3,15 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
-use crate::factors::{self, FactorList, FactorView, Presented, RecoveryCodes, TotpEnrollment};
-use crate::http::error::Problem;
+use crate::factors::{self, Presented};
 use crate::http::extract::{ApiJson, ApiPath, ClientIp};
+use stepgate_api::Problem;
+use stepgate_api::{ConfirmTotp, Factor, FactorList, RecoveryCodes, TotpEnrollment};
 
 /// Header carrying an elevation token to routes stepgate itself protects.
 pub const ELEVATION_HEADER: &str = "stepgate-elevation";
@@ -21,11 +20,6 @@ fn presented(headers: &HeaderMap) -> Option<Presented<'_>> {
     headers
         .get(ELEVATION_HEADER)
         .map(|v| v.to_str().map_err(|_| ()))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct ConfirmTotp {
-    pub code: String,
 }
 
 /// Start enrolling a TOTP authenticator. Confirm it with a code to activate it.
@@ -56,7 +50,7 @@ pub async fn enroll_totp(
     params(("id" = String, Path, description = "The factor id")),
     request_body = ConfirmTotp,
     responses(
-        (status = 200, body = FactorView),
+        (status = 200, body = Factor),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED: wrong or malformed code"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: already confirmed"),
@@ -68,7 +62,7 @@ pub async fn confirm_totp(
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ConfirmTotp>,
-) -> Result<Json<FactorView>, AppError> {
+) -> Result<Json<Factor>, AppError> {
     Ok(Json(
         factors::confirm_totp(&app, &caller, ip, &id, &body.code).await?,
     ))

@@ -8,7 +8,7 @@ use stepgate_core::ErrorCode;
 
 use crate::app::SharedApp;
 use crate::error::AppError;
-use crate::http::error::Problem;
+use stepgate_api::Problem;
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",

@@ -2,79 +2,35 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
 use stepgate_core::ErrorCode;
-use stepgate_core::purpose::{FactorClass, RequirementChange};
-use utoipa::ToSchema;
+use stepgate_core::purpose::{FactorClass, Requirement, RequirementChange};
 
 use crate::app::SharedApp;
 use crate::error::AppError;
-use crate::http::error::Problem;
-use crate::http::extract::{AdminCaller, ApiJson, ApiPath, json_integer};
-use crate::policy::RequirementDoc;
-
-#[derive(Serialize, ToSchema)]
-pub struct PurposeView {
-    pub name: String,
-    pub title: String,
-    /// The platform minimum from the config.
-    pub minimum: RequirementDoc,
-    /// The requirement in force.
-    pub requirement: RequirementDoc,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PolicyView {
-    pub policy_version: i64,
-    pub purposes: Vec<PurposeView>,
-}
-
-/// Any of a purpose's fields; omitted ones keep their values.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PurposeChange {
-    #[schema(value_type = Option<crate::http::openapi::schemas::FactorClassName>)]
-    pub factor: Option<String>,
-    /// How long an elevation lasts, 1 to 86400 seconds.
-    #[serde(default, deserialize_with = "json_integer")]
-    #[schema(minimum = 1, maximum = 86400)]
-    pub ttl_seconds: Option<i64>,
-    pub single_use: Option<bool>,
-    pub bind_ip: Option<bool>,
-    /// Must be 0: multi-party approval does not exist yet, and a purpose asking for it
-    /// could never be met.
-    #[serde(default, deserialize_with = "json_integer")]
-    #[schema(minimum = 0, maximum = 0)]
-    pub approvals: Option<u32>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PurposeUpdated {
-    pub purpose: String,
-    pub requirement: RequirementDoc,
-    pub policy_version: i64,
-}
+use crate::http::extract::{AdminCaller, ApiJson, ApiPath};
+use stepgate_api::Problem;
+use stepgate_api::{Policy, PurposeChange, PurposePolicy, PurposeUpdated};
 
 /// The policy in force: every purpose with its minimum and current requirement.
 #[utoipa::path(get, path = "/v1/policy", tag = "policy", operation_id = "getPolicy",
-    responses((status = 200, body = PolicyView)),
+    responses((status = 200, body = Policy)),
     security(("admin_key" = [])))]
 pub async fn show(
     State(app): State<SharedApp>,
     _caller: AdminCaller,
-) -> Result<Json<PolicyView>, AppError> {
+) -> Result<Json<Policy>, AppError> {
     let snapshot = app.policy.current(&app.store).await?;
     let purposes = app
         .policy
         .purposes()
-        .map(|p| PurposeView {
+        .map(|p| PurposePolicy {
             name: p.name.as_str().to_owned(),
             title: p.title.clone(),
-            minimum: p.minimum.into(),
-            requirement: app.policy.requirement(&snapshot, p).into(),
+            minimum: shown(p.minimum),
+            requirement: shown(app.policy.requirement(&snapshot, p)),
         })
         .collect();
-    Ok(Json(PolicyView {
+    Ok(Json(Policy {
         policy_version: snapshot.version,
         purposes,
     }))
@@ -116,7 +72,18 @@ pub async fn update(
     app.decider.forget_policy();
     Ok(Json(PurposeUpdated {
         purpose: name,
-        requirement: requirement.into(),
+        requirement: shown(requirement),
         policy_version: version,
     }))
+}
+
+/// A requirement as answers show it.
+fn shown(r: Requirement) -> stepgate_api::Requirement {
+    stepgate_api::Requirement {
+        factor: r.factor.as_str().to_owned(),
+        ttl_seconds: r.ttl_seconds,
+        single_use: r.single_use,
+        bind_ip: r.bind_ip,
+        approvals: r.approvals,
+    }
 }

@@ -3,56 +3,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::{Deserialize, Serialize};
 use stepgate_core::identity::{Password, Username, check_device_field};
-use utoipa::ToSchema;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
-use crate::http::error::Problem;
 use crate::http::extract::{ApiJson, ClientIp};
 use crate::http::rfc3339;
-use crate::login::{self, LoginResponse, SignIn};
-use crate::risk::RiskView;
-
-#[derive(Deserialize, ToSchema)]
-pub struct Login {
-    #[schema(pattern = r"^[A-Za-z0-9._@+-]{1,64}$", min_length = 1, max_length = 64)]
-    pub username: String,
-    #[schema(min_length = 1, max_length = 256)]
-    pub password: String,
-    pub device: Option<Device>,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct Device {
-    /// An opaque fingerprint the client computed; stored only as a hash. At most 512
-    /// characters, without control characters.
-    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 512)]
-    pub fingerprint: Option<String>,
-    /// At most 512 characters, without control characters; without it, the
-    /// `User-Agent` header.
-    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 512)]
-    pub user_agent: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CurrentSession {
-    pub session_id: String,
-    pub user_id: String,
-    pub created_at: String,
-    pub auth_time: String,
-    pub expires_at: String,
-    /// The client IP the login came from.
-    pub ip: String,
-    pub user_agent: Option<String>,
-    pub acr: String,
-    pub amr: Vec<String>,
-    pub enrollment_required: bool,
-    /// The assessment made at login.
-    pub risk: Option<RiskView>,
-}
+use crate::login::{self, SignIn};
+use stepgate_api::Problem;
+use stepgate_api::{CurrentSession, DeviceInfo, Login, LoginResponse};
 
 /// Log in with a password; the risk engine decides what happens next.
 ///
@@ -84,7 +44,7 @@ pub async fn login(
     if body.password.is_empty() || body.password.chars().count() > Password::MAX_CHARS {
         return Err(AppError::validation("password must be 1 to 256 characters"));
     }
-    let device = body.device.unwrap_or(Device {
+    let device = body.device.unwrap_or(DeviceInfo {
         fingerprint: None,
         user_agent: None,
     });

@@ -2,28 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
 use stepgate_core::ErrorCode;
-use utoipa::ToSchema;
+
+use stepgate_api::{ClockNow, ClockOffset};
 
 use crate::app::SharedApp;
 use crate::error::AppError;
-use crate::http::error::Problem;
-use crate::http::extract::{AdminCaller, ApiJson, json_integer};
-
-#[derive(Deserialize, ToSchema)]
-pub struct ClockOffset {
-    /// Seconds added to the system clock from now on.
-    #[serde(deserialize_with = "json_integer")]
-    #[schema(value_type = i64)]
-    pub offset_seconds: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ClockNow {
-    /// The node's clock after the change, Unix seconds.
-    pub now: i64,
-}
+use crate::http::extract::{AdminCaller, ApiJson};
+use stepgate_api::Problem;
 
 /// Move the clock (tests only; 404 unless `testing.clock_control`).
 #[utoipa::path(put, path = "/v1/testing/clock", tag = "testing", operation_id = "setTestClock",

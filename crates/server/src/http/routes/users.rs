@@ -3,43 +3,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use stepgate_core::ErrorCode;
 use stepgate_core::identity::{Email, Password, Username};
 use stepgate_store::{StoreError, UserRecord};
-use utoipa::ToSchema;
+
+use stepgate_api::{CreateUser, CreatedUser};
 
 use crate::app::SharedApp;
 use crate::error::AppError;
-use crate::http::error::Problem;
 use crate::http::extract::{ApiJson, ServiceCaller};
-
-#[derive(Deserialize, ToSchema)]
-pub struct CreateUser {
-    /// 1–64 characters: letters, digits, `. _ - @ +`; case-insensitive.
-    #[schema(pattern = r"^[A-Za-z0-9._@+-]{1,64}$", min_length = 1, max_length = 64)]
-    pub username: String,
-    /// 8–256 characters.
-    #[schema(min_length = 8, max_length = 256)]
-    pub password: String,
-    /// One `@` between a non-empty name and a domain that neither starts nor ends with
-    /// `.`; no white space or control characters; at most 254 characters.
-    #[schema(
-        pattern = r"^[^@\s\u0000-\u001f\u007f-\u009f]+@(?!\.)[^@\s\u0000-\u001f\u007f-\u009f]*[^@.\s\u0000-\u001f\u007f-\u009f]$",
-        max_length = 254
-    )]
-    pub email: Option<String>,
-    /// Role names for authorization policies (Cedar's `User.roles`): at most 32, each
-    /// 1–64 characters of letters, digits and `: _ . -` (repeats are dropped).
-    #[serde(default)]
-    #[schema(max_items = 32, inline, value_type = Vec<crate::http::openapi::schemas::RoleName>)]
-    pub roles: Vec<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreatedUser {
-    pub id: String,
-}
+use stepgate_api::Problem;
 
 /// Create a user.
 #[utoipa::path(post, path = "/v1/users", tag = "users", operation_id = "createUser",

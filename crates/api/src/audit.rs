@@ -1,0 +1,67 @@
+//! The audit log as `GET /v1/audit` lists it.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/audit` filters (query parameters).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only events after this sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<i64>,
+    /// At most this many events (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 10000))]
+    pub limit: Option<i64>,
+    /// Only events of this type, e.g. `ACCOUNT_STEPUP_REUSED`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Only events about this user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Only events about this purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+}
+
+/// An audit event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEvent {
+    /// Position in the log, from 1, without gaps.
+    pub seq: i64,
+    /// The event type, e.g. `ACCOUNT_LOGIN_SUCCEEDED`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it happened.
+    pub at: String,
+    /// The user concerned.
+    pub user_id: Option<String>,
+    /// The session concerned.
+    pub session_id: Option<String>,
+    /// The purpose concerned.
+    pub purpose: Option<String>,
+    /// The client IP.
+    pub ip: Option<String>,
+    /// The factor concerned.
+    pub factor: Option<String>,
+    /// The policy version in force.
+    pub policy_version: Option<i64>,
+    /// The challenge concerned.
+    pub challenge_id: Option<String>,
+    /// The elevation concerned.
+    pub elevation_id: Option<String>,
+    /// Event-specific fields.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub data: Option<serde_json::Value>,
+}
+
+/// `GET /v1/audit`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditList {
+    /// Events, oldest first.
+    pub events: Vec<AuditEvent>,
+}
