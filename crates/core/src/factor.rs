@@ -57,6 +57,32 @@ impl FactorKind {
     }
 }
 
+/// Where an enrolled factor is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FactorStatus {
+    /// Enrolled, waiting for its first code (TOTP).
+    Pending,
+    /// Confirmed: it can answer challenges.
+    Active,
+}
+
+impl FactorStatus {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw {
+            "pending" => Ok(Self::Pending),
+            "active" => Ok(Self::Active),
+            _ => Err(Error::validation("factor status must be pending or active")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+        }
+    }
+}
+
 /// A TOTP code as typed: exactly 6 ASCII digits (spaces are tolerated and dropped).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TotpCode(String);

@@ -6,6 +6,7 @@
 //! Not here: HTTP status codes and JSON rendering (the server), SQL (the store).
 
 pub mod api_key;
+pub mod audit;
 pub mod authz;
 pub mod error;
 pub mod factor;

@@ -39,6 +39,17 @@ pub enum DeviceTrust {
 }
 
 impl DeviceTrust {
+    pub fn parse(raw: &str) -> Result<Self, crate::Error> {
+        match raw {
+            "none" => Ok(Self::None),
+            "fingerprint" => Ok(Self::Fingerprint),
+            "key" => Ok(Self::Key),
+            _ => Err(crate::Error::validation(
+                "device trust must be none, fingerprint or key",
+            )),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::None => "none",

@@ -5,6 +5,7 @@
 
 use sha2::{Digest, Sha256};
 use stepgate_core::api_key::ApiKeyScope;
+use stepgate_core::audit::EventType;
 use stepgate_store::{ApiKeyRecord, AuditEvent, Store};
 use subtle::ConstantTimeEq;
 
@@ -38,17 +39,15 @@ pub fn generate(scope: ApiKeyScope, label: Option<String>, now: i64) -> anyhow::
 
 /// The audit event of a key's creation or revocation: the key, its scope and label, and
 /// who did it (another key's id, or `cli`).
-pub fn event(kind: &'static str, key: &ApiKeyRecord, by: &str, now: i64) -> AuditEvent {
+pub fn event(kind: EventType, key: &ApiKeyRecord, by: &str, now: i64) -> AuditEvent {
     AuditEvent {
-        kind,
-        at: now,
         data: Some(
             serde_json::json!({
                 "api_key_id": key.id, "scope": key.scope, "label": key.label, "by": by,
             })
             .to_string(),
         ),
-        ..Default::default()
+        ..AuditEvent::new(kind, now)
     }
 }
 

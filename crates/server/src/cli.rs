@@ -4,6 +4,7 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use stepgate_core::audit::EventType;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -208,7 +209,7 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
                 .transpose()?;
             let store = open_store(&config).await?;
             let key = api_keys::generate(scope, label, now())?;
-            let event = api_keys::event("API_KEY_CREATED", &key.record, "cli", now());
+            let event = api_keys::event(EventType::ApiKeyCreated, &key.record, "cli", now());
             store.insert_api_key(&key.record, &event).await?;
             store.close().await;
             eprintln!(

@@ -1,5 +1,6 @@
 //! Remembered devices below HTTP.
 
+use stepgate_core::audit::EventType;
 use stepgate_store::{AuditEvent, DeviceRecord};
 
 use crate::app::SharedApp;
@@ -29,21 +30,20 @@ pub async fn remember_session_device(
         id: uuid::Uuid::new_v4().to_string(),
         user_id: caller.session.user_id.clone(),
         device_hash: hash.clone(),
-        trust: crate::dpop::trust_of(hash).into(),
+        trust: crate::dpop::trust_of(hash),
         user_agent: caller.session.user_agent.clone(),
         created_at: now,
         last_seen_at: now,
     };
     let event = AuditEvent {
-        kind: "DEVICE_REMEMBERED",
-        at: now,
         user_id: Some(caller.session.user_id.clone()),
         session_id: Some(caller.session.id.clone()),
         ip: Some(ip.to_owned()),
         data: Some(
-            serde_json::json!({ "device_id": device.id, "trust": device.trust }).to_string(),
+            serde_json::json!({ "device_id": device.id, "trust": device.trust.as_str() })
+                .to_string(),
         ),
-        ..Default::default()
+        ..AuditEvent::new(EventType::DeviceRemembered, now)
     };
     app.store.remember_device(&device, &event).await?;
     Ok(())

@@ -8,17 +8,18 @@ use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::tokens::AccessClaims;
 use stepgate_api::TokenScheme;
+use stepgate_core::risk::DeviceTrust;
 
 /// Devices known by a DPoP key are stored under `jkt:<thumbprint>` (a public key's hash,
 /// nothing secret); devices known by fingerprint under the fingerprint's SHA-256.
 pub const DEVICE_PREFIX: &str = "jkt:";
 
 /// The trust a remembered device earns: `key` for a proven key, else `fingerprint`.
-pub fn trust_of(device_hash: &str) -> &'static str {
+pub fn trust_of(device_hash: &str) -> DeviceTrust {
     if device_hash.starts_with(DEVICE_PREFIX) {
-        "key"
+        DeviceTrust::Key
     } else {
-        "fingerprint"
+        DeviceTrust::Fingerprint
     }
 }
 

@@ -2,10 +2,11 @@
 //! listing and removing factors, and the step-up that guards those changes.
 
 use std::net::IpAddr;
+use stepgate_core::audit::EventType;
 
 use data_encoding::BASE32_NOPAD;
 use stepgate_core::ErrorCode;
-use stepgate_core::factor::{TotpCode, totp_matching_step};
+use stepgate_core::factor::{FactorKind, FactorStatus, TotpCode, totp_matching_step};
 use stepgate_core::stepup::{ElevationMode, Use};
 use stepgate_store::{AuditEvent, ElevationRecord, FactorRecord};
 
@@ -63,19 +64,17 @@ fn percent_encode(s: &str) -> String {
 fn enrolled_event(
     caller: &UserCaller,
     ip: IpAddr,
-    kind: &str,
+    kind: FactorKind,
     factor_id: &str,
     now: i64,
 ) -> AuditEvent {
     AuditEvent {
-        kind: "FACTOR_ENROLLED",
-        at: now,
         user_id: Some(caller.session.user_id.clone()),
         session_id: Some(caller.session.id.clone()),
         ip: Some(ip.to_string()),
-        factor: Some(kind.to_owned()),
+        factor: Some(kind.as_str().to_owned()),
         data: Some(serde_json::json!({ "factor_id": factor_id }).to_string()),
-        ..Default::default()
+        ..AuditEvent::new(EventType::FactorEnrolled, now)
     }
 }
 
@@ -89,7 +88,7 @@ pub async fn enroll_totp(
     let existing = app.store.factors_of_user(&caller.session.user_id).await?;
     if existing
         .iter()
-        .any(|f| f.status == "active" && f.kind == "totp")
+        .any(|f| f.status == FactorStatus::Active && f.kind == FactorKind::Totp)
     {
         return Err(AppError::new(
             ErrorCode::Conflict,
@@ -116,8 +115,8 @@ pub async fn enroll_totp(
         .insert_factor(&FactorRecord {
             id: id.clone(),
             user_id: user.id,
-            kind: "totp".into(),
-            status: "pending".into(),
+            kind: FactorKind::Totp,
+            status: FactorStatus::Pending,
             secret: Some(app.secrets.seal(&id, &secret)?),
             last_step: None,
             created_at: now,
@@ -157,9 +156,9 @@ pub async fn confirm_totp(
         .store
         .factor(id)
         .await?
-        .filter(|f| f.user_id == caller.session.user_id && f.kind == "totp")
+        .filter(|f| f.user_id == caller.session.user_id && f.kind == FactorKind::Totp)
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such TOTP factor"))?;
-    if factor.status != "pending" {
+    if factor.status != FactorStatus::Pending {
         return Err(AppError::new(
             ErrorCode::Conflict,
             "this factor is already confirmed",
@@ -176,7 +175,7 @@ pub async fn confirm_totp(
             "the code does not match; check the authenticator's clock and try the next code",
         )
     })?;
-    let event = enrolled_event(caller, ip, "totp", &factor.id, now);
+    let event = enrolled_event(caller, ip, FactorKind::Totp, &factor.id, now);
     if !app
         .store
         .confirm_totp(&factor.id, step as i64, now, &event)
@@ -190,8 +189,8 @@ pub async fn confirm_totp(
     remember_session_device(app, caller, &ip.to_string(), now).await?;
     Ok(Factor {
         factor_id: factor.id,
-        kind: factor.kind,
-        status: "active".into(),
+        kind: factor.kind.as_str().to_owned(),
+        status: FactorStatus::Active.as_str().to_owned(),
         created_at: rfc3339(factor.created_at),
         confirmed_at: Some(rfc3339(now)),
         codes_left: None,
@@ -224,14 +223,14 @@ pub async fn create_recovery_codes(
     let factor = FactorRecord {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: caller.session.user_id.clone(),
-        kind: "recovery_code".into(),
-        status: "active".into(),
+        kind: FactorKind::RecoveryCode,
+        status: FactorStatus::Active,
         secret: None,
         last_step: None,
         created_at: now,
         confirmed_at: Some(now),
     };
-    let event = enrolled_event(caller, ip, "recovery_code", &factor.id, now);
+    let event = enrolled_event(caller, ip, FactorKind::RecoveryCode, &factor.id, now);
     app.store
         .replace_recovery_codes(&factor, &hashes, &event)
         .await?;
@@ -245,15 +244,15 @@ pub async fn create_recovery_codes(
 pub async fn list(app: &SharedApp, caller: &UserCaller) -> Result<FactorList, AppError> {
     let mut factors = Vec::new();
     for f in app.store.factors_of_user(&caller.session.user_id).await? {
-        let codes_left = if f.kind == "recovery_code" {
+        let codes_left = if f.kind == FactorKind::RecoveryCode {
             Some(app.store.recovery_codes_left(&f.id).await?)
         } else {
             None
         };
         factors.push(Factor {
             factor_id: f.id,
-            kind: f.kind,
-            status: f.status,
+            kind: f.kind.as_str().to_owned(),
+            status: f.status.as_str().to_owned(),
             created_at: rfc3339(f.created_at),
             confirmed_at: f.confirmed_at.map(rfc3339),
             codes_left,
@@ -278,20 +277,18 @@ pub async fn delete(
         .filter(|f| f.user_id == caller.session.user_id)
         .ok_or_else(not_found)?;
     let ip_text = ip.to_string();
-    let summary = format!("Remove your {} factor", factor.kind);
+    let summary = format!("Remove your {} factor", factor.kind.as_str());
     let elevation = require_elevation(app, caller, ip, presented, FACTORS_DELETE, summary).await?;
     let event = AuditEvent {
-        kind: "FACTOR_REMOVED",
-        at: now,
         user_id: Some(caller.session.user_id.clone()),
         session_id: Some(caller.session.id.clone()),
         purpose: Some(FACTORS_DELETE.into()),
         ip: Some(ip_text),
-        factor: Some(factor.kind.clone()),
+        factor: Some(factor.kind.as_str().to_owned()),
         policy_version: Some(elevation.policy_version),
         elevation_id: Some(elevation.id.clone()),
         data: Some(serde_json::json!({ "factor_id": factor.id }).to_string()),
-        ..Default::default()
+        ..AuditEvent::new(EventType::FactorRemoved, now)
     };
     if app
         .store
@@ -389,7 +386,7 @@ async fn guard_enrollment(
     factors: &[FactorRecord],
     what: &str,
 ) -> Result<(), AppError> {
-    if factors.iter().any(|f| f.status == "active") {
+    if factors.iter().any(|f| f.status == FactorStatus::Active) {
         require_elevation(
             app,
             caller,

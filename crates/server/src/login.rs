@@ -3,11 +3,12 @@
 //! first access token.
 
 use std::net::IpAddr;
+use stepgate_core::audit::EventType;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stepgate_core::ErrorCode;
-use stepgate_core::factor::FactorKind;
+use stepgate_core::factor::{FactorKind, FactorStatus};
 use stepgate_core::identity::Username;
 use stepgate_core::lockout::Lockout;
 use stepgate_core::purpose::FactorClass;
@@ -92,13 +93,11 @@ pub fn login_record(pending: &PendingLogin, now: i64) -> LoginRecord {
 
 pub fn login_succeeded(pending: &PendingLogin, session: &SessionRecord, now: i64) -> AuditEvent {
     AuditEvent {
-        kind: "ACCOUNT_LOGIN_SUCCEEDED",
-        at: now,
         user_id: Some(pending.user_id.clone()),
         session_id: Some(session.id.clone()),
         ip: Some(pending.ip.clone()),
         data: Some(serde_json::json!({ "risk": pending.risk, "amr": session.amr }).to_string()),
-        ..Default::default()
+        ..AuditEvent::new(EventType::AccountLoginSucceeded, now)
     }
 }
 
@@ -268,8 +267,6 @@ impl Attempt<'_> {
         let signals = risk::request_signals(app, self.ip, self.failures + 1);
         let assessed = crate::risk::shown(&assess(&signals, &app.risk, now));
         let failed = AuditEvent {
-            kind: "ACCOUNT_LOGIN_FAILED",
-            at: now,
             user_id: known_id,
             ip: Some(self.ip.to_string()),
             data: Some(
@@ -280,12 +277,12 @@ impl Attempt<'_> {
                 })
                 .to_string(),
             ),
-            ..Default::default()
+            ..AuditEvent::new(EventType::AccountLoginFailed, now)
         };
         let mut events = vec![failed.clone()];
         if self.lockout.locks_with_next(self.failures) {
             events.push(AuditEvent {
-                kind: "ACCOUNT_LOCKED",
+                kind: EventType::AccountLocked,
                 data: Some(
                     serde_json::json!({ "username": self.name, "until": self.lockout.locked_until(now) })
                         .to_string(),
@@ -318,8 +315,8 @@ impl Attempt<'_> {
         let factors = app.store.factors_of_user(user_id).await?;
         let active: Vec<FactorKind> = factors
             .iter()
-            .filter(|f| f.status == "active")
-            .filter_map(|f| FactorKind::parse(&f.kind).ok())
+            .filter(|f| f.status == FactorStatus::Active)
+            .map(|f| f.kind)
             .collect();
         let enrollment_required = active.is_empty();
         if enrollment_required {
@@ -354,15 +351,13 @@ impl Attempt<'_> {
             .app
             .store
             .append_audit(&AuditEvent {
-                kind: "ACCOUNT_LOGIN_FAILED",
-                at: self.now,
                 user_id: Some(pending.user_id.clone()),
                 ip: Some(pending.ip.clone()),
                 data: Some(
                     serde_json::json!({ "reason": "blocked: high risk", "risk": pending.risk })
                         .to_string(),
                 ),
-                ..Default::default()
+                ..AuditEvent::new(EventType::AccountLoginFailed, self.now)
             })
             .await;
         if let Err(e) = appended {
@@ -441,15 +436,13 @@ impl Attempt<'_> {
             login_context: Some(serde_json::to_string(pending).map_err(AppError::internal)?),
         };
         let event = AuditEvent {
-            kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
-            at: now,
             user_id: Some(pending.user_id.clone()),
             purpose: Some(LOGIN_PURPOSE.into()),
             ip: Some(pending.ip.clone()),
             policy_version: Some(snapshot.version),
             challenge_id: Some(record.id.clone()),
             data: Some(serde_json::json!({ "risk": pending.risk }).to_string()),
-            ..Default::default()
+            ..AuditEvent::new(EventType::AccountStepupChallengeRequested, now)
         };
         app.store.insert_challenge(&record, &event).await?;
         Ok(AppError::new(

@@ -3,6 +3,7 @@
 //! same policy; none is cached in one node's memory).
 
 use std::collections::BTreeMap;
+use stepgate_core::audit::EventType;
 
 use serde::{Deserialize, Serialize};
 use stepgate_core::purpose::{self, FactorClass, Purpose, Requirement, RequirementChange};
@@ -165,14 +166,12 @@ impl Policy {
                 purposes: serde_json::to_string(&docs).map_err(AppError::internal)?,
             };
             let event = AuditEvent {
-                kind: "POLICY_UPDATED",
-                at: now,
                 purpose: Some(purpose.name.as_str().to_owned()),
                 policy_version: Some(record.version),
                 data: Some(
                     serde_json::json!({ "requirement": RequirementDoc::from(next) }).to_string(),
                 ),
-                ..Default::default()
+                ..AuditEvent::new(EventType::PolicyUpdated, now)
             };
             match store.insert_policy_version(&record, Some(&event)).await {
                 Ok(()) => return Ok((record.version, next)),

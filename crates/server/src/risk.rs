@@ -222,7 +222,7 @@ pub(crate) async fn device_signal(
         return Ok(DeviceSignal::Absent);
     };
     Ok(match app.store.device(user_id, hash).await? {
-        Some(d) if d.trust == "key" => DeviceSignal::Known(DeviceTrust::Key),
+        Some(d) if d.trust == DeviceTrust::Key => DeviceSignal::Known(DeviceTrust::Key),
         Some(_) => DeviceSignal::Known(DeviceTrust::Fingerprint),
         None => DeviceSignal::New,
     })

@@ -1,5 +1,6 @@
 //! Users as the audit sees them being made, by the API or the CLI.
 
+use stepgate_core::audit::EventType;
 use stepgate_store::{AuditEvent, UserRecord};
 
 /// `USER_CREATED`: the user, its username and roles, and who created it (an API key's
@@ -7,12 +8,10 @@ use stepgate_store::{AuditEvent, UserRecord};
 pub fn created_event(user: &UserRecord, by: &str) -> AuditEvent {
     let roles: serde_json::Value = serde_json::from_str(&user.roles).unwrap_or_default();
     AuditEvent {
-        kind: "USER_CREATED",
-        at: user.created_at,
         user_id: Some(user.id.clone()),
         data: Some(
             serde_json::json!({ "username": user.username, "roles": roles, "by": by }).to_string(),
         ),
-        ..Default::default()
+        ..AuditEvent::new(EventType::UserCreated, user.created_at)
     }
 }

@@ -2,11 +2,12 @@
 //! record, serialized so that `seq` runs from 1 without gaps.
 
 use crate::{Result, Store, with_pool, with_tx};
+use stepgate_core::audit::EventType;
 
 /// An event to append. `kind` is the event type, e.g. `ACCOUNT_STEPUP_REDEEMED`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuditEvent {
-    pub kind: &'static str,
+    pub kind: EventType,
     pub at: i64,
     pub user_id: Option<String>,
     pub session_id: Option<String>,
@@ -18,6 +19,26 @@ pub struct AuditEvent {
     pub elevation_id: Option<String>,
     /// Further fields as a JSON object.
     pub data: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event of `kind` at `at`, about nothing in particular yet: set what it is about
+    /// with struct update syntax (`AuditEvent { user_id, ..AuditEvent::new(kind, at) }`).
+    pub fn new(kind: EventType, at: i64) -> Self {
+        Self {
+            kind,
+            at,
+            user_id: None,
+            session_id: None,
+            purpose: None,
+            ip: None,
+            factor: None,
+            policy_version: None,
+            challenge_id: None,
+            elevation_id: None,
+            data: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -59,7 +80,7 @@ macro_rules! append {
              SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
              FROM audit_events",
         )
-        .bind(e.kind)
+        .bind(e.kind.as_str())
         .bind(e.at)
         .bind(&e.user_id)
         .bind(&e.session_id)

@@ -3,19 +3,54 @@
 use crate::audit::{append, audited_change};
 use crate::{AuditEvent, Result, Store, with_pool, with_tx};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+use stepgate_core::factor::{FactorKind, FactorStatus};
+
+use crate::StoreError;
+
+#[derive(Debug, Clone)]
 pub struct FactorRecord {
     pub id: String,
     pub user_id: String,
-    /// `totp`, `recovery_code`, …
-    pub kind: String,
-    /// `pending` until confirmed, then `active`.
-    pub status: String,
+    pub kind: FactorKind,
+    /// `Pending` until confirmed, then `Active`.
+    pub status: FactorStatus,
     /// Encrypted secret (TOTP); never plain.
     pub secret: Option<Vec<u8>>,
     pub last_step: Option<i64>,
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
+}
+
+/// A factor as stored; read into a [`FactorRecord`] at once.
+#[derive(sqlx::FromRow)]
+struct FactorRow {
+    id: String,
+    user_id: String,
+    kind: String,
+    status: String,
+    secret: Option<Vec<u8>>,
+    last_step: Option<i64>,
+    created_at: i64,
+    confirmed_at: Option<i64>,
+}
+
+impl TryFrom<FactorRow> for FactorRecord {
+    type Error = StoreError;
+
+    fn try_from(r: FactorRow) -> Result<Self> {
+        let corrupt =
+            |e: stepgate_core::Error| StoreError::Corrupt(format!("factor {}: {e}", r.id));
+        Ok(Self {
+            kind: FactorKind::parse(&r.kind).map_err(corrupt)?,
+            status: FactorStatus::parse(&r.status).map_err(corrupt)?,
+            id: r.id,
+            user_id: r.user_id,
+            secret: r.secret,
+            last_step: r.last_step,
+            created_at: r.created_at,
+            confirmed_at: r.confirmed_at,
+        })
+    }
 }
 
 const COLUMNS: &str = "id, user_id, kind, status, secret, last_step, created_at, confirmed_at";
@@ -29,8 +64,8 @@ impl Store {
         )
         .bind(&f.id)
         .bind(&f.user_id)
-        .bind(&f.kind)
-        .bind(&f.status)
+        .bind(f.kind.as_str())
+        .bind(f.status.as_str())
         .bind(&f.secret)
         .bind(f.last_step)
         .bind(f.created_at)
@@ -44,20 +79,22 @@ impl Store {
 
     pub async fn factor(&self, id: &str) -> Result<Option<FactorRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM factors WHERE id = $1");
-        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+        let row: Option<FactorRow> = with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(p)
-            .await)?)
+            .await)?;
+        row.map(FactorRecord::try_from).transpose()
     }
 
     /// A user's factors, oldest first.
     pub async fn factors_of_user(&self, user_id: &str) -> Result<Vec<FactorRecord>> {
         let sql =
             format!("SELECT {COLUMNS} FROM factors WHERE user_id = $1 ORDER BY created_at, id");
-        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+        let rows: Vec<FactorRow> = with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
             .bind(user_id)
             .fetch_all(p)
-            .await)?)
+            .await)?;
+        rows.into_iter().map(FactorRecord::try_from).collect()
     }
 
     /// Activates a pending TOTP factor whose code for `step` was just checked, and
@@ -155,8 +192,8 @@ impl Store {
             )
             .bind(&factor.id)
             .bind(&factor.user_id)
-            .bind(&factor.kind)
-            .bind(&factor.status)
+            .bind(factor.kind.as_str())
+            .bind(factor.status.as_str())
             .bind(factor.created_at)
             .bind(factor.confirmed_at)
             .execute(&mut *tx)

@@ -53,6 +53,9 @@ pub enum StoreError {
     BadUrl(String),
     #[error("database file: {0}")]
     File(#[from] std::io::Error),
+    /// A row holds what no version of stepgate writes there.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {

@@ -4,19 +4,52 @@
 use crate::audit::append;
 use crate::sessions::insert_session;
 use crate::stepup::claim_with_code;
-use crate::{AuditEvent, Completion, Result, SessionRecord, SpentCode, Store, with_pool, with_tx};
+use stepgate_core::risk::DeviceTrust;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+use crate::{
+    AuditEvent, Completion, Result, SessionRecord, SpentCode, Store, StoreError, with_pool, with_tx,
+};
+
+#[derive(Debug, Clone)]
 pub struct DeviceRecord {
     pub id: String,
     pub user_id: String,
-    /// SHA-256 (hex) of the fingerprint.
+    /// SHA-256 (hex) of the fingerprint, or `jkt:` and a DPoP key's thumbprint.
     pub device_hash: String,
-    /// `fingerprint` or `key`.
-    pub trust: String,
+    /// `Fingerprint` or `Key`.
+    pub trust: DeviceTrust,
     pub user_agent: Option<String>,
     pub created_at: i64,
     pub last_seen_at: i64,
+}
+
+/// A device as stored; read into a [`DeviceRecord`] at once.
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    id: String,
+    user_id: String,
+    device_hash: String,
+    trust: String,
+    user_agent: Option<String>,
+    created_at: i64,
+    last_seen_at: i64,
+}
+
+impl TryFrom<DeviceRow> for DeviceRecord {
+    type Error = StoreError;
+
+    fn try_from(r: DeviceRow) -> Result<Self> {
+        Ok(Self {
+            trust: DeviceTrust::parse(&r.trust)
+                .map_err(|e| StoreError::Corrupt(format!("device {}: {e}", r.id)))?,
+            id: r.id,
+            user_id: r.user_id,
+            device_hash: r.device_hash,
+            user_agent: r.user_agent,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+        })
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -64,7 +97,7 @@ macro_rules! upsert_device {
         .bind(&d.id)
         .bind(&d.user_id)
         .bind(&d.device_hash)
-        .bind(&d.trust)
+        .bind(d.trust.as_str())
         .bind(&d.user_agent)
         .bind(d.created_at)
         .bind(d.last_seen_at)
@@ -90,21 +123,23 @@ impl Store {
     pub async fn device(&self, user_id: &str, device_hash: &str) -> Result<Option<DeviceRecord>> {
         let sql =
             format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND device_hash = $2");
-        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+        let row: Option<DeviceRow> = with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
             .bind(user_id)
             .bind(device_hash)
             .fetch_optional(p)
-            .await)?)
+            .await)?;
+        row.map(DeviceRecord::try_from).transpose()
     }
 
     pub async fn devices_of_user(&self, user_id: &str) -> Result<Vec<DeviceRecord>> {
         let sql = format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY created_at, id"
         );
-        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+        let rows: Vec<DeviceRow> = with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
             .bind(user_id)
             .fetch_all(p)
-            .await)?)
+            .await)?;
+        rows.into_iter().map(DeviceRecord::try_from).collect()
     }
 
     pub async fn remember_device(&self, device: &DeviceRecord, audit: &AuditEvent) -> Result<()> {

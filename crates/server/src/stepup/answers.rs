@@ -4,9 +4,10 @@
 //! and the code spent in one transaction.
 
 use std::net::IpAddr;
+use stepgate_core::audit::EventType;
 
 use stepgate_core::ErrorCode;
-use stepgate_core::factor::{FactorKind, TotpCode, totp_matching_step};
+use stepgate_core::factor::{FactorKind, FactorStatus, TotpCode, totp_matching_step};
 use stepgate_core::session::acr;
 use stepgate_core::stepup::{Challenge, ElevationMode};
 use stepgate_store::{
@@ -71,16 +72,14 @@ pub async fn answer(
     let factors = app.store.factors_of_user(&challenge.user_id).await?;
     let factor = factors
         .iter()
-        .find(|f| f.status == "active" && f.kind == kind.as_str())
+        .find(|f| f.status == FactorStatus::Active && f.kind == kind)
         .ok_or_else(|| {
             AppError::new(
                 ErrorCode::StepupFactorInsufficient,
                 format!("you have no active {} factor", kind.as_str()),
             )
         })?;
-    let event = |kind_name: &'static str| AuditEvent {
-        kind: kind_name,
-        at: now,
+    let event = |kind_name: EventType| AuditEvent {
         user_id: Some(challenge.user_id.clone()),
         session_id: challenge.session_id.clone(),
         purpose: Some(challenge.purpose.as_str().to_owned()),
@@ -88,7 +87,7 @@ pub async fn answer(
         factor: Some(kind.as_str().to_owned()),
         policy_version: Some(challenge.policy_version),
         challenge_id: Some(challenge.id.clone()),
-        ..Default::default()
+        ..AuditEvent::new(kind_name, now)
     };
     // What can fail on our side is done before a place in the budget is taken.
     let completing = match caller {
@@ -106,7 +105,7 @@ pub async fn answer(
         &challenge,
         kind,
         &reservation,
-        &event("ACCOUNT_STEPUP_BLOCKED"),
+        &event(EventType::AccountStepupBlocked),
         now,
     )
     .await?;
@@ -114,8 +113,8 @@ pub async fn answer(
         app,
         challenge: &challenge,
         reservation: &reservation,
-        failed: event("ACCOUNT_STEPUP_FAILED"),
-        blocked: event("ACCOUNT_STEPUP_BLOCKED"),
+        failed: event(EventType::AccountStepupFailed),
+        blocked: event(EventType::AccountStepupBlocked),
         now,
     };
     let right = match check_answer(app, factor, &answer, now) {
@@ -128,7 +127,7 @@ pub async fn answer(
     };
     // The code is spent by the transaction that completes the challenge, not before.
     let code = right.code(&factor.id, now);
-    let verified = event("ACCOUNT_STEPUP_VERIFIED");
+    let verified = event(EventType::AccountStepupVerified);
     match completing {
         Completing::Login(pending) => {
             complete_login(app, &record, *pending, kind, code, verified, attempt).await
@@ -358,7 +357,7 @@ async fn complete_login(
         id: uuid::Uuid::new_v4().to_string(),
         user_id: pending.user_id.clone(),
         device_hash: hash.clone(),
-        trust: crate::dpop::trust_of(hash).into(),
+        trust: crate::dpop::trust_of(hash),
         user_agent: pending.user_agent.clone(),
         created_at: now,
         last_seen_at: now,
@@ -402,12 +401,10 @@ async fn complete_login(
 
 fn device_remembered(user_id: &str, session_id: &str, ip: &str, now: i64) -> AuditEvent {
     AuditEvent {
-        kind: "DEVICE_REMEMBERED",
-        at: now,
         user_id: Some(user_id.to_owned()),
         session_id: Some(session_id.to_owned()),
         ip: Some(ip.to_owned()),
-        ..Default::default()
+        ..AuditEvent::new(EventType::DeviceRemembered, now)
     }
 }
 

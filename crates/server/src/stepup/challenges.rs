@@ -3,9 +3,10 @@
 //! request gets back.
 
 use std::net::IpAddr;
+use stepgate_core::audit::EventType;
 
 use stepgate_core::ErrorCode;
-use stepgate_core::factor::FactorKind;
+use stepgate_core::factor::{FactorKind, FactorStatus};
 use stepgate_core::stepup::ElevationMode;
 use stepgate_store::{AuditEvent, ChallengeRecord, FactorRecord};
 
@@ -63,11 +64,9 @@ pub fn parse_digest(raw: Option<String>) -> Result<Option<String>, AppError> {
 /// The user's active factor kinds, each once, in enrollment order.
 fn active_kinds(factors: &[FactorRecord]) -> Vec<FactorKind> {
     let mut kinds = Vec::new();
-    for f in factors.iter().filter(|f| f.status == "active") {
-        if let Ok(kind) = FactorKind::parse(&f.kind)
-            && !kinds.contains(&kind)
-        {
-            kinds.push(kind);
+    for f in factors.iter().filter(|f| f.status == FactorStatus::Active) {
+        if !kinds.contains(&f.kind) {
+            kinds.push(f.kind);
         }
     }
     kinds
@@ -140,18 +139,18 @@ pub async fn open(
         }
     }
     let base_event = AuditEvent {
-        at: now,
         user_id: Some(user_id.clone()),
         session_id: Some(caller.session.id.clone()),
         purpose: Some(purpose.name.as_str().to_owned()),
         ip: Some(ip.to_string()),
         policy_version: Some(snapshot.version),
-        ..Default::default()
+        // Each event below names its own type.
+        ..AuditEvent::new(EventType::AccountStepupChallengeRequested, now)
     };
     if !strong_enough.is_empty() && allowed.is_empty() {
         app.store
             .append_audit(&AuditEvent {
-                kind: "ACCOUNT_STEPUP_BLOCKED",
+                kind: EventType::AccountStepupBlocked,
                 data: Some(r#"{"reason":"failure budget exhausted"}"#.into()),
                 ..base_event
             })
@@ -208,7 +207,7 @@ pub async fn open(
             )
             .await?;
             let event = AuditEvent {
-                kind: "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
+                kind: EventType::AccountStepupChallengeRequested,
                 challenge_id: Some(record.id.clone()),
                 data: Some(serde_json::json!({ "mode": mode.as_str(), "risk": risk }).to_string()),
                 ..base_event

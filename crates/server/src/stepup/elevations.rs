@@ -4,6 +4,7 @@
 //! elevations through here.
 
 use std::net::IpAddr;
+use stepgate_core::audit::EventType;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -96,7 +97,7 @@ pub(crate) async fn rely_on_all(
     }
     let events: Vec<AuditEvent> = uses
         .iter()
-        .map(|(record, use_)| event(record, use_.ip, "ACCOUNT_STEPUP_REDEEMED", now))
+        .map(|(record, use_)| event(record, use_.ip, EventType::AccountStepupRedeemed, now))
         .collect();
     let batch: Vec<(&str, &AuditEvent)> = uses
         .iter()
@@ -137,10 +138,8 @@ pub(crate) async fn rely_on_all(
     Err((i, refusal(app, record, use_, why, now).await))
 }
 
-fn event(record: &ElevationRecord, ip: Option<&str>, kind: &'static str, now: i64) -> AuditEvent {
+fn event(record: &ElevationRecord, ip: Option<&str>, kind: EventType, now: i64) -> AuditEvent {
     AuditEvent {
-        kind,
-        at: now,
         user_id: Some(record.user_id.clone()),
         session_id: Some(record.session_id.clone()),
         purpose: Some(record.purpose.clone()),
@@ -149,7 +148,7 @@ fn event(record: &ElevationRecord, ip: Option<&str>, kind: &'static str, now: i6
         policy_version: Some(record.policy_version),
         challenge_id: Some(record.challenge_id.clone()),
         elevation_id: Some(record.id.clone()),
-        ..Default::default()
+        ..AuditEvent::new(kind, now)
     }
 }
 
@@ -168,7 +167,7 @@ async fn refusal(
     tracing::warn!(elevation_id = %record.id, user_id = %record.user_id, "single-use elevation presented again");
     let critical = AuditEvent {
         data: Some(r#"{"severity":"critical"}"#.into()),
-        ..event(record, use_.ip, "ACCOUNT_STEPUP_REUSED", now)
+        ..event(record, use_.ip, EventType::AccountStepupReused, now)
     };
     match app.store.append_audit(&critical).await {
         Ok(()) => why.into(),
@@ -328,7 +327,7 @@ pub async fn revoke(
     let ip = ip.to_string();
     let event = AuditEvent {
         data: Some(serde_json::json!({ "by": by }).to_string()),
-        ..event(&record, Some(&ip), "ACCOUNT_STEPUP_REVOKED", now)
+        ..event(&record, Some(&ip), EventType::AccountStepupRevoked, now)
     };
     let revoked = app.store.revoke_elevation(&record.id, now, &event).await?;
     app.decider.forget_session(&record.session_id);

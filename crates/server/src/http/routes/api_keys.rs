@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use stepgate_core::ErrorCode;
 use stepgate_core::api_key::{ApiKeyScope, parse_label};
+use stepgate_core::audit::EventType;
 use stepgate_store::Revocation;
 
 use stepgate_api::{ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey};
@@ -34,7 +35,7 @@ pub async fn create(
     let label = body.label.as_deref().map(parse_label).transpose()?;
     let now = app.now();
     let key = api_keys::generate(scope, label, now)?;
-    let event = api_keys::event("API_KEY_CREATED", &key.record, &caller.key_id, now);
+    let event = api_keys::event(EventType::ApiKeyCreated, &key.record, &caller.key_id, now);
     app.store.insert_api_key(&key.record, &event).await?;
     Ok((
         StatusCode::CREATED,
@@ -93,7 +94,7 @@ pub async fn revoke(
     let now = app.now();
     let not_found = || AppError::new(ErrorCode::NotFound, "no live API key with this id");
     let key = app.store.api_key(&id).await?.ok_or_else(not_found)?;
-    let event = api_keys::event("API_KEY_REVOKED", &key, &caller.key_id, now);
+    let event = api_keys::event(EventType::ApiKeyRevoked, &key, &caller.key_id, now);
     let revoked = app.store.revoke_api_key(&id, now, &event).await?;
     app.api_keys.forget(&id);
     match revoked {

@@ -30,7 +30,7 @@ pub async fn list(
         .map(|d| Device {
             current: caller.session.device_hash.as_deref() == Some(d.device_hash.as_str()),
             device_id: d.id,
-            trust: d.trust,
+            trust: d.trust.as_str().to_owned(),
             user_agent: d.user_agent,
             created_at: rfc3339(d.created_at),
             last_seen_at: rfc3339(d.last_seen_at),

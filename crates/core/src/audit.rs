@@ -1,0 +1,95 @@
+//! The audit log's vocabulary: every event type stepgate records. A type's wire name
+//! (stored in the log, listed by `GET /v1/audit`, filtered on with `type=`) never
+//! changes once shipped.
+
+/// What an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    UserCreated,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    AccountLoginSucceeded,
+    AccountLoginFailed,
+    AccountLocked,
+    DeviceRemembered,
+    FactorEnrolled,
+    FactorRemoved,
+    PolicyUpdated,
+    AccountStepupChallengeRequested,
+    AccountStepupVerified,
+    AccountStepupFailed,
+    AccountStepupBlocked,
+    AccountStepupRedeemed,
+    /// A single-use elevation presented again: critical.
+    AccountStepupReused,
+    AccountStepupRevoked,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 17] = [
+        Self::UserCreated,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
+        Self::AccountLoginSucceeded,
+        Self::AccountLoginFailed,
+        Self::AccountLocked,
+        Self::DeviceRemembered,
+        Self::FactorEnrolled,
+        Self::FactorRemoved,
+        Self::PolicyUpdated,
+        Self::AccountStepupChallengeRequested,
+        Self::AccountStepupVerified,
+        Self::AccountStepupFailed,
+        Self::AccountStepupBlocked,
+        Self::AccountStepupRedeemed,
+        Self::AccountStepupReused,
+        Self::AccountStepupRevoked,
+    ];
+
+    /// The wire name, e.g. `ACCOUNT_STEPUP_REUSED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserCreated => "USER_CREATED",
+            Self::ApiKeyCreated => "API_KEY_CREATED",
+            Self::ApiKeyRevoked => "API_KEY_REVOKED",
+            Self::AccountLoginSucceeded => "ACCOUNT_LOGIN_SUCCEEDED",
+            Self::AccountLoginFailed => "ACCOUNT_LOGIN_FAILED",
+            Self::AccountLocked => "ACCOUNT_LOCKED",
+            Self::DeviceRemembered => "DEVICE_REMEMBERED",
+            Self::FactorEnrolled => "FACTOR_ENROLLED",
+            Self::FactorRemoved => "FACTOR_REMOVED",
+            Self::PolicyUpdated => "POLICY_UPDATED",
+            Self::AccountStepupChallengeRequested => "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
+            Self::AccountStepupVerified => "ACCOUNT_STEPUP_VERIFIED",
+            Self::AccountStepupFailed => "ACCOUNT_STEPUP_FAILED",
+            Self::AccountStepupBlocked => "ACCOUNT_STEPUP_BLOCKED",
+            Self::AccountStepupRedeemed => "ACCOUNT_STEPUP_REDEEMED",
+            Self::AccountStepupReused => "ACCOUNT_STEPUP_REUSED",
+            Self::AccountStepupRevoked => "ACCOUNT_STEPUP_REVOKED",
+        }
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn wire_names_are_unique_and_screaming_snake_case() {
+        let names: HashSet<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(names.len(), EventType::ALL.len());
+        for name in names {
+            assert!(
+                name.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{name}"
+            );
+        }
+    }
+}
