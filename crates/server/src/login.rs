@@ -20,7 +20,7 @@ use crate::app::SharedApp;
 use crate::dpop;
 use crate::error::AppError;
 use crate::limits::rate_limit;
-use crate::risk;
+use crate::risk::signals::{LoginUser, login_signals};
 use crate::time_format::rfc3339;
 use crate::tokens::{AccessClaims, Confirmation};
 use stepgate_api::Risk;
@@ -264,7 +264,10 @@ impl Attempt<'_> {
     /// exists.
     async fn wrong_password(&self, known_id: Option<String>) -> AppError {
         let (app, now) = (self.app, self.now);
-        let signals = risk::request_signals(app, self.ip, self.failures + 1);
+        let signals = match login_signals(app, self.ip, self.failures + 1, None).await {
+            Ok(signals) => signals,
+            Err(e) => return e,
+        };
         let assessed = crate::risk::shown(&assess(&signals, &app.risk, now));
         let failed = AuditEvent {
             user_id: known_id,
@@ -308,9 +311,12 @@ impl Attempt<'_> {
         device_hash: Option<String>,
     ) -> Result<(PendingLogin, RiskAssessment, Vec<FactorKind>), AppError> {
         let app = self.app;
-        let (signals, geo) =
-            risk::login_signals(app, user_id, self.failures, self.ip, device_hash.as_deref())
-                .await?;
+        let user = LoginUser {
+            id: user_id,
+            device_hash: device_hash.as_deref(),
+        };
+        let signals = login_signals(app, self.ip, self.failures, Some(user)).await?;
+        let geo = signals.geo.clone();
         let mut assessment = assess(&signals, &app.risk, self.now);
         let factors = app.store.factors_of_user(user_id).await?;
         let active: Vec<FactorKind> = factors

@@ -9,7 +9,6 @@ use stepgate_api::DecisionKind;
 
 use sha2::{Digest, Sha256};
 use stepgate_core::authz::Verdict;
-use stepgate_core::risk::{DeviceSignal, PreviousLogin};
 use stepgate_store::{ElevationRecord, SessionRecord};
 use tokio::sync::mpsc;
 
@@ -20,6 +19,7 @@ use crate::config::DecisionsConfig;
 use crate::error::AppError;
 use crate::fresh::FreshCache;
 use crate::policy::PolicySnapshot;
+use crate::risk::signals::UserHistory;
 use crate::tokens::AccessClaims;
 
 /// What a session looks like to the decision path, read in one go and reused for
@@ -29,10 +29,8 @@ pub struct SessionView {
     /// The session's lifetime rules, converted once per load.
     pub(super) live: stepgate_core::session::Session,
     pub roles: Vec<String>,
-    pub(super) device: DeviceSignal,
-    pub(super) previous_login: Option<PreviousLogin>,
-    pub(super) countries: Vec<String>,
-    pub(super) ips: Vec<String>,
+    /// What the risk of its actions reads of the user.
+    pub(super) history: UserHistory,
     /// Live session-mode elevations of this session.
     pub(super) elevations: Vec<ElevationRecord>,
 }
@@ -161,19 +159,9 @@ pub(super) async fn load_view(
         .ok_or_else(ended)?;
     let roles: Vec<String> = serde_json::from_str(&user.roles)
         .map_err(|e| AppError::internal(format!("corrupt roles of user {}: {e}", user.id)))?;
-    let device =
-        crate::risk::device_signal(app, &session.user_id, session.device_hash.as_deref()).await?;
-    let previous_login = store
-        .recent_logins(&session.user_id, 1)
-        .await?
-        .first()
-        .map(crate::risk::previous_login);
     Ok(SessionView {
         roles,
-        device,
-        previous_login,
-        countries: store.countries_of_user(&session.user_id).await?,
-        ips: store.ips_of_user(&session.user_id).await?,
+        history: UserHistory::load(app, &session).await?,
         elevations: store.live_session_elevations(session_id, now).await?,
         live: session.to_domain(),
         session,

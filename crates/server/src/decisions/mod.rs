@@ -19,10 +19,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use stepgate_core::ErrorCode;
 use stepgate_core::authz::{Facts, Outcome, Verdict};
-use stepgate_core::risk::{DeviceSignal, RiskAssessment, Signals};
+use stepgate_core::risk::{RiskAssessment, Signals};
 use stepgate_core::session::acr;
 use stepgate_core::stepup::Use;
 use stepgate_store::ElevationRecord;
@@ -35,6 +34,7 @@ use crate::caller::UserCaller;
 use crate::dpop::check_possession;
 use crate::error::AppError;
 use crate::policy::PolicySnapshot;
+use crate::risk::signals::{ActionRequest, action_signals};
 use crate::stepup::challenges::{self, ChallengeRequest};
 use crate::stepup::elevations::{check_holder, parse_elevation_token, rely_on, rely_on_all};
 use crate::tokens::AccessClaims;
@@ -76,34 +76,11 @@ fn signals(
     sensitivity: Option<(String, u8)>,
     now: i64,
 ) -> Signals {
-    let device = match (&ask.device_fingerprint, &view.session.device_hash) {
-        // Another device than the one that logged in is using this session's token.
-        (Some(f), Some(hash)) if hex::encode(Sha256::digest(f.as_bytes())) != *hash => {
-            DeviceSignal::New
-        }
-        (Some(_), None) => DeviceSignal::New,
-        _ => view.device,
+    let request = ActionRequest {
+        ip: ask.ip.zip(ip_text),
+        device_fingerprint: ask.device_fingerprint.as_deref(),
     };
-    let (ip_seen_before, listed, geo) = match ask.ip {
-        Some(ip) => (
-            Some(ip_text.is_some_and(|text| view.ips.iter().any(|seen| seen == text))),
-            app.risk_sources.listed(ip),
-            app.risk_sources.locate(ip),
-        ),
-        None => (None, Vec::new(), None),
-    };
-    Signals {
-        device,
-        ip_seen_before,
-        listed,
-        geo,
-        countries_seen: view.countries.clone(),
-        previous_login: view.previous_login.clone(),
-        login_hours: Vec::new(),
-        recent_failures: 0,
-        session_age: Some(now - view.session.created_at),
-        purpose_sensitivity: sensitivity,
-    }
+    action_signals(app, &view.session, &view.history, request, sensitivity, now)
 }
 
 /// The elevation the caller presented, checked to belong to this session (and, when

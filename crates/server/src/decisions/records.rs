@@ -154,6 +154,7 @@ mod tests {
     use stepgate_store::SessionRecord;
 
     use super::*;
+    use crate::risk::signals::UserHistory;
 
     fn view_of(session: &str) -> Arc<SessionView> {
         let record = SessionRecord {
@@ -176,10 +177,12 @@ mod tests {
             live: record.to_domain(),
             session: record,
             roles: Vec::new(),
-            device: DeviceSignal::Absent,
-            previous_login: None,
-            countries: Vec::new(),
-            ips: Vec::new(),
+            history: UserHistory {
+                device: DeviceSignal::Absent,
+                previous_login: None,
+                countries: Vec::new(),
+                ips: Vec::new(),
+            },
             elevations: Vec::new(),
         })
     }

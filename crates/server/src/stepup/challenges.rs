@@ -14,6 +14,7 @@ use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
 use crate::limits::limit_per_minute;
+use crate::risk::signals::{ActionRequest, UserHistory, action_signals};
 use stepgate_api::Risk;
 
 /// What to open a challenge for, checked.
@@ -182,7 +183,15 @@ pub async fn open(
         action_summary,
         login_context: None,
     };
-    let signals = crate::risk::action_signals(app, &caller.session, ip, purpose, now).await?;
+    let history = UserHistory::load(app, &caller.session).await?;
+    let ip_text = ip.to_string();
+    let request = ActionRequest {
+        ip: Some((ip, &ip_text)),
+        device_fingerprint: None,
+    };
+    let sensitivity =
+        (purpose.sensitivity > 0).then(|| (purpose.name.as_str().to_owned(), purpose.sensitivity));
+    let signals = action_signals(app, &caller.session, &history, request, sensitivity, now);
     let risk = crate::risk::shown(&stepgate_core::risk::assess(&signals, &app.risk, now));
     // The same step-up asked again while one is pending (a retried request, a proxy
     // asking on every hit) gets that challenge back: nothing is stored, and its attempts

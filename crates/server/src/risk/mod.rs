@@ -1,6 +1,9 @@
-//! Where the risk engine's signals come from: IP reputation lists, the GeoIP database,
-//! and what the store remembers about the user. The engine itself is
+//! Where the risk engine's signals come from: IP reputation lists and the GeoIP
+//! database here, what the store remembers about the user in [`signals`], which gathers
+//! them one way for an action and one way for a login. The engine itself is
 //! `stepgate_core::risk`; this module only gathers.
+
+pub mod signals;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -10,17 +13,10 @@ use std::time::SystemTime;
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 use serde::Deserialize;
-use stepgate_core::risk::{
-    DeviceSignal, DeviceTrust, Geo, Listed, PreviousLogin, RiskAssessment, Signals, utc_hour,
-};
+use stepgate_core::risk::{Geo, Listed, RiskAssessment};
 
-use crate::app::App;
 use crate::config::{IpListConfig, RiskSettings};
-use crate::error::AppError;
 use stepgate_api::{Risk, RiskReason};
-
-/// How many past logins the history signals look at.
-const HISTORY: i64 = 50;
 
 struct LoadedList {
     name: String,
@@ -198,113 +194,4 @@ pub fn shown(a: &RiskAssessment) -> Risk {
             })
             .collect(),
     }
-}
-
-/// The signals a request shows by itself, with no user data: its network, its place and
-/// the account name's recent failures.
-pub fn request_signals(app: &App, ip: IpAddr, recent_failures: usize) -> Signals {
-    Signals {
-        device: DeviceSignal::Absent,
-        listed: app.risk_sources.listed(ip),
-        geo: app.risk_sources.locate(ip),
-        recent_failures: u32::try_from(recent_failures).unwrap_or(u32::MAX),
-        ..Signals::default()
-    }
-}
-
-/// What the store remembers about a device for this user.
-pub(crate) async fn device_signal(
-    app: &App,
-    user_id: &str,
-    device_hash: Option<&str>,
-) -> Result<DeviceSignal, AppError> {
-    let Some(hash) = device_hash else {
-        return Ok(DeviceSignal::Absent);
-    };
-    Ok(match app.store.device(user_id, hash).await? {
-        Some(d) if d.trust == DeviceTrust::Key => DeviceSignal::Known(DeviceTrust::Key),
-        Some(_) => DeviceSignal::Known(DeviceTrust::Fingerprint),
-        None => DeviceSignal::New,
-    })
-}
-
-/// A stored login as the engine's previous login (with its place, if it had one).
-pub fn previous_login(l: &stepgate_store::LoginRecord) -> PreviousLogin {
-    PreviousLogin {
-        at: l.at,
-        geo: match (&l.country, l.latitude, l.longitude) {
-            (Some(country), Some(latitude), Some(longitude)) => Some(Geo {
-                country: country.clone(),
-                latitude,
-                longitude,
-            }),
-            _ => None,
-        },
-    }
-}
-
-/// Gathers the signals of an action on an existing session: its device, network,
-/// place, age, and the purpose's own sensitivity.
-pub async fn action_signals(
-    app: &App,
-    session: &stepgate_store::SessionRecord,
-    ip: IpAddr,
-    purpose: &stepgate_core::purpose::Purpose,
-    now: i64,
-) -> Result<Signals, AppError> {
-    let store = &app.store;
-    let device = device_signal(app, &session.user_id, session.device_hash.as_deref()).await?;
-    let geo = app.risk_sources.locate(ip);
-    let previous_login = store
-        .recent_logins(&session.user_id, 1)
-        .await?
-        .first()
-        .map(previous_login);
-    Ok(Signals {
-        device,
-        ip_seen_before: Some(
-            store
-                .ip_seen_for_user(&session.user_id, &ip.to_string())
-                .await?,
-        ),
-        listed: app.risk_sources.listed(ip),
-        geo,
-        countries_seen: store.countries_of_user(&session.user_id).await?,
-        previous_login,
-        login_hours: Vec::new(),
-        recent_failures: 0,
-        session_age: Some(now - session.created_at),
-        purpose_sensitivity: (purpose.sensitivity > 0)
-            .then(|| (purpose.name.as_str().to_owned(), purpose.sensitivity)),
-    })
-}
-
-/// Gathers the signals of a password login for `user_id` from `ip`.
-/// `recent_failures` is the account name's failure count the caller already read for
-/// the lockout check.
-pub async fn login_signals(
-    app: &App,
-    user_id: &str,
-    recent_failures: usize,
-    ip: IpAddr,
-    device_hash: Option<&str>,
-) -> Result<(Signals, Option<Geo>), AppError> {
-    let store = &app.store;
-    let device = device_signal(app, user_id, device_hash).await?;
-    let ip_text = ip.to_string();
-    let history = store.recent_logins(user_id, HISTORY).await?;
-    let geo = app.risk_sources.locate(ip);
-    let signals = Signals {
-        device,
-        ip_seen_before: Some(store.ip_seen_for_user(user_id, &ip_text).await?),
-        listed: app.risk_sources.listed(ip),
-        geo: geo.clone(),
-        countries_seen: store.countries_of_user(user_id).await?,
-        previous_login: history.first().map(previous_login),
-        login_hours: history.iter().map(|l| utc_hour(l.at)).collect(),
-        recent_failures: u32::try_from(recent_failures).unwrap_or(u32::MAX),
-        session_age: None,
-        purpose_sensitivity: None,
-    };
-    Ok((signals, geo))
 }
