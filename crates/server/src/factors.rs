@@ -7,18 +7,17 @@ use stepgate_core::audit::EventType;
 use data_encoding::BASE32_NOPAD;
 use stepgate_core::ErrorCode;
 use stepgate_core::factor::{FactorKind, FactorStatus, TotpCode, totp_matching_step};
-use stepgate_core::stepup::{ElevationMode, Use};
+use stepgate_core::stepup::ElevationMode;
 use stepgate_store::{AuditEvent, ElevationRecord, FactorRecord};
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::config::{FACTORS_DELETE, FACTORS_ENROLL};
+use crate::decisions::{Ask, Question, decide_for};
 use crate::devices::remember_session_device;
 use crate::error::AppError;
-use crate::stepup::challenges::{self, ChallengeRequest};
-use crate::stepup::elevations::{check_holder, parse_elevation_token, rely_on};
 use crate::time_format::rfc3339;
-use stepgate_api::{Factor, FactorList, RecoveryCodes, TotpEnrollment};
+use stepgate_api::{DecisionKind, Factor, FactorList, RecoveryCodes, TotpEnrollment};
 
 const RECOVERY_CODES: usize = 10;
 
@@ -312,68 +311,51 @@ pub async fn require_elevation(
     purpose: &str,
     summary: String,
 ) -> Result<ElevationRecord, AppError> {
-    let now = app.now();
-    let presented = match presented {
-        Some(value) => {
-            let malformed = || {
-                AppError::new(
-                    ErrorCode::StepupTokenInvalid,
-                    "the elevation token is malformed",
-                )
-            };
-            let hash = parse_elevation_token(value.map_err(|()| malformed())?)?;
-            let record = app
-                .store
-                .elevation_by_token_hash(&hash)
-                .await?
-                .filter(|e| e.user_id == caller.session.user_id)
-                .ok_or_else(|| {
-                    AppError::new(ErrorCode::StepupTokenInvalid, "unknown elevation token")
-                })?;
-            let caller_jkt = caller.claims.cnf.as_ref().map(|c| c.jkt.as_str());
-            check_holder(&record, &caller.session.id, caller_jkt)?;
-            Some(record)
-        }
-        None => app
-            .store
-            .live_elevations_of_user(&caller.session.user_id, now)
-            .await?
-            .into_iter()
-            .find(|e| {
-                e.session_id == caller.session.id
-                    && e.purpose == purpose
-                    && e.mode == ElevationMode::Session.as_str()
-            }),
+    let elevation_token = match presented {
+        Some(value) => Some(
+            value
+                .map_err(|()| {
+                    AppError::new(
+                        ErrorCode::StepupTokenInvalid,
+                        "the elevation token is malformed",
+                    )
+                })?
+                .to_owned(),
+        ),
+        None => None,
     };
-    let Some(elevation) = presented else {
-        let challenge = challenges::open(
-            app,
-            caller,
-            ip,
-            ChallengeRequest {
-                purpose: purpose.into(),
-                mode: ElevationMode::Session,
-                action_digest: None,
-                action_summary: Some(summary),
-            },
-        )
-        .await?;
-        return Err(AppError::new(
-            ErrorCode::StepupRequired,
-            "this change to your factors needs a step-up",
-        )
-        .with("purpose", purpose)
-        .with("challenge_id", challenge.record.id)
-        .with("allowed_factors", challenge.allowed_factors));
-    };
-    let ip_text = ip.to_string();
-    let use_ = Use {
-        purpose,
-        ip: Some(&ip_text),
+    let ask = Ask {
+        question: Question::Purpose(purpose.to_owned()),
+        ip: Some(ip),
+        device_fingerprint: None,
+        elevation_token,
         action_digest: None,
+        challenge_mode: Some(ElevationMode::Session),
+        action_summary: Some(summary),
+        elevation_for_question: true,
     };
-    rely_on(app, &elevation, &use_, now).await?;
-    Ok(elevation)
+    let decided = decide_for(app, &caller.claims, &ask).await?;
+    if let Some(refusal) = decided.unanswerable {
+        return Err(refusal);
+    }
+    match (decided.answer.decision, decided.relied.into_iter().next()) {
+        (DecisionKind::Allow, Some(elevation)) => Ok(elevation),
+        (_, _) => {
+            let answer = decided.answer;
+            let mut refusal = AppError::new(
+                ErrorCode::StepupRequired,
+                "this change to your factors needs a step-up",
+            )
+            .with("purpose", purpose);
+            if let Some(id) = answer.challenge_id {
+                refusal = refusal.with("challenge_id", id);
+            }
+            Err(refusal.with(
+                "allowed_factors",
+                answer.allowed_factors.unwrap_or_default(),
+            ))
+        }
+    }
 }
 
 /// Adding a factor when one exists is itself a step-up (`factors:enroll`): otherwise a

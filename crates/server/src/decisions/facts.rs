@@ -68,15 +68,11 @@ mod tests {
     use stepgate_core::risk::{DeviceTrust, Tier};
 
     use super::*;
-    use stepgate_api::TokenScheme;
 
     #[test]
     fn recorded_facts_are_the_json_object_they_always_were() {
         let attributes = serde_json::json!({"env": "prod", "replicas": 3, "tags": ["a"]});
         let ask = Ask {
-            token: String::new(),
-            scheme: TokenScheme::Bearer,
-            dpop: None,
             question: Question::Action {
                 action: "delete".into(),
                 resource: "db-7".into(),
@@ -86,6 +82,9 @@ mod tests {
             device_fingerprint: None,
             elevation_token: None,
             action_digest: None,
+            challenge_mode: None,
+            action_summary: None,
+            elevation_for_question: false,
         };
         let roles = vec!["admin".to_owned()];
         let assessment = RiskAssessment {

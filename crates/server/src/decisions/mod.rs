@@ -23,7 +23,7 @@ use stepgate_core::ErrorCode;
 use stepgate_core::authz::{Facts, Outcome, Verdict};
 use stepgate_core::risk::{RiskAssessment, Signals};
 use stepgate_core::session::acr;
-use stepgate_core::stepup::Use;
+use stepgate_core::stepup::{ElevationMode, Use};
 use stepgate_store::ElevationRecord;
 
 pub use cache::{Decider, SessionView};
@@ -55,16 +55,38 @@ pub enum Question {
     },
 }
 
-/// A decision request, however it arrived.
-pub struct Ask {
+/// The caller's credentials on a decision request: the end user's access token, as it
+/// was presented, with its DPoP proof.
+pub struct Credentials {
     pub token: String,
     pub scheme: TokenScheme,
     pub dpop: Option<DpopProof>,
+}
+
+/// What is asked of a session, however it arrived.
+pub struct Ask {
     pub question: Question,
     pub ip: Option<IpAddr>,
     pub device_fingerprint: Option<String>,
     pub elevation_token: Option<String>,
     pub action_digest: Option<String>,
+    /// How the challenge of a `step_up` is opened: its mode (the config's
+    /// `decisions.challenge_mode` unless set) and what it tells the user.
+    pub challenge_mode: Option<ElevationMode>,
+    pub action_summary: Option<String>,
+    /// The presented elevation must be for this very purpose (a factor route's own
+    /// step-up): one for another purpose is refused with `STEPUP_SCOPE_MISMATCH`, as a
+    /// redeem would, rather than answered with a step-up.
+    pub elevation_for_question: bool,
+}
+
+/// An answer, and for a `step_up` that cannot be answered now (no factor enrolled, the
+/// failure budget spent) why, as the challenge refused to open.
+pub struct Decided {
+    pub answer: Decision,
+    pub unanswerable: Option<AppError>,
+    /// The elevations an allow used, as they were won.
+    pub relied: Vec<ElevationRecord>,
 }
 
 /// The risk signals of a decision; `ip_text` is `ask.ip` rendered (once per decision).
@@ -105,43 +127,44 @@ async fn presented_elevation(
 }
 
 /// Decides, opens a challenge for a `step_up`, uses up what an `allow` relies on, and
-/// records the answer.
-pub async fn decide(app: &SharedApp, ask: Ask) -> Result<Decision, AppError> {
+/// records the answer: for the holder of the access token in `credentials`.
+pub async fn decide(
+    app: &SharedApp,
+    credentials: Credentials,
+    ask: Ask,
+) -> Result<Decision, AppError> {
     let now = app.now();
-    let claims = verify_token(app, &ask.token, now)?;
-    let proof = ask.dpop.as_ref();
+    let claims = verify_token(app, &credentials.token, now)?;
+    let proof = credentials.dpop.as_ref();
     check_possession(
         app,
         &claims,
-        &ask.token,
-        ask.scheme,
+        &credentials.token,
+        credentials.scheme,
         proof.map(|p| p.proof.as_str()),
         proof.map_or("", |p| p.method.as_str()),
         proof.map_or("", |p| p.url.as_str()),
     )
     .await
     .map_err(|e| e.with("subject", "access_token"))?;
+    Ok(decide_for(app, &claims, &ask).await?.answer)
+}
+
+/// The one answer to "may this session do this now", for a caller whose access token
+/// (`claims`) and its possession are already checked: the decision routes ask it
+/// through [`decide`], the guard of factor changes directly.
+pub async fn decide_for(
+    app: &SharedApp,
+    claims: &AccessClaims,
+    ask: &Ask,
+) -> Result<Decided, AppError> {
+    let now = app.now();
     let caller_jkt = claims.cnf.as_ref().map(|c| c.jkt.as_str());
-    let presented = presented_elevation(app, &ask, &claims.sid, caller_jkt).await?;
+    let presented = presented_elevation(app, ask, &claims.sid, caller_jkt).await?;
     let ip_text = ask.ip.map(|ip| ip.to_string());
     if let Some(record) = &presented {
-        // A presented token that is dead says why at once (and a reused one raises the
-        // critical event), as a redeem would.
-        let use_ = Use {
-            purpose: &record.purpose,
-            ip: ip_text.as_deref(),
-            action_digest: ask.action_digest.as_deref(),
-        };
-        if record
-            .to_domain()
-            .map_err(|e| AppError::internal(format!("corrupt elevation: {e}")))?
-            .check_use(&use_, now)
-            .is_err()
-        {
-            rely_on(app, record, &use_, now).await?;
-        }
+        refuse_if_dead(app, record, ask, ip_text.as_deref(), now).await?;
     }
-
     let mut fresh = false;
     loop {
         let (view, loaded) = view(app, &claims.sid, fresh, now).await?;
@@ -156,86 +179,42 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<Decision, AppError> {
             view.elevations.iter().map(|e| e.purpose.clone()).collect();
         held.extend(presented.iter().map(|e| e.purpose.clone()));
 
-        let (judged, assessment) = judge(app, &ask, ip_text.as_deref(), &view, &held, now)?;
+        let (judged, assessment) = judge(app, ask, ip_text.as_deref(), &view, &held, now)?;
         let outcome = &judged.outcome;
         if outcome.verdict != Verdict::Allow && !fresh {
             // Decide again from the database before refusing anything.
             fresh = true;
             continue;
         }
-        let mut answer = Decision {
-            decision: kind(outcome.verdict),
-            user_id: view.session.user_id.clone(),
-            session_id: view.session.id.clone(),
-            purpose: outcome.purpose.clone(),
-            challenge_id: None,
-            title: None,
-            allowed_factors: None,
-            enrollment_required: false,
-            acr_values: None,
-            max_age: None,
-            token_scheme: if claims.cnf.is_some() {
-                TokenScheme::Dpop
-            } else {
-                TokenScheme::Bearer
-            },
-            elevation_id: None,
-            elevation_ids: Vec::new(),
-            risk: crate::risk::shown(&assessment),
-            reasons: outcome.reasons.clone(),
-            policy_ids: outcome.policy_ids.clone(),
-            policy_version: snapshot.version,
-        };
+        let mut answer = answer_of(claims, &view, outcome, &assessment, snapshot.version);
+        let mut unanswerable = None;
+        let mut relied = Vec::new();
         match outcome.verdict {
             Verdict::Allow => {
-                // Every elevation the allow relies on is used, all or none.
-                let mut records = Vec::with_capacity(outcome.relies_on.len());
-                for relied in &outcome.relies_on {
-                    let record = presented
-                        .iter()
-                        .chain(view.elevations.iter())
-                        .find(|e| e.purpose == *relied)
-                        .ok_or_else(|| AppError::internal("relied-on elevation vanished"))?;
-                    records.push(record);
-                }
-                let uses: Vec<(&ElevationRecord, Use<'_>)> = records
-                    .iter()
-                    .map(|record| {
-                        let use_ = Use {
-                            purpose: &record.purpose,
-                            ip: ip_text.as_deref(),
-                            action_digest: ask.action_digest.as_deref(),
-                        };
-                        (*record, use_)
-                    })
-                    .collect();
-                match rely_on_all(app, &uses, now).await {
-                    Ok(()) => {
-                        if let Some(first) = records.first() {
-                            answer.purpose = Some(first.purpose.clone());
-                            answer.elevation_id = Some(first.id.clone());
-                        }
-                        answer.elevation_ids = records.iter().map(|r| r.id.clone()).collect();
-                    }
-                    // The caller's own token failing is the caller's answer.
-                    Err((i, e)) if presented.as_ref().is_some_and(|p| p.id == records[i].id) => {
-                        return Err(e);
-                    }
+                let relied_on = RelyOn {
+                    presented: presented.as_ref(),
+                    ip_text: ip_text.as_deref(),
+                };
+                match relied_on
+                    .use_all(app, ask, &view, outcome, &mut answer, now)
+                    .await
+                {
+                    Ok(used) => relied = used,
                     // The session's elevation went meanwhile: decide again.
-                    Err(_) if !fresh => {
+                    Err(Relied::Changed(_)) if !fresh => {
                         fresh = true;
                         continue;
                     }
-                    Err((_, e)) => return Err(e),
+                    Err(Relied::Changed(e) | Relied::Refused(e)) => return Err(e),
                 }
             }
             Verdict::StepUp => {
                 let purpose_name = outcome.purpose.clone().unwrap_or_default();
-                step_up(
+                unanswerable = step_up(
                     app,
-                    &claims,
+                    claims,
                     &view,
-                    &ask,
+                    ask,
                     &purpose_name,
                     &snapshot,
                     &mut answer,
@@ -253,7 +232,140 @@ pub async fn decide(app: &SharedApp, ask: Ask) -> Result<Decision, AppError> {
             policy_version: answer.policy_version,
             facts: judged.facts.clone(),
         });
-        return Ok(answer);
+        return Ok(Decided {
+            answer,
+            unanswerable,
+            relied,
+        });
+    }
+}
+
+/// A presented token that is dead says why at once (and a reused one raises the
+/// critical event), as a redeem would.
+async fn refuse_if_dead(
+    app: &SharedApp,
+    record: &ElevationRecord,
+    ask: &Ask,
+    ip_text: Option<&str>,
+    now: i64,
+) -> Result<(), AppError> {
+    let purpose = match &ask.question {
+        Question::Purpose(asked) if ask.elevation_for_question => asked,
+        _ => &record.purpose,
+    };
+    let use_ = Use {
+        purpose,
+        ip: ip_text,
+        action_digest: ask.action_digest.as_deref(),
+    };
+    let dead = record
+        .to_domain()
+        .map_err(|e| AppError::internal(format!("corrupt elevation: {e}")))?
+        .check_use(&use_, now)
+        .is_err();
+    if dead {
+        rely_on(app, record, &use_, now).await?;
+    }
+    Ok(())
+}
+
+/// The answer to a verdict, before an allow's elevations or a step-up's challenge.
+fn answer_of(
+    claims: &AccessClaims,
+    view: &SessionView,
+    outcome: &Outcome,
+    assessment: &RiskAssessment,
+    policy_version: i64,
+) -> Decision {
+    Decision {
+        decision: kind(outcome.verdict),
+        user_id: view.session.user_id.clone(),
+        session_id: view.session.id.clone(),
+        purpose: outcome.purpose.clone(),
+        challenge_id: None,
+        title: None,
+        allowed_factors: None,
+        enrollment_required: false,
+        acr_values: None,
+        max_age: None,
+        token_scheme: if claims.cnf.is_some() {
+            TokenScheme::Dpop
+        } else {
+            TokenScheme::Bearer
+        },
+        elevation_id: None,
+        elevation_ids: Vec::new(),
+        risk: crate::risk::shown(assessment),
+        reasons: outcome.reasons.clone(),
+        policy_ids: outcome.policy_ids.clone(),
+        policy_version,
+    }
+}
+
+/// Why an allow could not use what it relies on.
+enum Relied {
+    /// One of the session's elevations went meanwhile: decide again from the store
+    /// (or, on a fresh view already, answer why).
+    Changed(AppError),
+    /// The caller's own presented token failed: that is the answer.
+    Refused(AppError),
+}
+
+/// The elevations an allow may rely on: the presented one and the session's.
+struct RelyOn<'a> {
+    presented: Option<&'a ElevationRecord>,
+    ip_text: Option<&'a str>,
+}
+
+impl RelyOn<'_> {
+    /// Uses every elevation the allow relies on, all or none, and names them in the
+    /// answer; returns them.
+    async fn use_all(
+        &self,
+        app: &SharedApp,
+        ask: &Ask,
+        view: &SessionView,
+        outcome: &Outcome,
+        answer: &mut Decision,
+        now: i64,
+    ) -> Result<Vec<ElevationRecord>, Relied> {
+        let mut records = Vec::with_capacity(outcome.relies_on.len());
+        for relied in &outcome.relies_on {
+            let record = self
+                .presented
+                .into_iter()
+                .chain(view.elevations.iter())
+                .find(|e| e.purpose == *relied)
+                .ok_or_else(|| {
+                    Relied::Refused(AppError::internal("relied-on elevation vanished"))
+                })?;
+            records.push(record);
+        }
+        let uses: Vec<(&ElevationRecord, Use<'_>)> = records
+            .iter()
+            .map(|record| {
+                let use_ = Use {
+                    purpose: &record.purpose,
+                    ip: self.ip_text,
+                    action_digest: ask.action_digest.as_deref(),
+                };
+                (*record, use_)
+            })
+            .collect();
+        match rely_on_all(app, &uses, now).await {
+            Ok(()) => {
+                if let Some(first) = records.first() {
+                    answer.purpose = Some(first.purpose.clone());
+                    answer.elevation_id = Some(first.id.clone());
+                }
+                answer.elevation_ids = records.iter().map(|r| r.id.clone()).collect();
+                Ok(records.into_iter().cloned().collect())
+            }
+            Err((i, e)) if self.presented.is_some_and(|p| p.id == records[i].id) => {
+                Err(Relied::Refused(e))
+            }
+            Err((_, e)) => Err(Relied::Changed(e)),
+        }
     }
 }
 
@@ -393,7 +505,8 @@ fn outcome_key(facts: &Facts<'_>, held: &BTreeSet<String>) -> Option<String> {
 }
 
 /// Fills a `step_up` answer: the requirement's `acr_values`/`max_age` and a ready
-/// challenge. A user who cannot step up now (no factor; failure budget spent) is told so.
+/// challenge. A user who cannot step up now (no factor; failure budget spent) is told so
+/// in the answer, and the challenge's refusal is returned.
 async fn step_up(
     app: &SharedApp,
     claims: &AccessClaims,
@@ -402,7 +515,7 @@ async fn step_up(
     purpose_name: &str,
     snapshot: &PolicySnapshot,
     answer: &mut Decision,
-) -> Result<(), AppError> {
+) -> Result<Option<AppError>, AppError> {
     let purpose = app.policy.purpose(purpose_name).ok_or_else(|| {
         AppError::internal(format!("policy names unknown purpose {purpose_name}"))
     })?;
@@ -420,28 +533,33 @@ async fn step_up(
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let request = ChallengeRequest {
         purpose: purpose_name.to_owned(),
-        mode: stepgate_core::stepup::parse_mode(&app.config.decisions.challenge_mode)?,
+        mode: match ask.challenge_mode {
+            Some(mode) => mode,
+            None => stepgate_core::stepup::parse_mode(&app.config.decisions.challenge_mode)?,
+        },
         action_digest: ask.action_digest.clone(),
-        action_summary: None,
+        action_summary: ask.action_summary.clone(),
     };
     match challenges::open(app, &caller, ip, request).await {
         Ok(challenge) => {
             answer.challenge_id = Some(challenge.record.id);
             answer.allowed_factors = Some(challenge.allowed_factors);
+            Ok(None)
         }
         Err(e) if e.code == ErrorCode::StepupRequired => {
             answer.enrollment_required = true;
             answer
                 .reasons
                 .push("the user has no second factor: enroll one first".into());
+            Ok(Some(e))
         }
         Err(e) if e.code == ErrorCode::StepupBlocked => {
             answer.decision = DecisionKind::Deny;
             answer
                 .reasons
                 .push("step-up is blocked: too many wrong answers recently".into());
+            Ok(Some(e))
         }
-        Err(e) => return Err(e),
+        Err(e) => Err(e),
     }
-    Ok(())
 }

@@ -11,7 +11,7 @@ use stepgate_core::ErrorCode;
 use stepgate_core::identity::check_device_field;
 
 use crate::app::SharedApp;
-use crate::decisions::{Ask, Question, decide};
+use crate::decisions::{Ask, Credentials, Question, decide};
 use crate::error::AppError;
 use crate::http::extract::{ApiJson, ClientIp, ServiceCaller, authorization};
 use stepgate_api::Problem;
@@ -37,7 +37,7 @@ fn parse_ip(raw: &str) -> Result<IpAddr, AppError> {
 }
 
 /// A decision request's fields, checked.
-fn ask_of(body: DecisionRequest) -> Result<Ask, AppError> {
+fn ask_of(body: DecisionRequest) -> Result<(Credentials, Ask), AppError> {
     let question = match (body.purpose, body.action, body.resource) {
         (Some(purpose), None, None) if body.resource_attributes.is_none() => {
             Question::Purpose(name("purpose", purpose)?)
@@ -72,7 +72,7 @@ fn ask_of(body: DecisionRequest) -> Result<Ask, AppError> {
             "action_digest must be 64 hex digits (SHA-256)",
         ));
     }
-    Ok(Ask {
+    let credentials = Credentials {
         scheme: if body.dpop.is_some() {
             TokenScheme::Dpop
         } else {
@@ -80,12 +80,18 @@ fn ask_of(body: DecisionRequest) -> Result<Ask, AppError> {
         },
         token: body.access_token,
         dpop: body.dpop,
+    };
+    let ask = Ask {
         question,
         ip: context.ip.as_deref().map(parse_ip).transpose()?,
         device_fingerprint: context.device_fingerprint,
         elevation_token: body.elevation_token,
         action_digest: body.action_digest.map(|d| d.to_ascii_lowercase()),
-    })
+        challenge_mode: None,
+        action_summary: None,
+        elevation_for_question: false,
+    };
+    Ok((credentials, ask))
 }
 
 /// May this session do this now? `allow`, `step_up` (with a ready challenge) or `deny`.
@@ -111,7 +117,8 @@ pub async fn create(
     _caller: ServiceCaller,
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Result<Json<Decision>, AppError> {
-    Ok(Json(decide(&app, ask_of(body)?).await?))
+    let (credentials, ask) = ask_of(body)?;
+    Ok(Json(decide(&app, credentials, ask).await?))
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -256,17 +263,22 @@ pub async fn forward_auth(
         method: method.clone(),
         url: url.clone(),
     });
-    let ask = Ask {
+    let credentials = Credentials {
         token: token.to_owned(),
         scheme,
         dpop,
+    };
+    let ask = Ask {
         question: app.forward_rules.question_for(&method, &path),
         ip: Some(ip),
         device_fingerprint: None,
         elevation_token: header_text(&headers, "stepgate-elevation").map(str::to_owned),
         action_digest: None,
+        challenge_mode: None,
+        action_summary: None,
+        elevation_for_question: false,
     };
-    let answer = match decide(&app, ask).await {
+    let answer = match decide(&app, credentials, ask).await {
         Ok(a) => a,
         Err(e) if e.code == ErrorCode::Unauthenticated => {
             return Ok(unauthenticated(scheme.as_str(), Some(&e)));
