@@ -60,25 +60,14 @@ pub async fn answer(
 ) -> Result<Passed, AppError> {
     rate_limit(app, "verify", ip, app.config.rate_limits.verify_per_minute).await?;
     let now = app.now();
-    let record = app.store.challenge(id).await?.ok_or_else(not_found)?;
-    let caller = answering_caller(&record, caller)?;
-    let challenge = record.to_domain().map_err(corrupt)?;
-    challenge.check_live(now)?;
-    challenge.requirement.issuable()?;
-    let kind = FactorKind::parse(&body.factor)?;
-    challenge.check_factor(kind.class(false))?;
-    // The answer's shape is checked before anything is counted.
-    let answer = Answer::parse(kind, body.code)?;
-    let factors = app.store.factors_of_user(&challenge.user_id).await?;
-    let factor = factors
-        .iter()
-        .find(|f| f.status == FactorStatus::Active && f.kind == kind)
-        .ok_or_else(|| {
-            AppError::new(
-                ErrorCode::StepupFactorInsufficient,
-                format!("you have no active {} factor", kind.as_str()),
-            )
-        })?;
+    let Checked {
+        record,
+        challenge,
+        kind,
+        answer,
+        factor,
+        completing,
+    } = check(app, caller, id, body, now).await?;
     let event = |kind_name: EventType| AuditEvent {
         user_id: Some(challenge.user_id.clone()),
         session_id: challenge.session_id.clone(),
@@ -88,16 +77,6 @@ pub async fn answer(
         policy_version: Some(challenge.policy_version),
         challenge_id: Some(challenge.id.clone()),
         ..AuditEvent::new(kind_name, now)
-    };
-    // What can fail on our side is done before a place in the budget is taken.
-    let completing = match caller {
-        None => Completing::Login(Box::new(pending_login(&record)?)),
-        Some(caller) => Completing::Action {
-            token: (challenge.mode == ElevationMode::Token)
-                .then(new_elevation_token)
-                .transpose()?,
-            caller: Box::new(caller),
-        },
     };
     let reservation = uuid::Uuid::new_v4().to_string();
     reserve(
@@ -117,7 +96,7 @@ pub async fn answer(
         blocked: event(EventType::AccountStepupBlocked),
         now,
     };
-    let right = match check_answer(app, factor, &answer, now) {
+    let right = match check_answer(app, &factor, &answer, now) {
         Ok(Some(right)) => right,
         Ok(None) => return Err(attempt.failed().await),
         Err(e) => {
@@ -142,6 +121,66 @@ pub async fn answer(
             complete_action(app, passed, code, verified, attempt).await
         }
     }
+}
+
+/// An answer that passed every check that counts nothing.
+struct Checked {
+    record: ChallengeRecord,
+    challenge: Challenge,
+    kind: FactorKind,
+    answer: Answer,
+    /// The user's active factor of that kind.
+    factor: FactorRecord,
+    completing: Completing,
+}
+
+/// The checks made before an attempt is counted: the challenge is the caller's and
+/// live, the factor is strong enough, the code has the factor's shape, the user has
+/// that factor; and what can fail on our side (a login's pending state, a new token).
+async fn check(
+    app: &SharedApp,
+    caller: Option<UserCaller>,
+    id: &str,
+    body: AnswerRequest,
+    now: i64,
+) -> Result<Checked, AppError> {
+    let record = app.store.challenge(id).await?.ok_or_else(not_found)?;
+    let caller = answering_caller(&record, caller)?;
+    let challenge = record.to_domain().map_err(corrupt)?;
+    challenge.check_live(now)?;
+    challenge.requirement.issuable()?;
+    let kind = FactorKind::parse(&body.factor)?;
+    challenge.check_factor(kind.class(false))?;
+    let answer = Answer::parse(kind, body.code)?;
+    let factor = app
+        .store
+        .factors_of_user(&challenge.user_id)
+        .await?
+        .into_iter()
+        .find(|f| f.status == FactorStatus::Active && f.kind == kind)
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::StepupFactorInsufficient,
+                format!("you have no active {} factor", kind.as_str()),
+            )
+        })?;
+    let completing = match caller {
+        None => Completing::Login(Box::new(pending_login(&record)?)),
+        Some(caller) => Completing::Action {
+            token: (challenge.mode == ElevationMode::Token)
+                .then(new_elevation_token)
+                .transpose()?,
+            caller: Box::new(caller),
+        },
+    };
+    Ok(Checked {
+        record,
+        challenge,
+        kind,
+        answer,
+        factor,
+        completing,
+    })
 }
 
 fn not_found() -> AppError {

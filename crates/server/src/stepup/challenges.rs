@@ -7,7 +7,8 @@ use stepgate_core::audit::EventType;
 
 use stepgate_core::ErrorCode;
 use stepgate_core::factor::{FactorKind, FactorStatus};
-use stepgate_core::stepup::ElevationMode;
+use stepgate_core::purpose::{Purpose, Requirement};
+use stepgate_core::stepup::{ChallengeStatus, ElevationMode};
 use stepgate_store::{AuditEvent, ChallengeRecord, FactorRecord};
 
 use crate::app::SharedApp;
@@ -105,19 +106,70 @@ pub async fn open(
             format!("no purpose named {:?}", request.purpose),
         )
     })?;
-    let ChallengeRequest {
-        mode,
-        action_digest,
-        action_summary,
-        ..
-    } = request;
     let snapshot = app.policy.current(&app.store).await?;
     let requirement = app.policy.requirement(&snapshot, purpose);
     requirement.issuable()?;
-    let user_id = &caller.session.user_id;
+    let event = AuditEvent {
+        user_id: Some(caller.session.user_id.clone()),
+        session_id: Some(caller.session.id.clone()),
+        purpose: Some(purpose.name.as_str().to_owned()),
+        ip: Some(ip.to_string()),
+        policy_version: Some(snapshot.version),
+        ..AuditEvent::new(EventType::AccountStepupChallengeRequested, now)
+    };
+    let allowed = answerable_factors(app, caller, purpose, &requirement, &event, now).await?;
+    let risk = action_risk(app, caller, ip, purpose, now).await?;
+    let mode = request.mode;
+    let record = ChallengeRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: caller.session.user_id.clone(),
+        session_id: Some(caller.session.id.clone()),
+        purpose: purpose.name.as_str().to_owned(),
+        policy_version: snapshot.version,
+        factor_class: requirement.factor.as_str().to_owned(),
+        ttl_seconds: requirement.ttl_seconds,
+        single_use: requirement.single_use,
+        bind_ip: requirement.bind_ip,
+        approvals: i64::from(requirement.approvals),
+        mode: mode.as_str().to_owned(),
+        status: ChallengeStatus::Pending.as_str().to_owned(),
+        failures: 0,
+        max_attempts: i64::from(app.limits.max_attempts),
+        created_at: now,
+        expires_at: now + app.limits.challenge_ttl_seconds,
+        action_digest: request.action_digest,
+        action_summary: request.action_summary,
+        login_context: None,
+    };
+    let event = AuditEvent {
+        challenge_id: Some(record.id.clone()),
+        data: Some(serde_json::json!({ "mode": mode.as_str(), "risk": risk }).to_string()),
+        ..event
+    };
+    Ok(OpenChallenge {
+        record: store_or_reuse(app, caller, record, &event, now).await?,
+        title: purpose.title.clone(),
+        allowed_factors: allowed,
+        policy_version: snapshot.version,
+        risk,
+    })
+}
 
+/// The user's factors that may answer: active, strong enough for the requirement, and
+/// not blocked by their failure budget. None at all is `STEPUP_REQUIRED` (enroll one);
+/// all strong ones blocked is `STEPUP_BLOCKED`, audited with `event`'s subject.
+async fn answerable_factors(
+    app: &SharedApp,
+    caller: &UserCaller,
+    purpose: &Purpose,
+    requirement: &Requirement,
+    event: &AuditEvent,
+    now: i64,
+) -> Result<Vec<String>, AppError> {
+    let user_id = &caller.session.user_id;
     let factors = app.store.factors_of_user(user_id).await?;
-    if active_kinds(&factors).is_empty() {
+    let active = active_kinds(&factors);
+    if active.is_empty() {
         return Err(AppError::new(
             ErrorCode::StepupRequired,
             "enroll a second factor first: this purpose needs a step-up and you have none",
@@ -129,7 +181,7 @@ pub async fn open(
             serde_json::json!(["/v1/factors/totp", "/v1/factors/recovery-codes"]),
         ));
     }
-    let strong_enough: Vec<FactorKind> = active_kinds(&factors)
+    let strong_enough: Vec<FactorKind> = active
         .into_iter()
         .filter(|k| k.class(false).satisfies(requirement.factor))
         .collect();
@@ -139,21 +191,12 @@ pub async fn open(
             allowed.push(kind.as_str().to_owned());
         }
     }
-    let base_event = AuditEvent {
-        user_id: Some(user_id.clone()),
-        session_id: Some(caller.session.id.clone()),
-        purpose: Some(purpose.name.as_str().to_owned()),
-        ip: Some(ip.to_string()),
-        policy_version: Some(snapshot.version),
-        // Each event below names its own type.
-        ..AuditEvent::new(EventType::AccountStepupChallengeRequested, now)
-    };
     if !strong_enough.is_empty() && allowed.is_empty() {
         app.store
             .append_audit(&AuditEvent {
                 kind: EventType::AccountStepupBlocked,
                 data: Some(r#"{"reason":"failure budget exhausted"}"#.into()),
-                ..base_event
+                ..event.clone()
             })
             .await?;
         return Err(AppError::new(
@@ -161,28 +204,17 @@ pub async fn open(
             "too many wrong step-up answers recently; try again later",
         ));
     }
+    Ok(allowed)
+}
 
-    let record = ChallengeRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: user_id.clone(),
-        session_id: Some(caller.session.id.clone()),
-        purpose: purpose.name.as_str().to_owned(),
-        policy_version: snapshot.version,
-        factor_class: requirement.factor.as_str().to_owned(),
-        ttl_seconds: requirement.ttl_seconds,
-        single_use: requirement.single_use,
-        bind_ip: requirement.bind_ip,
-        approvals: i64::from(requirement.approvals),
-        mode: mode.as_str().to_owned(),
-        status: "pending".into(),
-        failures: 0,
-        max_attempts: i64::from(app.limits.max_attempts),
-        created_at: now,
-        expires_at: now + app.limits.challenge_ttl_seconds,
-        action_digest,
-        action_summary,
-        login_context: None,
-    };
+/// The risk of this action on the caller's session now.
+async fn action_risk(
+    app: &SharedApp,
+    caller: &UserCaller,
+    ip: IpAddr,
+    purpose: &Purpose,
+    now: i64,
+) -> Result<Risk, AppError> {
     let history = UserHistory::load(app, &caller.session).await?;
     let ip_text = ip.to_string();
     let request = ActionRequest {
@@ -192,44 +224,41 @@ pub async fn open(
     let sensitivity =
         (purpose.sensitivity > 0).then(|| (purpose.name.as_str().to_owned(), purpose.sensitivity));
     let signals = action_signals(app, &caller.session, &history, request, sensitivity, now);
-    let risk = crate::risk::shown(&stepgate_core::risk::assess(&signals, &app.risk, now));
-    // The same step-up asked again while one is pending (a retried request, a proxy
-    // asking on every hit) gets that challenge back: nothing is stored, and its attempts
-    // are not renewed. It must still be open for half its life, so the user can finish.
+    Ok(crate::risk::shown(&stepgate_core::risk::assess(
+        &signals, &app.risk, now,
+    )))
+}
+
+/// Stores a new challenge (`event` records it), within the per-session and per-user
+/// limits, unless the same step-up is already pending: a retried request, or a proxy
+/// asking on every hit, gets that challenge back, with nothing stored and its attempts
+/// not renewed. It must still be open for half its life, so the user can finish.
+async fn store_or_reuse(
+    app: &SharedApp,
+    caller: &UserCaller,
+    record: ChallengeRecord,
+    event: &AuditEvent,
+    now: i64,
+) -> Result<ChallengeRecord, AppError> {
     let open_until = now + app.limits.challenge_ttl_seconds / 2;
-    let record = match app.store.pending_challenge(&record, open_until).await? {
-        Some(pending) => pending,
-        None => {
-            let limits = &app.config.rate_limits;
-            limit_per_minute(
-                app,
-                &format!("challenge-session:{}", caller.session.id),
-                limits.challenges_per_session_per_minute,
-                "this session opens step-up challenges too fast; slow down",
-            )
-            .await?;
-            limit_per_minute(
-                app,
-                &format!("challenge-user:{user_id}"),
-                limits.challenges_per_user_per_minute,
-                "this user opens step-up challenges too fast; slow down",
-            )
-            .await?;
-            let event = AuditEvent {
-                kind: EventType::AccountStepupChallengeRequested,
-                challenge_id: Some(record.id.clone()),
-                data: Some(serde_json::json!({ "mode": mode.as_str(), "risk": risk }).to_string()),
-                ..base_event
-            };
-            app.store.insert_challenge(&record, &event).await?;
-            record
-        }
-    };
-    Ok(OpenChallenge {
-        title: purpose.title.clone(),
-        allowed_factors: allowed,
-        policy_version: snapshot.version,
-        risk,
-        record,
-    })
+    if let Some(pending) = app.store.pending_challenge(&record, open_until).await? {
+        return Ok(pending);
+    }
+    let limits = &app.config.rate_limits;
+    limit_per_minute(
+        app,
+        &format!("challenge-session:{}", caller.session.id),
+        limits.challenges_per_session_per_minute,
+        "this session opens step-up challenges too fast; slow down",
+    )
+    .await?;
+    limit_per_minute(
+        app,
+        &format!("challenge-user:{}", caller.session.user_id),
+        limits.challenges_per_user_per_minute,
+        "this user opens step-up challenges too fast; slow down",
+    )
+    .await?;
+    app.store.insert_challenge(&record, event).await?;
+    Ok(record)
 }

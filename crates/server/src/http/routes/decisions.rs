@@ -285,61 +285,18 @@ pub async fn forward_auth(
         }
         Err(e) => return Err(e),
     };
-    let mut response = match answer.decision {
-        DecisionKind::Allow => StatusCode::OK.into_response(),
-        DecisionKind::StepUp => {
-            let purpose = answer.purpose.clone().unwrap_or_default();
-            let mut detail = format!(
-                "{} needs a fresh step-up",
-                answer.title.as_deref().unwrap_or(&purpose)
-            );
-            if answer.enrollment_required {
-                detail.push_str("; enroll a second factor first");
-            }
-            let challenge = format!(
-                "{} error=\"insufficient_user_authentication\", error_description={}, acr_values={}, max_age={}",
-                answer.token_scheme.as_str(),
-                quoted(&detail),
-                quoted(answer.acr_values.as_deref().unwrap_or_default()),
-                answer.max_age.unwrap_or_default()
-            );
-            let mut problem = AppError::new(ErrorCode::StepupRequired, detail)
-                .with("purpose", purpose.as_str())
-                .with("acr_values", answer.acr_values.clone().unwrap_or_default())
-                .with("max_age", answer.max_age.unwrap_or_default());
-            if let Some(id) = &answer.challenge_id {
-                problem = problem.with("challenge_id", id.as_str());
-            }
-            if let Some(f) = &answer.allowed_factors {
-                problem = problem.with("allowed_factors", f.clone());
-            }
-            if answer.enrollment_required {
-                problem = problem.with("enrollment_required", true);
-            }
-            let mut r = problem.into_response();
-            *r.status_mut() = StatusCode::UNAUTHORIZED;
-            let h = r.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
-                h.insert(header::WWW_AUTHENTICATE, v);
-            }
-            if let Some(id) = answer
-                .challenge_id
-                .as_deref()
-                .and_then(|i| HeaderValue::from_str(i).ok())
-            {
-                h.insert("stepgate-challenge", id);
-            }
-            if let Ok(v) = HeaderValue::from_str(&purpose) {
-                h.insert("stepgate-purpose", v);
-            }
-            return Ok(r);
-        }
+    Ok(match answer.decision {
+        DecisionKind::Allow => allowed(&answer),
+        DecisionKind::StepUp => step_up_required(&answer),
         DecisionKind::Deny => {
-            return Ok(
-                AppError::new(ErrorCode::Forbidden, answer.reasons.join("; ")).into_response(),
-            );
+            AppError::new(ErrorCode::Forbidden, answer.reasons.join("; ")).into_response()
         }
-    };
+    })
+}
+
+/// Forward-auth's allow: 200 with who, which session and which elevations.
+fn allowed(answer: &Decision) -> Response {
+    let mut response = StatusCode::OK.into_response();
     let h = response.headers_mut();
     let elevations = answer.elevation_ids.join(",");
     for (name, value) in [
@@ -354,7 +311,57 @@ pub async fn forward_auth(
             h.insert(name, v);
         }
     }
-    Ok(response)
+    response
+}
+
+/// Forward-auth's step-up: 401 `STEPUP_REQUIRED` with the RFC 9470 challenge in
+/// `WWW-Authenticate`, and the ready challenge and purpose in headers and the problem.
+fn step_up_required(answer: &Decision) -> Response {
+    let purpose = answer.purpose.clone().unwrap_or_default();
+    let mut detail = format!(
+        "{} needs a fresh step-up",
+        answer.title.as_deref().unwrap_or(&purpose)
+    );
+    if answer.enrollment_required {
+        detail.push_str("; enroll a second factor first");
+    }
+    let challenge = format!(
+        "{} error=\"insufficient_user_authentication\", error_description={}, acr_values={}, max_age={}",
+        answer.token_scheme.as_str(),
+        quoted(&detail),
+        quoted(answer.acr_values.as_deref().unwrap_or_default()),
+        answer.max_age.unwrap_or_default()
+    );
+    let mut problem = AppError::new(ErrorCode::StepupRequired, detail)
+        .with("purpose", purpose.as_str())
+        .with("acr_values", answer.acr_values.clone().unwrap_or_default())
+        .with("max_age", answer.max_age.unwrap_or_default());
+    if let Some(id) = &answer.challenge_id {
+        problem = problem.with("challenge_id", id.as_str());
+    }
+    if let Some(f) = &answer.allowed_factors {
+        problem = problem.with("allowed_factors", f.clone());
+    }
+    if answer.enrollment_required {
+        problem = problem.with("enrollment_required", true);
+    }
+    let mut r = problem.into_response();
+    *r.status_mut() = StatusCode::UNAUTHORIZED;
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        h.insert(header::WWW_AUTHENTICATE, v);
+    }
+    if let Some(id) = answer
+        .challenge_id
+        .as_deref()
+        .and_then(|i| HeaderValue::from_str(i).ok())
+    {
+        h.insert("stepgate-challenge", id);
+    }
+    if let Ok(v) = HeaderValue::from_str(&purpose) {
+        h.insert("stepgate-purpose", v);
+    }
+    r
 }
 
 #[cfg(test)]
