@@ -4,9 +4,13 @@
 //! the 256-bit secret is stored, compared in constant time.
 
 use sha2::{Digest, Sha256};
-use stepgate_core::api_key::ApiKeyScope;
+use stepgate_core::ErrorCode;
+use stepgate_core::api_key::{ApiKeyScope, parse_label};
 use stepgate_core::audit::EventType;
-use stepgate_store::{ApiKeyRecord, AuditEvent, Store};
+use stepgate_store::{ApiKeyRecord, AuditEvent, Revocation, Store};
+
+use crate::app::App;
+use crate::error::AppError;
 use subtle::ConstantTimeEq;
 
 const PREFIX: &str = "sgk_";
@@ -35,6 +39,45 @@ pub fn generate(scope: ApiKeyScope, label: Option<String>, now: i64) -> anyhow::
             revoked_at: None,
         },
     })
+}
+
+/// Creates a key of `scope` (`service` or `admin`) with an optional label, stored with
+/// its `API_KEY_CREATED` event; `by` is who made it (another key's id, or `cli`). The
+/// plain key is in the answer, shown once.
+pub async fn create(
+    store: &Store,
+    scope: &str,
+    label: Option<&str>,
+    by: &str,
+    now: i64,
+) -> Result<NewApiKey, AppError> {
+    let scope = ApiKeyScope::parse(scope)?;
+    let label = label.map(parse_label).transpose()?;
+    let key = generate(scope, label, now)?;
+    let event = event(EventType::ApiKeyCreated, &key.record, by, now);
+    store.insert_api_key(&key.record, &event).await?;
+    Ok(key)
+}
+
+/// Revokes key `id` (`API_KEY_REVOKED`, by another key's id). On this node it stops
+/// working at once; other nodes may accept it for up to their key cache's age. The
+/// last live admin key cannot be revoked (`CONFLICT`), so the API is never left
+/// without an administrator.
+pub async fn revoke(app: &App, id: &str, by: &str, now: i64) -> Result<(), AppError> {
+    let not_found = || AppError::new(ErrorCode::NotFound, "no live API key with this id");
+    let key = app.store.api_key(id).await?.ok_or_else(not_found)?;
+    let event = event(EventType::ApiKeyRevoked, &key, by, now);
+    let revoked = app.store.revoke_api_key(id, now, &event).await?;
+    app.api_keys.forget(id);
+    match revoked {
+        Revocation::Revoked => Ok(()),
+        Revocation::NotFound => Err(not_found()),
+        Revocation::LastAdmin => Err(AppError::new(
+            ErrorCode::Conflict,
+            "this is the last live admin key: create another admin key first \
+             (`stepgate api-keys create --scope admin` on the host makes one)",
+        )),
+    }
 }
 
 /// The audit event of a key's creation or revocation: the key, its scope and label, and

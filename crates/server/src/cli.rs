@@ -4,18 +4,15 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use stepgate_core::audit::EventType;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use stepgate_core::api_key::ApiKeyScope;
-use stepgate_core::identity::{Email, Password, Username};
-use stepgate_store::UserRecord;
 
 use crate::app::{App, now, open_store};
 use crate::config::{Config, ConfigSource, write_dev_config_if_missing};
 use crate::keys::KeySet;
 use crate::passwords::Passwords;
+use crate::users::{self, NewUser};
 use crate::{api_keys, http, telemetry};
 
 #[derive(Parser)]
@@ -202,20 +199,14 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
         Command::ApiKeys {
             action: ApiKeyAction::Create { scope, label },
         } => {
-            let scope = ApiKeyScope::parse(&scope)?;
-            let label = label
-                .as_deref()
-                .map(stepgate_core::api_key::parse_label)
-                .transpose()?;
             let store = open_store(&config).await?;
-            let key = api_keys::generate(scope, label, now())?;
-            let event = api_keys::event(EventType::ApiKeyCreated, &key.record, "cli", now());
-            store.insert_api_key(&key.record, &event).await?;
+            let key = api_keys::create(&store, &scope, label.as_deref(), "cli", now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
             store.close().await;
             eprintln!(
                 "Created {} API key {}. It is shown once:",
-                scope.as_str(),
-                key.record.id
+                key.record.scope, key.record.id
             );
             println!("{}", key.plain);
             Ok(())
@@ -228,36 +219,21 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
                     roles,
                 },
         } => {
-            let username = Username::parse(&username)?;
-            let email = email.as_deref().map(Email::parse).transpose()?;
             let mut line = String::new();
             std::io::stdin()
                 .lock()
                 .read_line(&mut line)
                 .context("reading the password from standard input")?;
-            let password = Password::parse(line.trim_end_matches(['\r', '\n']))?;
             let store = open_store(&config).await?;
-            let hash = Passwords::new(1)?
-                .hash(password.expose().to_owned())
-                .await?;
-            let record = UserRecord {
-                id: uuid::Uuid::now_v7().to_string(),
-                username: username.as_str().to_owned(),
-                email: email.map(|e| e.as_str().to_owned()),
-                password_hash: hash,
-                created_at: now(),
-                roles: serde_json::to_string(&stepgate_core::identity::parse_roles(&roles)?)?,
+            let new = NewUser {
+                username: &username,
+                password: line.trim_end_matches(['\r', '\n']),
+                email: email.as_deref(),
+                roles: &roles,
             };
-            let event = crate::users::created_event(&record, "cli");
-            store
-                .insert_user(&record, &event)
+            let record = users::create(&store, &Passwords::new(1)?, new, "cli", now())
                 .await
-                .map_err(|e| match e {
-                    stepgate_store::StoreError::Conflict => {
-                        anyhow::anyhow!("username {} is taken", username.as_str())
-                    }
-                    other => other.into(),
-                })?;
+                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
             store.close().await;
             println!("{}", record.id);
             Ok(())

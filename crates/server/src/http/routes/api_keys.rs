@@ -3,10 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use stepgate_core::ErrorCode;
-use stepgate_core::api_key::{ApiKeyScope, parse_label};
-use stepgate_core::audit::EventType;
-use stepgate_store::Revocation;
 
 use stepgate_api::{ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey};
 
@@ -31,12 +27,14 @@ pub async fn create(
     caller: AdminCaller,
     ApiJson(body): ApiJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), AppError> {
-    let scope = ApiKeyScope::parse(&body.scope)?;
-    let label = body.label.as_deref().map(parse_label).transpose()?;
-    let now = app.now();
-    let key = api_keys::generate(scope, label, now)?;
-    let event = api_keys::event(EventType::ApiKeyCreated, &key.record, &caller.key_id, now);
-    app.store.insert_api_key(&key.record, &event).await?;
+    let key = api_keys::create(
+        &app.store,
+        &body.scope,
+        body.label.as_deref(),
+        &caller.key_id,
+        app.now(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -91,19 +89,6 @@ pub async fn revoke(
     caller: AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
-    let now = app.now();
-    let not_found = || AppError::new(ErrorCode::NotFound, "no live API key with this id");
-    let key = app.store.api_key(&id).await?.ok_or_else(not_found)?;
-    let event = api_keys::event(EventType::ApiKeyRevoked, &key, &caller.key_id, now);
-    let revoked = app.store.revoke_api_key(&id, now, &event).await?;
-    app.api_keys.forget(&id);
-    match revoked {
-        Revocation::Revoked => Ok(StatusCode::NO_CONTENT),
-        Revocation::NotFound => Err(not_found()),
-        Revocation::LastAdmin => Err(AppError::new(
-            ErrorCode::Conflict,
-            "this is the last live admin key: create another admin key first \
-             (`stepgate api-keys create --scope admin` on the host makes one)",
-        )),
-    }
+    api_keys::revoke(&app, &id, &caller.key_id, app.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -3,15 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use stepgate_core::ErrorCode;
-use stepgate_core::identity::{Email, Password, Username};
-use stepgate_store::{StoreError, UserRecord};
 
 use stepgate_api::{CreateUser, CreatedUser};
 
 use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::http::extract::{ApiJson, ServiceCaller};
+use crate::users::{self, NewUser};
 use stepgate_api::Problem;
 
 /// Create a user.
@@ -29,25 +27,12 @@ pub async fn create(
     caller: ServiceCaller,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<CreatedUser>), AppError> {
-    let username = Username::parse(&body.username)?;
-    let password = Password::parse(&body.password)?;
-    let email = body.email.as_deref().map(Email::parse).transpose()?;
-    let roles = stepgate_core::identity::parse_roles(&body.roles)?;
-    let record = UserRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        username: username.as_str().to_owned(),
-        email: email.map(|e| e.as_str().to_owned()),
-        password_hash: app.passwords.hash(password.expose().to_owned()).await?,
-        created_at: app.now(),
-        roles: serde_json::to_string(&roles).map_err(|e| AppError::internal(e.to_string()))?,
+    let new = NewUser {
+        username: &body.username,
+        password: &body.password,
+        email: body.email.as_deref(),
+        roles: &body.roles,
     };
-    let event = crate::users::created_event(&record, &caller.key_id);
-    match app.store.insert_user(&record, &event).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(CreatedUser { id: record.id }))),
-        Err(StoreError::Conflict) => Err(AppError::new(
-            ErrorCode::Conflict,
-            "this username is already taken",
-        )),
-        Err(e) => Err(e.into()),
-    }
+    let user = users::create(&app.store, &app.passwords, new, &caller.key_id, app.now()).await?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { id: user.id })))
 }
