@@ -159,58 +159,13 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
         }
         Command::Policy {
             action: PolicyAction::Check,
-        } => {
-            let policies = config.load_policies()?;
-            match &config.policy_file {
-                None => println!("no policy_file is set: action decisions are all deny"),
-                Some(path) => println!(
-                    "policies OK: {}; {} policies; {}",
-                    path.display(),
-                    policies.len(),
-                    if policies.has_schema() {
-                        "validated against the schema"
-                    } else {
-                        "parsed (no schema set)"
-                    }
-                ),
-            }
-            Ok(())
-        }
+        } => check_policy(&config),
         Command::Config {
             action: ConfigAction::Check,
-        } => {
-            crate::risk::RiskSources::check(&config.risk)?;
-            config.load_policies()?;
-            let file = if source.path.exists() {
-                source.path.display().to_string()
-            } else {
-                format!(
-                    "{} (absent: defaults and environment only)",
-                    source.path.display()
-                )
-            };
-            println!(
-                "configuration OK: {file}; listen {}; {} purposes",
-                config.listen,
-                config.purposes.len()
-            );
-            Ok(())
-        }
+        } => check_config(&config, source),
         Command::ApiKeys {
             action: ApiKeyAction::Create { scope, label },
-        } => {
-            let store = open_store(&config).await?;
-            let key = api_keys::create(&store, &scope, label.as_deref(), "cli", now())
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
-            store.close().await;
-            eprintln!(
-                "Created {} API key {}. It is shown once:",
-                key.record.scope, key.record.id
-            );
-            println!("{}", key.plain);
-            Ok(())
-        }
+        } => create_api_key(&config, &scope, label.as_deref()).await,
         Command::Users {
             action:
                 UserAction::Create {
@@ -218,26 +173,7 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
                     email,
                     roles,
                 },
-        } => {
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .context("reading the password from standard input")?;
-            let store = open_store(&config).await?;
-            let new = NewUser {
-                username: &username,
-                password: line.trim_end_matches(['\r', '\n']),
-                email: email.as_deref(),
-                roles: &roles,
-            };
-            let record = users::create(&store, &Passwords::new(1)?, new, "cli", now())
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
-            store.close().await;
-            println!("{}", record.id);
-            Ok(())
-        }
+        } => create_user(&config, &username, email.as_deref(), &roles).await,
         Command::Keys {
             action: KeyAction::Rotate,
         } => {
@@ -249,4 +185,87 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
             Ok(())
         }
     }
+}
+
+/// `stepgate policy check`.
+fn check_policy(config: &Config) -> anyhow::Result<()> {
+    let policies = config.load_policies()?;
+    match &config.policy_file {
+        None => println!("no policy_file is set: action decisions are all deny"),
+        Some(path) => println!(
+            "policies OK: {}; {} policies; {}",
+            path.display(),
+            policies.len(),
+            if policies.has_schema() {
+                "validated against the schema"
+            } else {
+                "parsed (no schema set)"
+            }
+        ),
+    }
+    Ok(())
+}
+
+/// `stepgate config check`: the settings (already checked on load), the risk sources and
+/// the policies.
+fn check_config(config: &Config, source: &ConfigSource) -> anyhow::Result<()> {
+    crate::risk::RiskSources::check(&config.risk)?;
+    config.load_policies()?;
+    let file = if source.path.exists() {
+        source.path.display().to_string()
+    } else {
+        format!(
+            "{} (absent: defaults and environment only)",
+            source.path.display()
+        )
+    };
+    println!(
+        "configuration OK: {file}; listen {}; {} purposes",
+        config.listen,
+        config.purposes.len()
+    );
+    Ok(())
+}
+
+/// `stepgate api-keys create`: the key on standard output, shown once.
+async fn create_api_key(config: &Config, scope: &str, label: Option<&str>) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let key = api_keys::create(&store, scope, label, "cli", now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    store.close().await;
+    eprintln!(
+        "Created {} API key {}. It is shown once:",
+        key.record.scope, key.record.id
+    );
+    println!("{}", key.plain);
+    Ok(())
+}
+
+/// `stepgate users create`: the password from standard input, the new id on standard
+/// output.
+async fn create_user(
+    config: &Config,
+    username: &str,
+    email: Option<&str>,
+    roles: &[String],
+) -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let store = open_store(config).await?;
+    let new = NewUser {
+        username,
+        password: line.trim_end_matches(['\r', '\n']),
+        email,
+        roles,
+    };
+    let record = users::create(&store, &Passwords::new(1)?, new, "cli", now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    store.close().await;
+    println!("{}", record.id);
+    Ok(())
 }

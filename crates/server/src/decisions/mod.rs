@@ -223,21 +223,26 @@ pub async fn decide_for(
             }
             Verdict::Deny => {}
         }
-        app.decider.count(answer.decision);
-        app.decider.record(PendingRecord {
-            at: now,
-            view: view.clone(),
-            decision: answer.decision,
-            purpose: answer.purpose.clone(),
-            policy_version: answer.policy_version,
-            facts: judged.facts.clone(),
-        });
+        record(app, &view, &answer, &judged, now);
         return Ok(Decided {
             answer,
             unanswerable,
             relied,
         });
     }
+}
+
+/// Counts the answer and queues its record (written in batches, off the request path).
+fn record(app: &SharedApp, view: &Arc<SessionView>, answer: &Decision, judged: &Judged, now: i64) {
+    app.decider.count(answer.decision);
+    app.decider.record(PendingRecord {
+        at: now,
+        view: view.clone(),
+        decision: answer.decision,
+        purpose: answer.purpose.clone(),
+        policy_version: answer.policy_version,
+        facts: judged.facts.clone(),
+    });
 }
 
 /// A presented token that is dead says why at once (and a reused one raises the
