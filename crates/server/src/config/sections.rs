@@ -1,0 +1,447 @@
+//! The config's tables: each section's settings and defaults.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use stepgate_core::purpose::{FactorClass, Purpose, PurposeName, Requirement};
+
+/// `[decisions]`: the decision path's caches and its record queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionsConfig {
+    /// Verified access tokens kept (keyed by the token's SHA-256) so that a decision
+    /// does not verify a signature per request.
+    pub token_cache_entries: usize,
+    /// How long a session's decision view (liveness, roles, risk history, elevations)
+    /// is reused, in milliseconds; 0 reads it for every decision. Changes made through
+    /// this node (logout, step-up, revocation) are seen at once; changes made through
+    /// another node within this bound. An allow that relies on an elevation, and every
+    /// `step_up`/`deny`, is confirmed against the database.
+    pub session_cache_ms: u64,
+    /// Decision records waiting to be written; past this, records are dropped (counted
+    /// in `stepgate_decision_records_dropped_total`), never the decision.
+    pub record_queue: usize,
+    /// Records written per transaction.
+    pub record_batch: usize,
+    /// Cedar outcomes kept by their complete facts (exact: the policies do not change
+    /// while the server runs).
+    pub outcome_cache_entries: usize,
+    /// The elevation mode of the challenge a `step_up` decision opens: `session` (the
+    /// verify answer carries a fresh access token) or `token`.
+    pub challenge_mode: String,
+    /// How long decision records are kept, in days (the window a policy simulation can
+    /// replay); older ones are pruned.
+    pub record_retention_days: u32,
+}
+
+impl Default for DecisionsConfig {
+    fn default() -> Self {
+        Self {
+            token_cache_entries: 100_000,
+            session_cache_ms: 1000,
+            record_queue: 50_000,
+            record_batch: 1000,
+            outcome_cache_entries: 10_000,
+            challenge_mode: "session".into(),
+            record_retention_days: 30,
+        }
+    }
+}
+
+/// `[[forward_auth]]`: how a proxied request becomes a decision. Rules are checked in
+/// order; the first match decides. A request no rule matches is decided as action
+/// `http:<METHOD>` on resource `<path>`. Written as the SPEC's array of tables
+/// (`[[forward_auth]]`); `[[forward_auth.routes]]` is accepted as an older alias.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct ForwardAuthConfig {
+    pub routes: Vec<ForwardRoute>,
+}
+
+impl<'de> Deserialize<'de> for ForwardAuthConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Rules;
+        impl<'de> serde::de::Visitor<'de> for Rules {
+            type Value = ForwardAuthConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "an array of [[forward_auth]] tables, each with method, path, and \
+                     purpose or action + resource",
+                )
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let routes =
+                    Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(ForwardAuthConfig { routes })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Alias {
+                    #[serde(default)]
+                    routes: Vec<ForwardRoute>,
+                }
+                let alias = Alias::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ForwardAuthConfig {
+                    routes: alias.routes,
+                })
+            }
+        }
+        d.deserialize_any(Rules)
+    }
+}
+
+/// One forward-auth rule: requests whose method is `method` (`"*"`, the default, for
+/// any; a list is accepted too) and whose normalised path matches `path` (a prefix
+/// ending in `*`, matched on segment boundaries, or an exact path) are decided as
+/// `purpose`, or as `action` on `resource` (`{path}` in `resource` is replaced by the
+/// normalised request path). `methods` and `path_prefix` (a prefix without the `*`) are
+/// the older spellings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardRoute {
+    #[serde(
+        default,
+        alias = "methods",
+        deserialize_with = "methods",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub method: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub purpose: Option<String>,
+}
+
+impl ForwardRoute {
+    /// The path pattern as written: `path`, or `path_prefix` as a prefix pattern.
+    pub fn pattern(&self) -> String {
+        match (&self.path, &self.path_prefix) {
+            (Some(path), _) => path.clone(),
+            (None, Some(prefix)) => format!("{prefix}*"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Whether the rule applies to any method or names this one.
+    pub fn applies_to(&self, method: &str) -> bool {
+        self.method.is_empty() || self.method.iter().any(|m| m.eq_ignore_ascii_case(method))
+    }
+}
+
+/// `method`: one method, `"*"` for any, or a list of methods. Any is kept as empty.
+fn methods<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct Methods;
+    impl<'de> serde::de::Visitor<'de> for Methods {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an HTTP method such as \"DELETE\", \"*\" for any, or a list of methods")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(if v == "*" {
+                Vec::new()
+            } else {
+                vec![v.to_owned()]
+            })
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(m) = seq.next_element::<String>()? {
+                if m == "*" {
+                    return Ok(Vec::new());
+                }
+                out.push(m);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(Methods)
+}
+
+/// `[risk]`: weights (0–100 each), tier thresholds, signal sources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskSettings {
+    pub weight_no_device: u8,
+    pub weight_new_device: u8,
+    pub weight_new_ip: u8,
+    pub weight_new_country: u8,
+    pub weight_impossible_travel: u8,
+    pub weight_unusual_hour: u8,
+    pub weight_failure_velocity: u8,
+    pub weight_stale_session: u8,
+    pub medium_at: u8,
+    pub high_at: u8,
+    pub max_travel_kmh: f64,
+    pub usual_hours_min_history: usize,
+    pub failure_velocity_threshold: u32,
+    pub stale_session_seconds: i64,
+    /// Refuse high-risk logins (`LOGIN_BLOCKED`) instead of demanding the strongest factor.
+    pub block_high: bool,
+    /// A MaxMind-format City database (GeoLite2/GeoIP2 City layout).
+    pub geoip_database: Option<PathBuf>,
+    /// IP reputation lists: one CIDR or address per line, `#` comments.
+    pub ip_lists: Vec<IpListConfig>,
+    /// How often list files and the GeoIP database are checked for changes (also on SIGHUP).
+    pub reload_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpListConfig {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default = "default_list_weight")]
+    pub weight: u8,
+}
+
+fn default_list_weight() -> u8 {
+    40
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        let d = stepgate_core::risk::RiskConfig::default();
+        Self {
+            weight_no_device: d.weight_no_device,
+            weight_new_device: d.weight_new_device,
+            weight_new_ip: d.weight_new_ip,
+            weight_new_country: d.weight_new_country,
+            weight_impossible_travel: d.weight_impossible_travel,
+            weight_unusual_hour: d.weight_unusual_hour,
+            weight_failure_velocity: d.weight_failure_velocity,
+            weight_stale_session: d.weight_stale_session,
+            medium_at: d.medium_at,
+            high_at: d.high_at,
+            max_travel_kmh: d.max_travel_kmh,
+            usual_hours_min_history: d.usual_hours_min_history,
+            failure_velocity_threshold: d.failure_velocity_threshold,
+            stale_session_seconds: d.stale_session_seconds,
+            block_high: false,
+            geoip_database: None,
+            ip_lists: Vec::new(),
+            reload_seconds: 2,
+        }
+    }
+}
+
+impl RiskSettings {
+    pub fn engine(&self) -> stepgate_core::risk::RiskConfig {
+        stepgate_core::risk::RiskConfig {
+            weight_no_device: self.weight_no_device,
+            weight_new_device: self.weight_new_device,
+            weight_new_ip: self.weight_new_ip,
+            weight_new_country: self.weight_new_country,
+            weight_impossible_travel: self.weight_impossible_travel,
+            weight_unusual_hour: self.weight_unusual_hour,
+            weight_failure_velocity: self.weight_failure_velocity,
+            weight_stale_session: self.weight_stale_session,
+            medium_at: self.medium_at,
+            high_at: self.high_at,
+            max_travel_kmh: self.max_travel_kmh,
+            usual_hours_min_history: self.usual_hours_min_history,
+            failure_velocity_threshold: self.failure_velocity_threshold,
+            stale_session_seconds: self.stale_session_seconds,
+        }
+    }
+}
+
+/// `[lockout]`: sign-in soft lock per account, decaying with the window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    pub max_failures: u32,
+    pub window_seconds: i64,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            window_seconds: 900,
+        }
+    }
+}
+
+/// `[rate_limits]`: requests per minute, counted in the store (so they hold across
+/// nodes): logins and answers per client IP, new challenges per session and per user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub login_per_minute: u32,
+    pub verify_per_minute: u32,
+    /// New step-up challenges one session may open per minute (a request that gets an
+    /// existing pending challenge back does not count).
+    pub challenges_per_session_per_minute: u32,
+    /// New step-up challenges one user may open per minute, over all their sessions.
+    pub challenges_per_user_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            login_per_minute: 60,
+            verify_per_minute: 60,
+            challenges_per_session_per_minute: 20,
+            challenges_per_user_per_minute: 60,
+        }
+    }
+}
+
+/// `[http]`: how long a connection may take, how many may be open, and how long a
+/// shutdown waits for them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A request's head (request line and headers) must arrive within this; the clock
+    /// also runs while a kept-alive connection waits for its next request, so it is the
+    /// idle timeout too.
+    pub header_read_timeout_seconds: u64,
+    /// A request's body must arrive within this, counted from its head.
+    pub body_read_timeout_seconds: u64,
+    /// Connections open at once; more are closed as they arrive (and logged). Lowered
+    /// at start to fit the process's open-file limit.
+    pub max_connections: usize,
+    /// On SIGTERM or SIGINT: how long requests in flight may take to finish before the
+    /// connections left are closed.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_seconds: 20,
+            body_read_timeout_seconds: 20,
+            max_connections: 4096,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// `[testing]`: never enable in production.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Enables `PUT /v1/testing/clock` (admin) to move this node's clock, so that tests
+    /// can exercise lockout decay and time-of-day signals. Only from the config file
+    /// (no environment variable sets it), only with a loopback `listen`, and a warning
+    /// is logged at every start while it is on.
+    pub clock_control: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StepupConfig {
+    /// How long a challenge can be answered.
+    pub challenge_ttl_seconds: i64,
+    /// Wrong answers a challenge allows before it is dead.
+    pub max_attempts: u32,
+    /// Wrong answers per user and factor allowed within `failure_window_seconds`.
+    pub max_failures_per_window: u32,
+    pub failure_window_seconds: i64,
+}
+
+impl Default for StepupConfig {
+    fn default() -> Self {
+        let d = stepgate_core::stepup::StepupLimits::default();
+        Self {
+            challenge_ttl_seconds: d.challenge_ttl_seconds,
+            max_attempts: d.max_attempts,
+            max_failures_per_window: d.window_failures,
+            failure_window_seconds: d.window_seconds,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// How long a session lasts from login.
+    pub ttl_seconds: i64,
+    /// How long one access token lasts (never past its session's end).
+    pub access_token_ttl_seconds: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 12 * 3600,
+            access_token_ttl_seconds: 900,
+        }
+    }
+}
+
+/// A purpose as declared by the operator; its values are the platform minimum.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeConfig {
+    pub name: String,
+    pub title: String,
+    pub factor: String,
+    pub ttl_seconds: i64,
+    #[serde(default = "yes")]
+    pub single_use: bool,
+    #[serde(default)]
+    pub bind_ip: bool,
+    #[serde(default)]
+    pub approvals: u32,
+    /// The action's own risk weight (0–100), added when assessing it.
+    #[serde(default)]
+    pub sensitivity: u8,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl PurposeConfig {
+    /// The declared purpose as a domain value; on error, the field and why.
+    pub fn to_purpose(&self) -> Result<Purpose, (&'static str, String)> {
+        let name = PurposeName::parse(&self.name).map_err(|e| ("name", e.detail.into_owned()))?;
+        if self.title.trim().is_empty() {
+            return Err(("title", "must not be empty".into()));
+        }
+        let minimum = Requirement {
+            factor: FactorClass::parse(&self.factor)
+                .map_err(|e| ("factor", e.detail.into_owned()))?,
+            ttl_seconds: self.ttl_seconds,
+            single_use: self.single_use,
+            bind_ip: self.bind_ip,
+            approvals: self.approvals,
+        };
+        minimum
+            .validate_fields()
+            .map_err(|(field, e)| (field, e.detail.into_owned()))?;
+        if self.sensitivity > 100 {
+            return Err(("sensitivity", "must be 0 to 100".into()));
+        }
+        Ok(Purpose {
+            name,
+            title: self.title.clone(),
+            minimum,
+            sensitivity: self.sensitivity,
+        })
+    }
+}
