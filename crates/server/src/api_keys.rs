@@ -8,10 +8,10 @@ use stepgate_core::ErrorCode;
 use stepgate_core::api_key::{ApiKeyScope, parse_label};
 use stepgate_core::audit::EventType;
 use stepgate_store::{ApiKeyRecord, AuditEvent, Revocation, Store};
+use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::error::AppError;
-use subtle::ConstantTimeEq;
 
 const PREFIX: &str = "sgk_";
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use stepgate_core::session::SessionLifetimes;
+use stepgate_core::stepup::StepupLimits;
 use stepgate_store::{ConnectOptions, Store};
 
 use crate::config::Config;
@@ -12,7 +13,6 @@ use crate::passwords::Passwords;
 use crate::policy::Policy;
 use crate::risk::RiskSources;
 use crate::tokens::Tokens;
-use stepgate_core::stepup::StepupLimits;
 
 /// Everything a request handler may need. Shared behind an `Arc`.
 pub struct App {

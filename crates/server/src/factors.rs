@@ -2,10 +2,11 @@
 //! listing and removing factors, and the step-up that guards those changes.
 
 use std::net::IpAddr;
-use stepgate_core::audit::EventType;
 
 use data_encoding::BASE32_NOPAD;
+use stepgate_api::{DecisionKind, Factor, FactorList, RecoveryCodes, TotpEnrollment};
 use stepgate_core::ErrorCode;
+use stepgate_core::audit::EventType;
 use stepgate_core::factor::{FactorKind, FactorStatus, TotpCode, totp_matching_step};
 use stepgate_core::stepup::ElevationMode;
 use stepgate_store::{AuditEvent, ElevationRecord, FactorRecord};
@@ -17,7 +18,6 @@ use crate::decisions::{Ask, Question, decide_for};
 use crate::devices::remember_session_device;
 use crate::error::AppError;
 use crate::time_format::rfc3339;
-use stepgate_api::{DecisionKind, Factor, FactorList, RecoveryCodes, TotpEnrollment};
 
 const RECOVERY_CODES: usize = 10;
 

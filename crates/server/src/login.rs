@@ -3,11 +3,13 @@
 //! first access token.
 
 use std::net::IpAddr;
-use stepgate_core::audit::EventType;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use stepgate_api::Risk;
+use stepgate_api::{LoginResponse, TokenScheme};
 use stepgate_core::ErrorCode;
+use stepgate_core::audit::EventType;
 use stepgate_core::factor::{FactorKind, FactorStatus};
 use stepgate_core::identity::Username;
 use stepgate_core::lockout::Lockout;
@@ -23,8 +25,6 @@ use crate::limits::rate_limit;
 use crate::risk::signals::{LoginUser, login_signals};
 use crate::time_format::rfc3339;
 use crate::tokens::{AccessClaims, Confirmation};
-use stepgate_api::Risk;
-use stepgate_api::{LoginResponse, TokenScheme};
 
 /// The purpose name of login challenges.
 pub const LOGIN_PURPOSE: &str = "login";

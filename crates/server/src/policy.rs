@@ -3,9 +3,9 @@
 //! same policy; none is cached in one node's memory).
 
 use std::collections::BTreeMap;
-use stepgate_core::audit::EventType;
 
 use serde::{Deserialize, Serialize};
+use stepgate_core::audit::EventType;
 use stepgate_core::purpose::{self, FactorClass, Purpose, Requirement, RequirementChange};
 use stepgate_core::{Error, ErrorCode};
 use stepgate_store::{AuditEvent, PolicyVersionRecord, Store, StoreError};

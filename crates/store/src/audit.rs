@@ -1,8 +1,9 @@
 //! The append-only audit log. Appends happen inside the transaction of the change they
 //! record, serialized so that `seq` runs from 1 without gaps.
 
-use crate::{Result, Store, with_pool, with_tx};
 use stepgate_core::audit::EventType;
+
+use crate::{Result, Store, with_pool, with_tx};
 
 /// An event to append. `kind` is the event type, e.g. `ACCOUNT_STEPUP_REDEEMED`.
 #[derive(Debug, Clone)]

@@ -1,11 +1,10 @@
 //! Enrolled factors: TOTP secrets (encrypted by the caller) and recovery codes (hashed).
 
-use crate::audit::{append, audited_change};
-use crate::{AuditEvent, Result, Store, with_pool, with_tx};
-
 use stepgate_core::factor::{FactorKind, FactorStatus};
 
 use crate::StoreError;
+use crate::audit::{append, audited_change};
+use crate::{AuditEvent, Result, Store, with_pool, with_tx};
 
 #[derive(Debug, Clone)]
 pub struct FactorRecord {

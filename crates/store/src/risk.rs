@@ -1,11 +1,11 @@
 //! What the risk engine remembers per user (devices, logins), sign-in failures for
 //! lockout, and rate-limit counters. Counters live here, so they hold across nodes.
 
+use stepgate_core::risk::DeviceTrust;
+
 use crate::audit::append;
 use crate::sessions::insert_session;
 use crate::stepup::claim_with_code;
-use stepgate_core::risk::DeviceTrust;
-
 use crate::{
     AuditEvent, Completion, Result, SessionRecord, SpentCode, Store, StoreError, with_pool, with_tx,
 };

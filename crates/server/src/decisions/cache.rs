@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stepgate_api::DecisionKind;
 
 use sha2::{Digest, Sha256};
+use stepgate_api::DecisionKind;
 use stepgate_core::authz::Verdict;
 use stepgate_store::{ElevationRecord, SessionRecord};
 use tokio::sync::mpsc;

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use stepgate_api::DecisionKind;
 
+use stepgate_api::DecisionKind;
 use stepgate_store::{DecisionRecord, Store};
 use tokio::sync::mpsc;
 

@@ -3,11 +3,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::api_keys;
-use crate::app::SharedApp;
-use crate::caller::UserCaller;
-use crate::dpop::check_possession;
-use crate::error::AppError;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -17,6 +12,12 @@ use serde::de::DeserializeOwned;
 use stepgate_api::TokenScheme;
 use stepgate_core::ErrorCode;
 use stepgate_core::api_key::ApiKeyScope;
+
+use crate::api_keys;
+use crate::app::SharedApp;
+use crate::caller::UserCaller;
+use crate::dpop::check_possession;
+use crate::error::AppError;
 
 /// When a request's body must have arrived, set by the connection that read its head.
 #[derive(Debug, Clone, Copy)]

@@ -5,12 +5,11 @@
 //! without valid credentials, an admin route with a key of the wrong scope; any route
 //! can meet an oversized header section or an internal error.
 
+use stepgate_api::Problem;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr};
 use utoipa::{Modify, OpenApi as _};
-
-use stepgate_api::Problem;
 
 /// An API key with scope `admin` (`sgk_…`).
 pub const ADMIN_KEY: &str = "admin_key";

@@ -13,10 +13,10 @@ use std::time::SystemTime;
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 use serde::Deserialize;
+use stepgate_api::{Risk, RiskReason};
 use stepgate_core::risk::{Geo, Listed, RiskAssessment};
 
 use crate::config::{IpListConfig, RiskSettings};
-use stepgate_api::{Risk, RiskReason};
 
 struct LoadedList {
     name: String,

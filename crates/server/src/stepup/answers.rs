@@ -4,9 +4,10 @@
 //! and the code spent in one transaction.
 
 use std::net::IpAddr;
-use stepgate_core::audit::EventType;
 
+use stepgate_api::LoginResponse;
 use stepgate_core::ErrorCode;
+use stepgate_core::audit::EventType;
 use stepgate_core::factor::{FactorKind, FactorStatus, TotpCode, totp_matching_step};
 use stepgate_core::session::acr;
 use stepgate_core::stepup::{Challenge, ElevationMode};
@@ -22,7 +23,6 @@ use crate::limits::rate_limit;
 use crate::login::{PendingLogin, login_record, login_succeeded, new_session, session_granted};
 use crate::stepup::elevations::{new_elevation_token, token_hash};
 use crate::tokens::{AccessClaims, Confirmation};
-use stepgate_api::LoginResponse;
 
 /// An answer as the caller sent it; its shape is checked in [`answer`]'s order.
 pub struct AnswerRequest {

@@ -3,9 +3,10 @@
 //! request gets back.
 
 use std::net::IpAddr;
-use stepgate_core::audit::EventType;
 
+use stepgate_api::Risk;
 use stepgate_core::ErrorCode;
+use stepgate_core::audit::EventType;
 use stepgate_core::factor::{FactorKind, FactorStatus};
 use stepgate_core::purpose::{Purpose, Requirement};
 use stepgate_core::stepup::{ChallengeStatus, ElevationMode};
@@ -16,7 +17,6 @@ use crate::caller::UserCaller;
 use crate::error::AppError;
 use crate::limits::limit_per_minute;
 use crate::risk::signals::{ActionRequest, UserHistory, action_signals};
-use stepgate_api::Risk;
 
 /// What to open a challenge for, checked.
 pub struct ChallengeRequest {

@@ -4,11 +4,12 @@
 //! elevations through here.
 
 use std::net::IpAddr;
-use stepgate_core::audit::EventType;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+use stepgate_api::DpopProof;
+use stepgate_core::audit::EventType;
 use stepgate_core::stepup::{self, Use};
 use stepgate_core::{Error, ErrorCode};
 use stepgate_store::{AuditEvent, ElevationRecord};
@@ -16,7 +17,6 @@ use stepgate_store::{AuditEvent, ElevationRecord};
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
-use stepgate_api::DpopProof;
 
 const TOKEN_PREFIX: &str = "sge_";
 

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-
+use stepgate_api::Problem;
 use stepgate_api::{ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey};
 
 use crate::api_keys;
@@ -11,7 +11,6 @@ use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::http::extract::{AdminCaller, ApiJson, ApiPath};
 use crate::http::rfc3339;
-use stepgate_api::Problem;
 
 /// Create an API key.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", operation_id = "createApiKey",

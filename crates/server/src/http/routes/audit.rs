@@ -2,15 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use stepgate_store::AuditFilter;
-
+use stepgate_api::Problem;
 use stepgate_api::{AuditEvent, AuditList, AuditQuery};
+use stepgate_store::AuditFilter;
 
 use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::http::extract::{AdminCaller, ApiQuery};
 use crate::http::rfc3339;
-use stepgate_api::Problem;
 
 /// Audit events, oldest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", operation_id = "listAuditEvents",

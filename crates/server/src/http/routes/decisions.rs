@@ -7,6 +7,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use stepgate_api::Problem;
+use stepgate_api::TokenScheme;
+use stepgate_api::decisions::DecisionQuestion;
+use stepgate_api::{Decision, DecisionKind, DecisionRequest, DpopProof};
 use stepgate_core::ErrorCode;
 use stepgate_core::identity::check_device_field;
 
@@ -14,10 +18,6 @@ use crate::app::SharedApp;
 use crate::decisions::{Ask, Credentials, Question, decide};
 use crate::error::AppError;
 use crate::http::extract::{ApiJson, ClientIp, ServiceCaller, authorization};
-use stepgate_api::Problem;
-use stepgate_api::TokenScheme;
-use stepgate_api::decisions::DecisionQuestion;
-use stepgate_api::{Decision, DecisionKind, DecisionRequest, DpopProof};
 
 const MAX_NAME: usize = 256;
 

@@ -3,16 +3,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use stepgate_core::ErrorCode;
-
+use stepgate_api::Problem;
 use stepgate_api::{Device, DeviceList};
+use stepgate_core::ErrorCode;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
 use crate::http::extract::ApiPath;
 use crate::http::rfc3339;
-use stepgate_api::Problem;
 
 /// The caller's remembered devices.
 #[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "listDevices",

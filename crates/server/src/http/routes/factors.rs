@@ -3,14 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use stepgate_api::Problem;
+use stepgate_api::{ConfirmTotp, Factor, FactorList, RecoveryCodes, TotpEnrollment};
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
 use crate::factors::{self, Presented};
 use crate::http::extract::{ApiJson, ApiPath, ClientIp};
-use stepgate_api::Problem;
-use stepgate_api::{ConfirmTotp, Factor, FactorList, RecoveryCodes, TotpEnrollment};
 
 /// Header carrying an elevation token to routes stepgate itself protects.
 pub const ELEVATION_HEADER: &str = "stepgate-elevation";

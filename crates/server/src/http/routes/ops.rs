@@ -4,11 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use stepgate_api::Problem;
 use stepgate_core::ErrorCode;
 
 use crate::app::SharedApp;
 use crate::error::AppError;
-use stepgate_api::Problem;
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",

@@ -2,14 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
+use stepgate_api::Problem;
+use stepgate_api::{Policy, PurposeChange, PurposePolicy, PurposeUpdated};
 use stepgate_core::ErrorCode;
 use stepgate_core::purpose::{FactorClass, Requirement, RequirementChange};
 
 use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::http::extract::{AdminCaller, ApiJson, ApiPath};
-use stepgate_api::Problem;
-use stepgate_api::{Policy, PurposeChange, PurposePolicy, PurposeUpdated};
 
 /// The policy in force: every purpose with its minimum and current requirement.
 #[utoipa::path(get, path = "/v1/policy", tag = "policy", operation_id = "getPolicy",

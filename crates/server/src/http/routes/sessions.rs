@@ -3,6 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use stepgate_api::Problem;
+use stepgate_api::{CurrentSession, DeviceInfo, Login, LoginResponse};
 use stepgate_core::identity::{Password, Username, check_device_field};
 
 use crate::app::SharedApp;
@@ -11,8 +13,6 @@ use crate::error::AppError;
 use crate::http::extract::{ApiJson, ClientIp};
 use crate::http::rfc3339;
 use crate::login::{self, SignIn};
-use stepgate_api::Problem;
-use stepgate_api::{CurrentSession, DeviceInfo, Login, LoginResponse};
 
 /// Log in with a password; the risk engine decides what happens next.
 ///

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use stepgate_api::Problem;
 use stepgate_api::{
     Elevation, ElevationList, ElevationMode, NewChallenge, Redeem, Redeemed, StepUpChallenge,
     Verified, VerifyAnswer, VerifyChallenge,
@@ -20,7 +21,6 @@ use crate::stepup::challenges::{
     self, ChallengeRequest, MAX_ACTION_SUMMARY, OpenChallenge, parse_digest,
 };
 use crate::stepup::elevations::{self, RedeemRequest, Revoker};
-use stepgate_api::Problem;
 
 /// A new challenge's fields, checked.
 fn challenge_request(body: NewChallenge) -> Result<ChallengeRequest, AppError> {

@@ -2,14 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use stepgate_core::ErrorCode;
-
+use stepgate_api::Problem;
 use stepgate_api::{ClockNow, ClockOffset};
+use stepgate_core::ErrorCode;
 
 use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::http::extract::{AdminCaller, ApiJson};
-use stepgate_api::Problem;
 
 /// Move the clock (tests only; 404 unless `testing.clock_control`).
 #[utoipa::path(put, path = "/v1/testing/clock", tag = "testing", operation_id = "setTestClock",

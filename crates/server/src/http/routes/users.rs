@@ -3,14 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-
+use stepgate_api::Problem;
 use stepgate_api::{CreateUser, CreatedUser};
 
 use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::http::extract::{ApiJson, ServiceCaller};
 use crate::users::{self, NewUser};
-use stepgate_api::Problem;
 
 /// Create a user.
 #[utoipa::path(post, path = "/v1/users", tag = "users", operation_id = "createUser",
