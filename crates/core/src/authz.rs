@@ -83,6 +83,43 @@ pub struct Outcome {
     pub reasons: Vec<String>,
 }
 
+impl Outcome {
+    /// An allow by the `permits`, relying on the elevations for `relies_on`.
+    fn allow(permits: &[PolicyId], relies_on: Vec<String>) -> Self {
+        let mut reasons: Vec<String> = permits
+            .iter()
+            .map(|id| format!("permitted by policy {id}"))
+            .collect();
+        reasons.extend(
+            relies_on
+                .iter()
+                .map(|p| format!("relies on the session's elevation for {p}")),
+        );
+        Self {
+            verdict: Verdict::Allow,
+            purpose: None,
+            policy_ids: ids(permits),
+            relies_on,
+            reasons,
+        }
+    }
+
+    fn deny(policy_ids: Vec<String>, reasons: Vec<String>) -> Self {
+        Self {
+            verdict: Verdict::Deny,
+            purpose: None,
+            policy_ids,
+            relies_on: Vec::new(),
+            reasons,
+        }
+    }
+}
+
+/// Policy ids as the answer reports them.
+fn ids(v: &[PolicyId]) -> Vec<String> {
+    v.iter().map(ToString::to_string).collect()
+}
+
 /// The request facts Cedar sees besides the entities.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
@@ -346,64 +383,65 @@ impl Policies {
 
     /// Decides an action on a resource for a session holding elevations for `held`.
     /// Errors are the relying party's input that Cedar cannot represent.
+    ///
+    /// In order: an allow (relying on the held elevations it cannot do without); a deny
+    /// when no policy permits; a deny by every forbid that fired without `@step_up`;
+    /// else only step-up forbids stand in the way, and `step_up_or_deny` answers.
     pub fn decide(&self, facts: &Facts<'_>, held: &BTreeSet<String>) -> Result<Outcome, String> {
         let entities = self.entities(facts)?;
-        let ids = |v: &[PolicyId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
-        let (decision, reasons) = self.evaluate(facts, &entities, held)?;
+        // The policies that determined Cedar's answer: the permits of an allow, else the
+        // forbids that fired; none at all when no policy permits and none forbids.
+        let (decision, determining) = self.evaluate(facts, &entities, held)?;
         if decision == Decision::Allow {
             let relies_on = self.necessary(facts, &entities, held)?;
-            let mut why: Vec<String> = reasons
-                .iter()
-                .map(|id| format!("permitted by policy {id}"))
-                .collect();
-            why.extend(
-                relies_on
-                    .iter()
-                    .map(|p| format!("relies on the session's elevation for {p}")),
-            );
-            return Ok(Outcome {
-                verdict: Verdict::Allow,
-                purpose: None,
-                policy_ids: ids(&reasons),
-                relies_on,
-                reasons: why,
-            });
+            return Ok(Outcome::allow(&determining, relies_on));
         }
-        let deny = |policy_ids: Vec<String>, reasons: Vec<String>| Outcome {
-            verdict: Verdict::Deny,
-            purpose: None,
-            policy_ids,
-            relies_on: Vec::new(),
-            reasons,
-        };
-        if reasons.is_empty() {
-            return Ok(deny(
-                Vec::new(),
-                vec![format!(
-                    "no policy permits {} on {}",
-                    uid(&self.action_type, facts.action),
-                    uid(&self.resource_type, facts.resource)
-                )],
-            ));
+        if determining.is_empty() {
+            return Ok(self.nothing_permits(facts));
         }
-        let hard: Vec<&PolicyId> = reasons
+        let hard: Vec<&PolicyId> = determining
             .iter()
             .filter(|id| !self.step_up.contains_key(*id))
             .collect();
         if !hard.is_empty() {
-            return Ok(deny(
+            return Ok(Outcome::deny(
                 hard.iter().map(ToString::to_string).collect(),
                 hard.iter()
                     .map(|id| format!("forbidden by policy {id}"))
                     .collect(),
             ));
         }
-        let needed = self.purposes_of(&reasons);
+        self.step_up_or_deny(facts, &entities, held, &determining)
+    }
+
+    /// The deny when no policy permits the action (and none forbids it).
+    fn nothing_permits(&self, facts: &Facts<'_>) -> Outcome {
+        Outcome::deny(
+            Vec::new(),
+            vec![format!(
+                "no policy permits {} on {}",
+                uid(&self.action_type, facts.action),
+                uid(&self.resource_type, facts.resource)
+            )],
+        )
+    }
+
+    /// The answer when every forbid that fired is a step-up forbid: a deny if the
+    /// session already holds one of their purposes (another condition of it is unmet),
+    /// else a step-up for the first purpose if holding them all would allow, else a deny.
+    fn step_up_or_deny(
+        &self,
+        facts: &Facts<'_>,
+        entities: &Entities,
+        held: &BTreeSet<String>,
+        forbids: &[PolicyId],
+    ) -> Result<Outcome, String> {
+        let needed = self.purposes_of(forbids);
         if let Some(p) = needed.iter().find(|p| held.contains(*p)) {
             // The forbid fires although the elevation is held: another condition of it
             // is unmet, so no step-up would help.
-            return Ok(deny(
-                ids(&reasons),
+            return Ok(Outcome::deny(
+                ids(forbids),
                 vec![format!(
                     "forbidden although the session holds an elevation for {p}"
                 )],
@@ -411,12 +449,14 @@ impl Policies {
         }
         let mut with: BTreeSet<String> = held.clone();
         with.extend(needed.iter().cloned());
-        let (hypothetical, _) = self.evaluate(facts, &entities, &with)?;
+        let (hypothetical, _) = self.evaluate(facts, entities, &with)?;
         if hypothetical == Decision::Allow {
-            let purpose = needed[0].clone();
             return Ok(Outcome {
                 verdict: Verdict::StepUp,
-                reasons: reasons
+                purpose: Some(needed[0].clone()),
+                policy_ids: ids(forbids),
+                relies_on: Vec::new(),
+                reasons: forbids
                     .iter()
                     .map(|id| {
                         format!(
@@ -425,13 +465,10 @@ impl Policies {
                         )
                     })
                     .collect(),
-                purpose: Some(purpose),
-                policy_ids: ids(&reasons),
-                relies_on: Vec::new(),
             });
         }
-        Ok(deny(
-            ids(&reasons),
+        Ok(Outcome::deny(
+            ids(forbids),
             vec!["a step-up would not be enough: no policy permits the action even then".into()],
         ))
     }

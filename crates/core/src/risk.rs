@@ -219,143 +219,23 @@ pub fn utc_hour(t: UnixTime) -> u8 {
     (t.rem_euclid(86_400) / 3600) as u8
 }
 
-/// Assesses the signals at time `now`.
+/// Assesses the signals at time `now`. Each signal contributes its reasons in the order
+/// below (answers list them in that order); the score is the sum of their weights,
+/// capped at 100.
 pub fn assess(s: &Signals, c: &RiskConfig, now: UnixTime) -> RiskAssessment {
-    let mut reasons = Vec::new();
-    let mut add = |signal: &'static str, observed: String, weight: u8| {
-        reasons.push(Reason {
-            signal,
-            observed,
-            weight,
-        });
-    };
-
-    let device_trust = match s.device {
-        DeviceSignal::Absent => {
-            add(
-                "device",
-                "no device fingerprint was sent".into(),
-                c.weight_no_device,
-            );
-            DeviceTrust::None
-        }
-        DeviceSignal::New => {
-            add(
-                "device",
-                "new device for this user".into(),
-                c.weight_new_device,
-            );
-            DeviceTrust::None
-        }
-        DeviceSignal::Known(DeviceTrust::Key) => {
-            add(
-                "device",
-                "trusted device: it holds a device-bound key".into(),
-                0,
-            );
-            DeviceTrust::Key
-        }
-        DeviceSignal::Known(trust) => {
-            add("device", "remembered device (fingerprint only)".into(), 0);
-            trust
-        }
-    };
-
-    match s.ip_seen_before {
-        Some(true) => add("network", "known IP for this user".into(), 0),
-        Some(false) => add(
-            "network",
-            "IP not seen before for this user".into(),
-            c.weight_new_ip,
-        ),
-        None => {}
-    }
-    for l in &s.listed {
-        add(
-            "ip_reputation",
-            format!("IP is on the list {:?}", l.list),
-            l.weight,
-        );
-    }
-
+    let (device_trust, device) = device(s.device, c);
+    let mut reasons = vec![device];
+    reasons.extend(network(s.ip_seen_before, c));
+    reasons.extend(ip_reputation(&s.listed));
+    // Location and travel need to know where the IP is.
     if let Some(geo) = &s.geo {
-        if !s.countries_seen.is_empty() && !s.countries_seen.contains(&geo.country) {
-            add(
-                "location",
-                format!("new country {}", geo.country),
-                c.weight_new_country,
-            );
-        } else {
-            add("location", format!("country {}", geo.country), 0);
-        }
-        if let Some(PreviousLogin {
-            at,
-            geo: Some(prev),
-        }) = &s.previous_login
-        {
-            let km = distance_km(prev, geo);
-            // At least a minute apart, so two logins in the same second are not infinitely fast.
-            let hours = ((now - at).max(60)) as f64 / 3600.0;
-            let kmh = km / hours;
-            if kmh > c.max_travel_kmh {
-                add(
-                    "travel",
-                    format!(
-                        "impossible travel: {km:.0} km from {} in {:.1} h ({kmh:.0} km/h)",
-                        prev.country, hours
-                    ),
-                    c.weight_impossible_travel,
-                );
-            }
-        }
+        reasons.push(location(geo, &s.countries_seen, c));
+        reasons.extend(travel(geo, s.previous_login.as_ref(), c, now));
     }
-
-    if s.login_hours.len() >= c.usual_hours_min_history {
-        let hour = utc_hour(now);
-        let usual = s.login_hours.iter().any(|&h| {
-            let d = (i16::from(h) - i16::from(hour)).rem_euclid(24);
-            d <= 1 || d >= 23
-        });
-        if usual {
-            add(
-                "time_of_day",
-                format!("{hour:02}:00 UTC is within the user's usual hours"),
-                0,
-            );
-        } else {
-            add(
-                "time_of_day",
-                format!("{hour:02}:00 UTC is outside the user's usual hours"),
-                c.weight_unusual_hour,
-            );
-        }
-    }
-
-    if s.recent_failures >= c.failure_velocity_threshold {
-        add(
-            "failure_velocity",
-            format!("{} failed sign-ins recently", s.recent_failures),
-            c.weight_failure_velocity,
-        );
-    }
-
-    if let Some(age) = s.session_age
-        && age > c.stale_session_seconds
-    {
-        add(
-            "session_age",
-            format!("session is {} h old", age / 3600),
-            c.weight_stale_session,
-        );
-    }
-
-    if let Some((purpose, weight)) = &s.purpose_sensitivity {
-        add(
-            "purpose",
-            format!("{purpose} is a sensitive action"),
-            *weight,
-        );
-    }
+    reasons.extend(time_of_day(&s.login_hours, c, now));
+    reasons.extend(failure_velocity(s.recent_failures, c));
+    reasons.extend(session_age(s.session_age, c));
+    reasons.extend(purpose(s.purpose_sensitivity.as_ref()));
 
     let total: u32 = reasons.iter().map(|r| u32::from(r.weight)).sum();
     let score = total.min(100) as u8;
@@ -365,6 +245,170 @@ pub fn assess(s: &Signals, c: &RiskConfig, now: UnixTime) -> RiskAssessment {
         reasons,
         device_trust,
     }
+}
+
+fn reason(signal: &'static str, observed: impl Into<String>, weight: u8) -> Reason {
+    Reason {
+        signal,
+        observed: observed.into(),
+        weight,
+    }
+}
+
+/// Always a reason: no fingerprint and a new device weigh, a remembered one does not.
+/// Also how far the device is trusted.
+fn device(device: DeviceSignal, c: &RiskConfig) -> (DeviceTrust, Reason) {
+    match device {
+        DeviceSignal::Absent => (
+            DeviceTrust::None,
+            reason(
+                "device",
+                "no device fingerprint was sent",
+                c.weight_no_device,
+            ),
+        ),
+        DeviceSignal::New => (
+            DeviceTrust::None,
+            reason("device", "new device for this user", c.weight_new_device),
+        ),
+        DeviceSignal::Known(DeviceTrust::Key) => (
+            DeviceTrust::Key,
+            reason("device", "trusted device: it holds a device-bound key", 0),
+        ),
+        DeviceSignal::Known(trust) => (
+            trust,
+            reason("device", "remembered device (fingerprint only)", 0),
+        ),
+    }
+}
+
+/// Whether the user has succeeded from this IP before; nothing when unknown.
+fn network(ip_seen_before: Option<bool>, c: &RiskConfig) -> Option<Reason> {
+    ip_seen_before.map(|seen| {
+        if seen {
+            reason("network", "known IP for this user", 0)
+        } else {
+            reason(
+                "network",
+                "IP not seen before for this user",
+                c.weight_new_ip,
+            )
+        }
+    })
+}
+
+/// One reason per reputation list the IP is on, with that list's weight.
+fn ip_reputation(listed: &[Listed]) -> impl Iterator<Item = Reason> + '_ {
+    listed.iter().map(|l| {
+        reason(
+            "ip_reputation",
+            format!("IP is on the list {:?}", l.list),
+            l.weight,
+        )
+    })
+}
+
+/// The country of the IP: it weighs only when the user has a login history and this
+/// country is not in it.
+fn location(geo: &Geo, countries_seen: &[String], c: &RiskConfig) -> Reason {
+    if !countries_seen.is_empty() && !countries_seen.contains(&geo.country) {
+        reason(
+            "location",
+            format!("new country {}", geo.country),
+            c.weight_new_country,
+        )
+    } else {
+        reason("location", format!("country {}", geo.country), 0)
+    }
+}
+
+/// Impossible travel: faster than `max_travel_kmh` from the previous login's place
+/// (nothing when that place is unknown).
+fn travel(
+    geo: &Geo,
+    previous: Option<&PreviousLogin>,
+    c: &RiskConfig,
+    now: UnixTime,
+) -> Option<Reason> {
+    let Some(PreviousLogin {
+        at,
+        geo: Some(prev),
+    }) = previous
+    else {
+        return None;
+    };
+    let km = distance_km(prev, geo);
+    // At least a minute apart, so two logins in the same second are not infinitely fast.
+    let hours = ((now - at).max(60)) as f64 / 3600.0;
+    let kmh = km / hours;
+    (kmh > c.max_travel_kmh).then(|| {
+        reason(
+            "travel",
+            format!(
+                "impossible travel: {km:.0} km from {} in {:.1} h ({kmh:.0} km/h)",
+                prev.country, hours
+            ),
+            c.weight_impossible_travel,
+        )
+    })
+}
+
+/// The hour of day, once the user has enough past logins: within an hour of a past
+/// login's hour (wrapping at midnight) is usual and weighs nothing.
+fn time_of_day(login_hours: &[u8], c: &RiskConfig, now: UnixTime) -> Option<Reason> {
+    if login_hours.len() < c.usual_hours_min_history {
+        return None;
+    }
+    let hour = utc_hour(now);
+    let usual = login_hours.iter().any(|&h| {
+        let d = (i16::from(h) - i16::from(hour)).rem_euclid(24);
+        d <= 1 || d >= 23
+    });
+    Some(if usual {
+        reason(
+            "time_of_day",
+            format!("{hour:02}:00 UTC is within the user's usual hours"),
+            0,
+        )
+    } else {
+        reason(
+            "time_of_day",
+            format!("{hour:02}:00 UTC is outside the user's usual hours"),
+            c.weight_unusual_hour,
+        )
+    })
+}
+
+/// A burst of failed sign-ins for this account.
+fn failure_velocity(recent_failures: u32, c: &RiskConfig) -> Option<Reason> {
+    (recent_failures >= c.failure_velocity_threshold).then(|| {
+        reason(
+            "failure_velocity",
+            format!("{recent_failures} failed sign-ins recently"),
+            c.weight_failure_velocity,
+        )
+    })
+}
+
+/// A session older than `stale_session_seconds`.
+fn session_age(age: Option<i64>, c: &RiskConfig) -> Option<Reason> {
+    let age = age.filter(|&age| age > c.stale_session_seconds)?;
+    Some(reason(
+        "session_age",
+        format!("session is {} h old", age / 3600),
+        c.weight_stale_session,
+    ))
+}
+
+/// The action's own sensitivity, with the purpose's weight.
+fn purpose(sensitivity: Option<&(String, u8)>) -> Option<Reason> {
+    sensitivity.map(|(purpose, weight)| {
+        reason(
+            "purpose",
+            format!("{purpose} is a sensitive action"),
+            *weight,
+        )
+    })
 }
 
 #[cfg(test)]
