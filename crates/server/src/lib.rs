@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 pub mod app;
+pub mod background;
 pub mod caller;
 pub mod cli;
 pub mod config;

@@ -2,7 +2,7 @@
 //! Only this module knows about status codes and JSON bodies.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::{App, SharedApp};
+use crate::background::Background;
 use crate::error::AppError;
 
 pub mod connections;
@@ -247,22 +248,7 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(app.config.listen).await?;
     let addr = listener.local_addr()?;
 
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            recorder.run_upkeep();
-        }
-    });
-    tokio::spawn(reload_files(app.clone()));
-    let stop_records = Arc::new(tokio::sync::Notify::new());
-    let records = app.decider.take_record_receiver().map(|rx| {
-        tokio::spawn(crate::decisions::write_records(
-            app.store.clone(),
-            rx,
-            app.config.decisions.record_batch,
-            stop_records.clone(),
-        ))
-    });
+    let background = Background::start(&app, recorder);
 
     if app.store.api_keys().await?.is_empty() {
         println!(
@@ -279,77 +265,9 @@ pub async fn serve(mut app: App) -> anyhow::Result<()> {
     let store = app.store.clone();
     let limits = connections::ConnectionLimits::from_config(&app.config);
     connections::serve(listener, router(app), limits, shutdown_signal()).await;
-    // Decisions answered before the shutdown are still recorded.
-    stop_records.notify_one();
-    if let Some(writer) = records {
-        let _ = writer.await;
-    }
+    background.stop().await;
     store.close().await;
     Ok(())
-}
-
-/// How often rows past their retention are deleted.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// What is kept, and for how long (the README's "Retention" lists the same): rate-limit
-/// windows an hour, sign-in failures a day, wrong step-up answers for the failure
-/// window, DPoP replay records until their proof expires, challenges and elevations a
-/// day past their expiry (a late poll or an audit lookup still finds them), decision
-/// records `decisions.record_retention_days`.
-fn retention(app: &crate::app::App, now: i64) -> stepgate_store::Prune {
-    const HOUR: i64 = 3600;
-    const DAY: i64 = 86_400;
-    stepgate_store::Prune {
-        rate_counters: now - HOUR,
-        login_failures: now - app.config.lockout.window_seconds.max(DAY),
-        stepup_failures: now - app.limits.window_seconds.max(HOUR),
-        dpop_proofs: now,
-        challenges: now - DAY,
-        elevations: now - DAY,
-        decision_records: now - i64::from(app.config.decisions.record_retention_days) * DAY,
-    }
-}
-
-/// Reloads file-backed state (signing keys, IP lists, GeoIP) when the files change, and
-/// on SIGHUP; prunes what is past its retention every minute and on SIGHUP. A bad file
-/// keeps the previous contents and is logged.
-async fn reload_files(app: SharedApp) {
-    let every = Duration::from_secs(
-        app.config
-            .keys_reload_seconds
-            .min(app.config.risk.reload_seconds)
-            .max(1),
-    );
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut last_pruned = None;
-    loop {
-        let forced = tokio::select! {
-            _ = tokio::time::sleep(every) => false,
-            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
-        };
-        match app.tokens.reload_if_changed() {
-            Ok(true) => tracing::info!(keys = app.tokens.keys().len(), "signing keys reloaded"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "signing keys could not be reloaded; keeping the current ones")
-            }
-        }
-        match app.risk_sources.reload_if_changed(forced) {
-            Ok(true) => tracing::info!("IP lists and GeoIP database reloaded"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "risk sources could not be reloaded; keeping the current ones")
-            }
-        }
-        // Old rows only cost space: pruning once a minute is plenty, and keeps write
-        // transactions off every reload tick.
-        if forced || last_pruned.is_none_or(|at: Instant| at.elapsed() >= PRUNE_EVERY) {
-            last_pruned = Some(Instant::now());
-            if let Err(e) = app.store.prune(&retention(&app, app.now())).await {
-                tracing::warn!(error = %e, "pruning old rows failed");
-            }
-        }
-    }
 }
 
 async fn shutdown_signal() {
