@@ -1,5 +1,6 @@
 //! Remembered devices below HTTP.
 
+use stepgate_core::ErrorCode;
 use stepgate_core::audit::EventType;
 use stepgate_store::{AuditEvent, DeviceRecord};
 
@@ -47,4 +48,18 @@ pub async fn remember_session_device(
     };
     app.store.remember_device(&device, &event).await?;
     Ok(())
+}
+
+/// Forgets one of the caller's devices: its next login is a new device again. Another
+/// user's device is as unknown as one that does not exist.
+pub async fn forget(app: &SharedApp, caller: &UserCaller, device_id: &str) -> Result<(), AppError> {
+    if app
+        .store
+        .forget_device(device_id, &caller.session.user_id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(AppError::new(ErrorCode::NotFound, "no such device"))
+    }
 }

@@ -19,12 +19,28 @@ use stepgate_core::session::acr;
 use stepgate_store::{AuditEvent, ChallengeRecord, LoginRecord, SessionRecord};
 
 use crate::app::SharedApp;
+use crate::caller::UserCaller;
 use crate::dpop;
 use crate::error::AppError;
 use crate::limits::rate_limit;
 use crate::risk::signals::{LoginUser, login_signals};
 use crate::time_format::rfc3339;
 use crate::tokens::{AccessClaims, Confirmation};
+
+/// Ends the caller's session: its tokens stop working at once (on other nodes within
+/// their view cache's age).
+pub async fn sign_out(app: &SharedApp, caller: &UserCaller) -> Result<(), AppError> {
+    let revoked = app
+        .store
+        .revoke_session(&caller.session.id, app.now())
+        .await?;
+    app.decider.forget_session(&caller.session.id);
+    if revoked {
+        Ok(())
+    } else {
+        Err(AppError::unauthenticated("the session has ended"))
+    }
+}
 
 /// The purpose name of login challenges.
 pub const LOGIN_PURPOSE: &str = "login";

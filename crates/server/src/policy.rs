@@ -10,6 +10,7 @@ use stepgate_core::purpose::{self, FactorClass, Purpose, Requirement, Requiremen
 use stepgate_core::{Error, ErrorCode};
 use stepgate_store::{AuditEvent, PolicyVersionRecord, Store, StoreError};
 
+use crate::app::App;
 use crate::error::AppError;
 
 /// A requirement as a policy version stores it (and its audit event records it): the
@@ -193,4 +194,42 @@ fn snapshot(record: &PolicyVersionRecord) -> Result<PolicySnapshot, AppError> {
         version: record.version,
         tightened: docs.into_iter().map(|(k, v)| (k, v.into())).collect(),
     })
+}
+
+/// An admin's change to a purpose's requirement, as given: omitted fields keep their
+/// values.
+pub struct PurposeEdit<'a> {
+    /// `any` or `phishing_resistant`.
+    pub factor: Option<&'a str>,
+    pub ttl_seconds: Option<i64>,
+    pub single_use: Option<bool>,
+    pub bind_ip: Option<bool>,
+    pub approvals: Option<u32>,
+}
+
+/// Applies an admin's edit to purpose `name`: a new policy version (see
+/// [`Policy::update`]), which the decision path sees at once on this node. An unknown
+/// purpose is `NOT_FOUND` before anything else is checked.
+pub async fn change_purpose(
+    app: &App,
+    name: &str,
+    edit: PurposeEdit<'_>,
+) -> Result<(i64, Requirement), AppError> {
+    let purpose = app
+        .policy
+        .purpose(name)
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no purpose named {name:?}")))?;
+    let change = RequirementChange {
+        factor: edit.factor.map(FactorClass::parse).transpose()?,
+        ttl_seconds: edit.ttl_seconds,
+        single_use: edit.single_use,
+        bind_ip: edit.bind_ip,
+        approvals: edit.approvals,
+    };
+    let changed = app
+        .policy
+        .update(&app.store, purpose, change, app.now())
+        .await?;
+    app.decider.forget_policy();
+    Ok(changed)
 }

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use stepgate_api::Problem;
 use stepgate_api::{Device, DeviceList};
-use stepgate_core::ErrorCode;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
@@ -51,13 +50,6 @@ pub async fn forget(
     caller: UserCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
-    if app
-        .store
-        .forget_device(&id, &caller.session.user_id)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::new(ErrorCode::NotFound, "no such device"))
-    }
+    crate::devices::forget(&app, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

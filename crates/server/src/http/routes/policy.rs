@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use stepgate_api::Problem;
 use stepgate_api::{Policy, PurposeChange, PurposePolicy, PurposeUpdated};
-use stepgate_core::ErrorCode;
-use stepgate_core::purpose::{FactorClass, Requirement, RequirementChange};
+use stepgate_core::purpose::Requirement;
 
 use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::http::extract::{AdminCaller, ApiJson, ApiPath};
+use crate::policy::PurposeEdit;
 
 /// The policy in force: every purpose with its minimum and current requirement.
 #[utoipa::path(get, path = "/v1/policy", tag = "policy", operation_id = "getPolicy",
@@ -54,22 +54,14 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<PurposeChange>,
 ) -> Result<Json<PurposeUpdated>, AppError> {
-    let purpose = app
-        .policy
-        .purpose(&name)
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no purpose named {name:?}")))?;
-    let change = RequirementChange {
-        factor: body.factor.as_deref().map(FactorClass::parse).transpose()?,
+    let edit = PurposeEdit {
+        factor: body.factor.as_deref(),
         ttl_seconds: body.ttl_seconds,
         single_use: body.single_use,
         bind_ip: body.bind_ip,
         approvals: body.approvals,
     };
-    let (version, requirement) = app
-        .policy
-        .update(&app.store, purpose, change, app.now())
-        .await?;
-    app.decider.forget_policy();
+    let (version, requirement) = crate::policy::change_purpose(&app, &name, edit).await?;
     Ok(Json(PurposeUpdated {
         purpose: name,
         requirement: shown(requirement),

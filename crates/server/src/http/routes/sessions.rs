@@ -110,13 +110,6 @@ pub async fn logout(
     State(app): State<SharedApp>,
     caller: UserCaller,
 ) -> Result<StatusCode, AppError> {
-    let revoked = app
-        .store
-        .revoke_session(&caller.session.id, app.now())
-        .await?;
-    app.decider.forget_session(&caller.session.id);
-    if !revoked {
-        return Err(AppError::unauthenticated("the session has ended"));
-    }
+    login::sign_out(&app, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
