@@ -1,8 +1,12 @@
-//! stepgate's shell around the core: the HTTP API (axum), caller authentication, access
-//! tokens and keys, configuration, telemetry and the CLI. It turns requests into domain
-//! types, asks the core, has the store persist, and renders the answer.
+//! stepgate's shell around the core, in two layers. `http/` (axum) authenticates the
+//! caller, extracts the request into typed input, calls one application service and
+//! renders its answer (the wire types are `stepgate-api`'s). The services (`login`,
+//! `stepup`, `decisions`, `factors`, `devices`, `users`, `api_keys`, `policy`) take that
+//! input and `now`, ask the core, have the store persist, and return an `AppError` that
+//! `http/` maps in one place. Beside them: configuration, keys and tokens, the risk
+//! engine's signal sources, background work, telemetry and the CLI.
 //!
-//! Not here: decisions (the core) and SQL (the store).
+//! Not here: the rules themselves (the core) and SQL (the store).
 
 pub mod api_keys;
 pub mod app;
