@@ -130,8 +130,10 @@ impl Default for Signals {
     }
 }
 
-/// Operator settings (config `[risk]`); the defaults are documented in the README.
-#[derive(Debug, Clone, PartialEq)]
+/// Operator settings (config `[risk]`, where they sit beside the server's own risk
+/// settings); the defaults are documented in the README.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RiskConfig {
     pub weight_no_device: u8,
     pub weight_new_device: u8,

@@ -76,7 +76,7 @@ impl App {
         let policy = Policy::new(config.purposes());
         policy.ensure_initial(&store, now()).await?;
         let limits = config.stepup_limits();
-        let risk = config.risk.engine();
+        let risk = config.risk.engine.clone();
         let risk_sources = RiskSources::load(&config.risk)?;
         let authz = config.load_policies()?;
         let decider = crate::decisions::Decider::new(&config.decisions);

@@ -52,15 +52,13 @@ impl Config {
     /// The risk thresholds, lockout, rate limits, HTTP, decision records and the
     /// server's own bounds.
     fn check_limits(&self) -> Result<(), String> {
-        if self.risk.medium_at == 0
-            || self.risk.medium_at > self.risk.high_at
-            || self.risk.high_at > 100
-        {
+        let risk = &self.risk.engine;
+        if risk.medium_at == 0 || risk.medium_at > risk.high_at || risk.high_at > 100 {
             return Err(
                 "risk.medium_at / risk.high_at: need 0 < medium_at <= high_at <= 100".into(),
             );
         }
-        if self.risk.max_travel_kmh <= 0.0 {
+        if risk.max_travel_kmh <= 0.0 {
             return Err("risk.max_travel_kmh: must be positive".into());
         }
         if self.lockout.max_failures == 0 || self.lockout.window_seconds <= 0 {

@@ -241,6 +241,25 @@ fn describe(e: figment::Error) -> String {
     }
 }
 
+/// Refuses a key in `[risk]` that no setting has (a misspelt weight would otherwise be
+/// ignored): the known keys are those the defaults serialize to, the engine's and the
+/// shell's alike.
+fn unknown_risk_keys(figment: &Figment) -> Result<(), String> {
+    let Ok(figment::value::Value::Dict(_, given)) = figment.find_value("risk") else {
+        return Ok(());
+    };
+    let known = serde_json::to_value(RiskSettings::default()).map_err(|e| e.to_string())?;
+    match given.keys().find(|key| known.get(key.as_str()).is_none()) {
+        None => Ok(()),
+        Some(key) => {
+            let origin = figment
+                .find_metadata(&format!("risk.{key}"))
+                .map_or_else(|| "defaults".to_owned(), |m| m.name.to_string());
+            Err(format!("risk.{key}: unknown field `{key}` (in {origin})"))
+        }
+    }
+}
+
 /// Where the config file was looked for, and whether it existed.
 #[derive(Debug, Clone)]
 pub struct ConfigSource {
@@ -291,12 +310,14 @@ impl Config {
             let top = key.as_str().split('.').next().unwrap_or_default();
             TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
         });
-        let config: Config = Figment::new()
+        let figment = Figment::new()
             .merge(Serialized::defaults(Config::default()))
             .merge(Toml::file(&source.path))
-            .merge(env)
+            .merge(env);
+        let config: Config = figment
             .extract()
             .map_err(|e| e.into_iter().map(describe).collect::<Vec<_>>().join("\n"))?;
+        unknown_risk_keys(&figment)?;
         config.check()?;
         Ok(config)
     }
@@ -398,5 +419,27 @@ mod tests {
             .extract()
             .unwrap();
         assert_eq!(config.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn risk_takes_the_engines_keys_and_refuses_unknown_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stepgate.toml");
+        let load = |risk: &str| {
+            std::fs::write(&path, format!("[risk]\n{risk}")).unwrap();
+            Config::load(&ConfigSource {
+                path: path.clone(),
+                explicit: true,
+            })
+        };
+        let config = load("weight_new_ip = 33\nblock_high = true\n").unwrap();
+        assert_eq!(config.risk.engine.weight_new_ip, 33);
+        assert!(config.risk.block_high);
+        assert_eq!(
+            config.risk.engine.weight_new_device,
+            stepgate_core::risk::RiskConfig::default().weight_new_device
+        );
+        let e = load("weight_new_ipp = 33\n").unwrap_err();
+        assert!(e.starts_with("risk.weight_new_ipp: unknown field"), "{e}");
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use stepgate_core::purpose::{FactorClass, Purpose, PurposeName, Requirement};
+use stepgate_core::risk::RiskConfig;
 
 /// `[decisions]`: the decision path's caches and its record queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,24 +174,15 @@ fn methods<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
     d.deserialize_any(Methods)
 }
 
-/// `[risk]`: weights (0–100 each), tier thresholds, signal sources.
+/// `[risk]`: the engine's weights (0–100 each) and thresholds, then the signal sources
+/// and what a high-risk login meets. serde cannot refuse unknown keys beside a
+/// flattened struct, so `Config::load` does (`unknown_risk_keys`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct RiskSettings {
-    pub weight_no_device: u8,
-    pub weight_new_device: u8,
-    pub weight_new_ip: u8,
-    pub weight_new_country: u8,
-    pub weight_impossible_travel: u8,
-    pub weight_unusual_hour: u8,
-    pub weight_failure_velocity: u8,
-    pub weight_stale_session: u8,
-    pub medium_at: u8,
-    pub high_at: u8,
-    pub max_travel_kmh: f64,
-    pub usual_hours_min_history: usize,
-    pub failure_velocity_threshold: u32,
-    pub stale_session_seconds: i64,
+    /// The engine's settings, written at the top level of `[risk]`.
+    #[serde(flatten)]
+    pub engine: RiskConfig,
     /// Refuse high-risk logins (`LOGIN_BLOCKED`) instead of demanding the strongest factor.
     pub block_high: bool,
     /// A MaxMind-format City database (GeoLite2/GeoIP2 City layout).
@@ -216,47 +208,12 @@ fn default_list_weight() -> u8 {
 
 impl Default for RiskSettings {
     fn default() -> Self {
-        let d = stepgate_core::risk::RiskConfig::default();
         Self {
-            weight_no_device: d.weight_no_device,
-            weight_new_device: d.weight_new_device,
-            weight_new_ip: d.weight_new_ip,
-            weight_new_country: d.weight_new_country,
-            weight_impossible_travel: d.weight_impossible_travel,
-            weight_unusual_hour: d.weight_unusual_hour,
-            weight_failure_velocity: d.weight_failure_velocity,
-            weight_stale_session: d.weight_stale_session,
-            medium_at: d.medium_at,
-            high_at: d.high_at,
-            max_travel_kmh: d.max_travel_kmh,
-            usual_hours_min_history: d.usual_hours_min_history,
-            failure_velocity_threshold: d.failure_velocity_threshold,
-            stale_session_seconds: d.stale_session_seconds,
+            engine: RiskConfig::default(),
             block_high: false,
             geoip_database: None,
             ip_lists: Vec::new(),
             reload_seconds: 2,
-        }
-    }
-}
-
-impl RiskSettings {
-    pub fn engine(&self) -> stepgate_core::risk::RiskConfig {
-        stepgate_core::risk::RiskConfig {
-            weight_no_device: self.weight_no_device,
-            weight_new_device: self.weight_new_device,
-            weight_new_ip: self.weight_new_ip,
-            weight_new_country: self.weight_new_country,
-            weight_impossible_travel: self.weight_impossible_travel,
-            weight_unusual_hour: self.weight_unusual_hour,
-            weight_failure_velocity: self.weight_failure_velocity,
-            weight_stale_session: self.weight_stale_session,
-            medium_at: self.medium_at,
-            high_at: self.high_at,
-            max_travel_kmh: self.max_travel_kmh,
-            usual_hours_min_history: self.usual_hours_min_history,
-            failure_velocity_threshold: self.failure_velocity_threshold,
-            stale_session_seconds: self.stale_session_seconds,
         }
     }
 }
