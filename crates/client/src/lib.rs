@@ -12,7 +12,8 @@
 //! - [`www_authenticate`]: a strict parser and a builder for `WWW-Authenticate`.
 //!
 //! What this crate is not: it has no server code and does not depend on stepgate's
-//! server crates; the JSON shapes in [`types`] mirror the server's OpenAPI document.
+//! server crates. The JSON shapes in [`types`] are `stepgate-api`'s, the same types the
+//! server reads and renders (that crate depends on serde alone).
 
 #![warn(missing_docs)]
 
