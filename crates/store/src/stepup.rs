@@ -464,6 +464,11 @@ impl Store {
         uses: &[(&str, &AuditEvent)],
         now: i64,
     ) -> Result<Option<usize>> {
+        if uses.is_empty() {
+            // Nothing to use: no write transaction (on SQLite it would queue behind
+            // the single writer).
+            return Ok(None);
+        }
         with_tx!(&self.db, |tx, audit_lock| {
             for (i, (id, audit)) in uses.iter().enumerate() {
                 let used = audited_change!(
