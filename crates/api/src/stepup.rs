@@ -37,6 +37,33 @@ impl ElevationMode {
     }
 }
 
+impl TryFrom<String> for ElevationMode {
+    type Error = UnknownName;
+
+    fn try_from(name: String) -> Result<Self, UnknownName> {
+        Self::from_name(&name).ok_or(UnknownName {
+            of: "elevation mode",
+            name,
+        })
+    }
+}
+
+/// A wire name this version does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// What kind of name it was meant to be.
+    pub of: &'static str,
+    pub name: String,
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not an {}", self.name, self.of)
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
 /// `POST /v1/stepup/challenges`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

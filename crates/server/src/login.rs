@@ -16,6 +16,7 @@ use stepgate_core::lockout::Lockout;
 use stepgate_core::purpose::FactorClass;
 use stepgate_core::risk::{Reason, RiskAssessment, Tier, assess};
 use stepgate_core::session::acr;
+use stepgate_core::stepup::ElevationMode;
 use stepgate_store::{AuditEvent, ChallengeRecord, LoginRecord, SessionRecord};
 
 use crate::app::SharedApp;
@@ -447,7 +448,7 @@ impl Attempt<'_> {
             single_use: true,
             bind_ip: false,
             approvals: 0,
-            mode: "session".into(),
+            mode: ElevationMode::Session,
             status: "pending".into(),
             failures: 0,
             max_attempts: i64::from(app.limits.max_attempts),

@@ -1,5 +1,7 @@
 //! Challenges, elevations and the step-up failure budget.
 
+use stepgate_core::stepup::ElevationMode;
+
 use crate::audit::{append, audited_change};
 use crate::{AuditEvent, Result, SpentCode, Store, with_pool, with_tx};
 
@@ -16,7 +18,8 @@ pub struct ChallengeRecord {
     pub single_use: bool,
     pub bind_ip: bool,
     pub approvals: i64,
-    pub mode: String,
+    #[sqlx(try_from = "String")]
+    pub mode: ElevationMode,
     pub status: String,
     pub failures: i64,
     pub max_attempts: i64,
@@ -40,7 +43,8 @@ pub struct ElevationRecord {
     pub purpose: String,
     pub factor: String,
     pub factor_class: String,
-    pub mode: String,
+    #[sqlx(try_from = "String")]
+    pub mode: ElevationMode,
     pub created_at: i64,
     pub expires_at: i64,
     pub ip: Option<String>,
@@ -154,7 +158,7 @@ impl Store {
             .bind(c.single_use)
             .bind(c.bind_ip)
             .bind(c.approvals)
-            .bind(&c.mode)
+            .bind(c.mode.as_str())
             .bind(&c.status)
             .bind(c.failures)
             .bind(c.max_attempts)
@@ -188,7 +192,7 @@ impl Store {
         Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
             .bind(&like.session_id)
             .bind(&like.purpose)
-            .bind(&like.mode)
+            .bind(like.mode.as_str())
             .bind(like.policy_version)
             .bind(&like.action_digest)
             .bind(&like.action_summary)
@@ -403,7 +407,7 @@ impl Store {
             .bind(&elevation.purpose)
             .bind(&elevation.factor)
             .bind(&elevation.factor_class)
-            .bind(&elevation.mode)
+            .bind(elevation.mode.as_str())
             .bind(elevation.created_at)
             .bind(elevation.expires_at)
             .bind(&elevation.ip)
@@ -515,7 +519,7 @@ impl ChallengeRecord {
         &self,
     ) -> std::result::Result<stepgate_core::stepup::Challenge, stepgate_core::Error> {
         use stepgate_core::purpose::{FactorClass, PurposeName, Requirement};
-        use stepgate_core::stepup::{Challenge, ChallengeStatus, parse_mode};
+        use stepgate_core::stepup::{Challenge, ChallengeStatus};
         Ok(Challenge {
             id: self.id.clone(),
             user_id: self.user_id.clone(),
@@ -529,7 +533,7 @@ impl ChallengeRecord {
                 bind_ip: self.bind_ip,
                 approvals: u32::try_from(self.approvals).unwrap_or(u32::MAX),
             },
-            mode: parse_mode(&self.mode)?,
+            mode: self.mode,
             status: ChallengeStatus::parse(&self.status),
             failures: u32::try_from(self.failures).unwrap_or(u32::MAX),
             max_attempts: u32::try_from(self.max_attempts).unwrap_or(0),
@@ -546,14 +550,14 @@ impl ElevationRecord {
         &self,
     ) -> std::result::Result<stepgate_core::stepup::Elevation, stepgate_core::Error> {
         use stepgate_core::purpose::{FactorClass, PurposeName};
-        use stepgate_core::stepup::{Elevation, parse_mode};
+        use stepgate_core::stepup::Elevation;
         Ok(Elevation {
             id: self.id.clone(),
             user_id: self.user_id.clone(),
             session_id: self.session_id.clone(),
             purpose: PurposeName::parse(&self.purpose)?,
             factor_class: FactorClass::parse(&self.factor_class)?,
-            mode: parse_mode(&self.mode)?,
+            mode: self.mode,
             created_at: self.created_at,
             expires_at: self.expires_at,
             ip: self.ip.clone(),

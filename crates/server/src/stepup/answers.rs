@@ -291,7 +291,7 @@ async fn complete_action(
         purpose: challenge.purpose.as_str().to_owned(),
         factor: kind.as_str().to_owned(),
         factor_class: kind.class(false).as_str().to_owned(),
-        mode: challenge.mode.as_str().to_owned(),
+        mode: challenge.mode,
         created_at: now,
         expires_at: challenge.elevation_expiry(now),
         ip: challenge.requirement.bind_ip.then(|| ip.to_string()),

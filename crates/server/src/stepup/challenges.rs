@@ -131,7 +131,7 @@ pub async fn open(
         single_use: requirement.single_use,
         bind_ip: requirement.bind_ip,
         approvals: i64::from(requirement.approvals),
-        mode: mode.as_str().to_owned(),
+        mode,
         status: ChallengeStatus::Pending.as_str().to_owned(),
         failures: 0,
         max_attempts: i64::from(app.limits.max_attempts),

@@ -41,12 +41,6 @@ fn challenge_request(body: NewChallenge) -> Result<ChallengeRequest, AppError> {
     })
 }
 
-/// The mode a stored row names (a row the server wrote, so anything else is corrupt).
-fn stored_mode(raw: &str) -> Result<ElevationMode, AppError> {
-    stepgate_core::stepup::parse_mode(raw)
-        .map_err(|_| AppError::internal(format!("corrupt row: mode {raw:?}")))
-}
-
 fn shown_challenge(c: OpenChallenge) -> Result<StepUpChallenge, AppError> {
     let attempts_left = c.attempts_left();
     Ok(StepUpChallenge {
@@ -55,7 +49,7 @@ fn shown_challenge(c: OpenChallenge) -> Result<StepUpChallenge, AppError> {
         title: c.title,
         allowed_factors: c.allowed_factors,
         factor: c.record.factor_class,
-        mode: stored_mode(&c.record.mode)?,
+        mode: c.record.mode,
         expires_at: rfc3339(c.record.expires_at),
         attempts_left,
         policy_version: c.policy_version,
@@ -142,7 +136,7 @@ pub async fn verify(
                 elevation_token: token,
                 access_token,
                 purpose: record.purpose,
-                mode: stored_mode(&record.mode)?,
+                mode: record.mode,
                 expires_at: rfc3339(record.expires_at),
                 single_use: record.single_use,
             }),
@@ -197,7 +191,7 @@ pub async fn list(
                 elevation_id: live.record.id,
                 purpose: live.record.purpose,
                 session_id: live.record.session_id,
-                mode: stored_mode(&live.record.mode)?,
+                mode: live.record.mode,
                 created_at: rfc3339(live.record.created_at),
                 expires_at: rfc3339(live.record.expires_at),
                 ip: live.record.ip,
