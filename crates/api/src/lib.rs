@@ -10,6 +10,10 @@
 //! Unix seconds. Request types accept only the members they name (unknown members are
 //! refused) where the server has always refused them.
 
+/// The header that carries an elevation token: to the routes stepgate protects itself
+/// (factor changes), and through forward-auth from the proxied request.
+pub const ELEVATION_HEADER: &str = "Stepgate-Elevation";
+
 pub mod api_keys;
 pub mod audit;
 pub mod claims;

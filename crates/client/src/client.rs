@@ -11,7 +11,7 @@ use crate::types::*;
 
 /// The header an elevation token travels in, from the user's client to the RP and to
 /// stepgate's own step-up-protected routes.
-pub const ELEVATION_HEADER: &str = "Stepgate-Elevation";
+pub use stepgate_api::ELEVATION_HEADER;
 
 /// A client of one stepgate server. Cheap to clone (it shares its connection pool).
 ///

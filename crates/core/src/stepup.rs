@@ -10,12 +10,6 @@ use crate::{Error, ErrorCode, UnixTime};
 
 pub use stepgate_api::ElevationMode;
 
-/// The mode a name gives, or `VALIDATION_FAILED`.
-pub fn parse_mode(raw: &str) -> Result<ElevationMode, Error> {
-    ElevationMode::from_name(raw)
-        .ok_or_else(|| Error::validation("mode must be \"token\" or \"session\""))
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChallengeStatus {
     Pending,

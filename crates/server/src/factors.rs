@@ -330,7 +330,7 @@ pub async fn require_elevation(
         device_fingerprint: None,
         elevation_token,
         action_digest: None,
-        challenge_mode: Some(ElevationMode::Session),
+        challenge_mode: ElevationMode::Session,
         action_summary: Some(summary),
         elevation_for_question: true,
     };

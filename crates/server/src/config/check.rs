@@ -105,8 +105,7 @@ impl Config {
     }
 
     /// Where things are (the listen address, for the test clock; the database; the
-    /// public URL; the policy files) and how the decision path works (its challenges'
-    /// mode, its record queue).
+    /// public URL; the policy files) and how the decision path works (its record queue).
     fn check_places(&self) -> Result<(), String> {
         if self.testing.clock_control && !self.listen.ip().is_loopback() {
             return Err(format!(
@@ -127,9 +126,6 @@ impl Config {
         }
         if self.policy_schema.is_some() && self.policy_file.is_none() {
             return Err("policy_schema: needs policy_file".into());
-        }
-        if !["session", "token"].contains(&self.decisions.challenge_mode.as_str()) {
-            return Err("decisions.challenge_mode: must be \"session\" or \"token\"".into());
         }
         if self.decisions.record_queue == 0 || self.decisions.record_batch == 0 {
             return Err("decisions: record_queue and record_batch must be at least 1".into());

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use stepgate_core::purpose::{FactorClass, Purpose, PurposeName, Requirement};
 use stepgate_core::risk::RiskConfig;
+use stepgate_core::stepup::ElevationMode;
 
 /// `[decisions]`: the decision path's caches and its record queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,7 +30,7 @@ pub struct DecisionsConfig {
     pub outcome_cache_entries: usize,
     /// The elevation mode of the challenge a `step_up` decision opens: `session` (the
     /// verify answer carries a fresh access token) or `token`.
-    pub challenge_mode: String,
+    pub challenge_mode: ElevationMode,
     /// How long decision records are kept, in days (the window a policy simulation can
     /// replay); older ones are pruned.
     pub record_retention_days: u32,
@@ -43,7 +44,7 @@ impl Default for DecisionsConfig {
             record_queue: 50_000,
             record_batch: 1000,
             outcome_cache_entries: 10_000,
-            challenge_mode: "session".into(),
+            challenge_mode: ElevationMode::Session,
             record_retention_days: 30,
         }
     }

@@ -68,6 +68,7 @@ mod tests {
     use stepgate_core::risk::{DeviceTrust, Tier};
 
     use super::*;
+    use stepgate_core::stepup::ElevationMode;
 
     #[test]
     fn recorded_facts_are_the_json_object_they_always_were() {
@@ -82,7 +83,7 @@ mod tests {
             device_fingerprint: None,
             elevation_token: None,
             action_digest: None,
-            challenge_mode: None,
+            challenge_mode: ElevationMode::Session,
             action_summary: None,
             elevation_for_question: false,
         };

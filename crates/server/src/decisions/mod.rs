@@ -70,9 +70,9 @@ pub struct Ask {
     pub device_fingerprint: Option<String>,
     pub elevation_token: Option<String>,
     pub action_digest: Option<String>,
-    /// How the challenge of a `step_up` is opened: its mode (the config's
-    /// `decisions.challenge_mode` unless set) and what it tells the user.
-    pub challenge_mode: Option<ElevationMode>,
+    /// How the challenge of a `step_up` is opened: its mode (the decision routes give
+    /// the config's `decisions.challenge_mode`) and what it tells the user.
+    pub challenge_mode: ElevationMode,
     pub action_summary: Option<String>,
     /// The presented elevation must be for this very purpose (a factor route's own
     /// step-up): one for another purpose is refused with `STEPUP_SCOPE_MISMATCH`, as a
@@ -538,10 +538,7 @@ async fn step_up(
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let request = ChallengeRequest {
         purpose: purpose_name.to_owned(),
-        mode: match ask.challenge_mode {
-            Some(mode) => mode,
-            None => stepgate_core::stepup::parse_mode(&app.config.decisions.challenge_mode)?,
-        },
+        mode: ask.challenge_mode,
         action_digest: ask.action_digest.clone(),
         action_summary: ask.action_summary.clone(),
     };

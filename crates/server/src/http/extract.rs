@@ -23,6 +23,8 @@ use crate::error::AppError;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline(pub tokio::time::Instant);
 
+pub use stepgate_api::ELEVATION_HEADER;
+
 /// A JSON body; malformed, mistyped, oversized or non-JSON bodies become 4xx problems.
 pub struct ApiJson<T>(pub T);
 

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use stepgate_api::ElevationMode;
 use stepgate_api::Problem;
 use stepgate_api::TokenScheme;
 use stepgate_api::decisions::DecisionQuestion;
@@ -17,7 +18,7 @@ use stepgate_core::identity::check_device_field;
 use crate::app::SharedApp;
 use crate::decisions::{Ask, Credentials, Question, decide};
 use crate::error::AppError;
-use crate::http::extract::{ApiJson, ClientIp, ServiceCaller, authorization};
+use crate::http::extract::{ApiJson, ClientIp, ELEVATION_HEADER, ServiceCaller, authorization};
 
 const MAX_NAME: usize = 256;
 
@@ -37,7 +38,10 @@ fn parse_ip(raw: &str) -> Result<IpAddr, AppError> {
 }
 
 /// A decision request's fields, checked.
-fn ask_of(body: DecisionRequest) -> Result<(Credentials, Ask), AppError> {
+fn ask_of(
+    body: DecisionRequest,
+    challenge_mode: ElevationMode,
+) -> Result<(Credentials, Ask), AppError> {
     let question = match (body.purpose, body.action, body.resource) {
         (Some(purpose), None, None) if body.resource_attributes.is_none() => {
             Question::Purpose(name("purpose", purpose)?)
@@ -87,7 +91,7 @@ fn ask_of(body: DecisionRequest) -> Result<(Credentials, Ask), AppError> {
         device_fingerprint: context.device_fingerprint,
         elevation_token: body.elevation_token,
         action_digest: body.action_digest.map(|d| d.to_ascii_lowercase()),
-        challenge_mode: None,
+        challenge_mode,
         action_summary: None,
         elevation_for_question: false,
     };
@@ -117,7 +121,7 @@ pub async fn create(
     _caller: ServiceCaller,
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Result<Json<Decision>, AppError> {
-    let (credentials, ask) = ask_of(body)?;
+    let (credentials, ask) = ask_of(body, app.config.decisions.challenge_mode)?;
     Ok(Json(decide(&app, credentials, ask).await?))
 }
 
@@ -272,9 +276,9 @@ pub async fn forward_auth(
         question: app.forward_rules.question_for(&method, &path),
         ip: Some(ip),
         device_fingerprint: None,
-        elevation_token: header_text(&headers, "stepgate-elevation").map(str::to_owned),
+        elevation_token: header_text(&headers, ELEVATION_HEADER).map(str::to_owned),
         action_digest: None,
-        challenge_mode: None,
+        challenge_mode: app.config.decisions.challenge_mode,
         action_summary: None,
         elevation_for_question: false,
     };

@@ -10,10 +10,7 @@ use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
 use crate::factors::{self, Presented};
-use crate::http::extract::{ApiJson, ApiPath, ClientIp};
-
-/// Header carrying an elevation token to routes stepgate itself protects.
-pub const ELEVATION_HEADER: &str = "stepgate-elevation";
+use crate::http::extract::{ApiJson, ApiPath, ClientIp, ELEVATION_HEADER};
 
 /// The elevation token the caller presented, if any (`Err`: the header is not text).
 fn presented(headers: &HeaderMap) -> Option<Presented<'_>> {
