@@ -41,7 +41,10 @@ pub use decisions::{
 pub use devices::{Device, DeviceList};
 pub use discovery::OpenIdConfiguration;
 pub use error::{ErrorCode, Problem};
-pub use factors::{ConfirmTotp, Factor, FactorList, RecoveryCodes, TotpEnrollment};
+pub use factors::{
+    ConfirmTotp, Factor, FactorList, FinishWebauthnRegistration, NewWebauthnRegistration,
+    RecoveryCodes, TotpEnrollment, WebauthnRegistration,
+};
 pub use policy::{Policy, PurposeChange, PurposePolicy, PurposeUpdated, Requirement};
 pub use risk::{Risk, RiskReason};
 pub use sessions::{CurrentSession, DeviceInfo, Login, LoginResponse, LoginStepUp};

@@ -77,6 +77,10 @@ pub struct LoginStepUp {
     pub expires_at: String,
     /// Why the login was judged risky.
     pub risk: Risk,
+    /// When `webauthn` is allowed: the assertion options for
+    /// `navigator.credentials.get()`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webauthn_options: Option<serde_json::Value>,
     /// The problem document's explanation.
     #[serde(default)]
     pub detail: String,

@@ -114,17 +114,26 @@ pub struct StepUpChallenge {
     pub action_summary: Option<String>,
     /// The risk of this action on this session now.
     pub risk: Risk,
+    /// When `webauthn` is allowed: `CredentialRequestOptions` JSON for
+    /// `navigator.credentials.get()` (`{"publicKey": {…}}`, binary fields base64url),
+    /// listing the user's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub webauthn_options: Option<serde_json::Value>,
 }
 
 /// `POST /v1/stepup/challenges/{id}/verify` (its schema, with the code's shape for
 /// each factor, is [`crate::schemas::ChallengeAnswer`] under the `openapi` feature).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VerifyChallenge {
-    /// `totp` or `recovery_code`.
+    /// `totp`, `recovery_code` or `webauthn`.
     pub factor: String,
-    /// The code.
+    /// The code (`totp`, `recovery_code`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// `webauthn`: the browser's `PublicKeyCredential` assertion (`credential.toJSON()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<serde_json::Value>,
 }
 
 impl VerifyChallenge {
@@ -133,6 +142,16 @@ impl VerifyChallenge {
         Self {
             factor: factor.into(),
             code: Some(code.into()),
+            credential: None,
+        }
+    }
+
+    /// A WebAuthn assertion.
+    pub fn webauthn(credential: serde_json::Value) -> Self {
+        Self {
+            factor: "webauthn".into(),
+            code: None,
+            credential: Some(credential),
         }
     }
 }

@@ -14,6 +14,9 @@ pub enum EventType {
     DeviceRemembered,
     FactorEnrolled,
     FactorRemoved,
+    /// A WebAuthn assertion whose signature counter did not rise: the credential may
+    /// have been cloned. The assertion is refused.
+    FactorCounterRegressed,
     PolicyUpdated,
     AccountStepupChallengeRequested,
     AccountStepupVerified,
@@ -26,7 +29,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 18] = [
         Self::UserCreated,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
@@ -36,6 +39,7 @@ impl EventType {
         Self::DeviceRemembered,
         Self::FactorEnrolled,
         Self::FactorRemoved,
+        Self::FactorCounterRegressed,
         Self::PolicyUpdated,
         Self::AccountStepupChallengeRequested,
         Self::AccountStepupVerified,
@@ -58,6 +62,7 @@ impl EventType {
             Self::DeviceRemembered => "DEVICE_REMEMBERED",
             Self::FactorEnrolled => "FACTOR_ENROLLED",
             Self::FactorRemoved => "FACTOR_REMOVED",
+            Self::FactorCounterRegressed => "FACTOR_COUNTER_REGRESSED",
             Self::PolicyUpdated => "POLICY_UPDATED",
             Self::AccountStepupChallengeRequested => "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
             Self::AccountStepupVerified => "ACCOUNT_STEPUP_VERIFIED",

@@ -38,21 +38,60 @@ impl FactorKind {
         }
     }
 
-    /// Only WebAuthn with user verification is phishing-resistant.
-    pub fn class(self, user_verified: bool) -> FactorClass {
+    /// The class an enrolled factor of this kind reaches. stepgate registers WebAuthn
+    /// credentials with user verification required and refuses assertions without it,
+    /// so an enrolled WebAuthn factor is phishing-resistant; nothing else is.
+    pub fn class(self) -> FactorClass {
         match self {
-            Self::Webauthn if user_verified => FactorClass::PhishingResistant,
+            Self::Webauthn => FactorClass::PhishingResistant,
             _ => FactorClass::Any,
         }
     }
+}
 
-    /// RFC 8176 authentication method reference.
-    pub fn amr(self) -> &'static str {
-        match self {
-            Self::Password => "pwd",
-            Self::Totp | Self::EmailOtp => "otp",
-            Self::Webauthn => "hwk",
-            Self::RecoveryCode => "kba",
+/// What a passed second factor proved, as tokens and elevations name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proof {
+    pub kind: FactorKind,
+    /// WebAuthn: the credential cannot leave its authenticator (not backup-eligible: a
+    /// security key or a device-bound passkey), as opposed to a synced passkey.
+    pub hardware_bound: bool,
+}
+
+impl Proof {
+    /// A passed factor of `kind` that is not a WebAuthn credential.
+    pub fn of(kind: FactorKind) -> Self {
+        Self {
+            kind,
+            hardware_bound: false,
+        }
+    }
+
+    pub fn class(self) -> FactorClass {
+        self.kind.class()
+    }
+
+    /// The `acr` of a session or elevation that this factor (after the password)
+    /// authenticated: `phrh` for a hardware-bound WebAuthn credential, `phr` for a synced
+    /// passkey, the MFA value for the rest.
+    pub fn acr(self) -> &'static str {
+        match (self.kind, self.hardware_bound) {
+            (FactorKind::Webauthn, true) => crate::session::acr::PHRH,
+            (FactorKind::Webauthn, false) => crate::session::acr::PHR,
+            _ => crate::session::acr::MFA,
+        }
+    }
+
+    /// RFC 8176 method references of the factor (the password's `pwd` comes first, from
+    /// the caller): `hwk` or `swk` and `user` (user verification) for WebAuthn, `otp`
+    /// for TOTP and email codes, `kba` for a recovery code.
+    pub fn amr(self) -> &'static [&'static str] {
+        match (self.kind, self.hardware_bound) {
+            (FactorKind::Webauthn, true) => &["hwk", "user"],
+            (FactorKind::Webauthn, false) => &["swk", "user"],
+            (FactorKind::Totp | FactorKind::EmailOtp, _) => &["otp"],
+            (FactorKind::RecoveryCode, _) => &["kba"],
+            (FactorKind::Password, _) => &["pwd"],
         }
     }
 }
@@ -185,12 +224,27 @@ mod tests {
     }
 
     #[test]
-    fn only_verified_webauthn_is_phishing_resistant() {
-        assert_eq!(
-            FactorKind::Webauthn.class(true),
-            FactorClass::PhishingResistant
-        );
-        assert_eq!(FactorKind::Webauthn.class(false), FactorClass::Any);
-        assert_eq!(FactorKind::Totp.class(true), FactorClass::Any);
+    fn only_webauthn_is_phishing_resistant() {
+        assert_eq!(FactorKind::Webauthn.class(), FactorClass::PhishingResistant);
+        for kind in [FactorKind::Totp, FactorKind::EmailOtp, FactorKind::RecoveryCode] {
+            assert_eq!(kind.class(), FactorClass::Any, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn proofs_name_their_acr_and_amr() {
+        let key = Proof {
+            kind: FactorKind::Webauthn,
+            hardware_bound: true,
+        };
+        let synced = Proof {
+            hardware_bound: false,
+            ..key
+        };
+        assert_eq!((key.acr(), key.amr()), ("phrh", &["hwk", "user"][..]));
+        assert_eq!((synced.acr(), synced.amr()), ("phr", &["swk", "user"][..]));
+        let totp = Proof::of(FactorKind::Totp);
+        assert_eq!((totp.acr(), totp.amr()), (crate::session::acr::MFA, &["otp"][..]));
+        assert_eq!(Proof::of(FactorKind::RecoveryCode).amr(), &["kba"]);
     }
 }

@@ -35,6 +35,8 @@ pub struct App {
     pub api_keys: crate::api_keys::KeyCache,
     /// The `[[forward_auth]]` rules, parsed once.
     pub forward_rules: crate::forward_auth::Rules,
+    /// The WebAuthn relying party of `public_url` (none when it names no domain).
+    pub webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -86,6 +88,9 @@ impl App {
         let forward_rules = crate::forward_auth::Rules::new(&config.forward_auth.routes);
         let tokens = Tokens::new(config.issuer(), config.signing_key_file(), keys);
         let passwords = Passwords::new(config.password_hash_concurrency)?;
+        let webauthn = crate::factors::webauthn::relying_party(&config.public_url)
+            .map_err(|why| tracing::warn!("passkeys are unavailable: {why}"))
+            .ok();
         let lifetimes = SessionLifetimes {
             session_ttl: config.session.ttl_seconds,
             access_token_ttl: config.session.access_token_ttl_seconds,
@@ -107,6 +112,7 @@ impl App {
             decider,
             api_keys,
             forward_rules,
+            webauthn,
         })
     }
 }

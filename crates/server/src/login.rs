@@ -10,7 +10,7 @@ use stepgate_api::Risk;
 use stepgate_api::{LoginResponse, TokenScheme};
 use stepgate_core::ErrorCode;
 use stepgate_core::audit::EventType;
-use stepgate_core::factor::{FactorKind, FactorStatus};
+use stepgate_core::factor::{FactorKind, FactorStatus, Proof};
 use stepgate_core::identity::Username;
 use stepgate_core::lockout::Lockout;
 use stepgate_core::purpose::FactorClass;
@@ -69,11 +69,11 @@ pub struct PendingLogin {
 pub fn new_session(
     app: &SharedApp,
     pending: &PendingLogin,
-    factor: Option<FactorKind>,
+    factor: Option<Proof>,
     now: i64,
 ) -> SessionRecord {
     let mut amr = vec!["pwd"];
-    amr.extend(factor.map(|f| f.amr()));
+    amr.extend(factor.iter().flat_map(|f| f.amr()));
     SessionRecord {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: pending.user_id.clone(),
@@ -84,12 +84,7 @@ pub fn new_session(
         ip: pending.ip.clone(),
         user_agent: pending.user_agent.clone(),
         device_hash: pending.device_hash.clone(),
-        acr: if factor.is_some() {
-            acr::MFA
-        } else {
-            acr::PASSWORD
-        }
-        .into(),
+        acr: factor.map_or(acr::PASSWORD, Proof::acr).into(),
         amr: amr.join(" "),
         enrollment_required: pending.enrollment_required,
         risk: serde_json::to_string(&pending.risk).ok(),
@@ -418,7 +413,7 @@ impl Attempt<'_> {
         let (app, now) = (self.app, self.now);
         let strongest = active
             .iter()
-            .map(|k| k.class(false))
+            .map(|k| k.class())
             .max()
             .unwrap_or(FactorClass::Any);
         let required = if tier == Tier::High {
@@ -428,7 +423,7 @@ impl Attempt<'_> {
         };
         let allowed: Vec<String> = active
             .iter()
-            .filter(|k| k.class(false).satisfies(required))
+            .filter(|k| k.class().satisfies(required))
             .map(|k| k.as_str().to_owned())
             .fold(Vec::new(), |mut v, k| {
                 if !v.contains(&k) {
@@ -437,6 +432,13 @@ impl Attempt<'_> {
                 v
             });
         let snapshot = app.policy.current(&app.store).await?;
+        let assertion = if allowed.iter().any(|k| k == FactorKind::Webauthn.as_str()) {
+            let factors = app.store.factors_of_user(&pending.user_id).await?;
+            crate::factors::webauthn::assertion_for(app, &factors)?
+        } else {
+            None
+        };
+        let (webauthn_options, webauthn_state) = assertion.unzip();
         let record = ChallengeRecord {
             id: uuid::Uuid::new_v4().to_string(),
             user_id: pending.user_id.clone(),
@@ -457,6 +459,8 @@ impl Attempt<'_> {
             action_digest: None,
             action_summary: Some("Sign in".into()),
             login_context: Some(serde_json::to_string(pending).map_err(AppError::internal)?),
+            webauthn_options,
+            webauthn_state,
         };
         let event = AuditEvent {
             user_id: Some(pending.user_id.clone()),
@@ -468,10 +472,14 @@ impl Attempt<'_> {
             ..AuditEvent::new(EventType::AccountStepupChallengeRequested, now)
         };
         app.store.insert_challenge(&record, &event).await?;
-        Ok(AppError::new(
+        let mut refusal = AppError::new(
             ErrorCode::StepupRequired,
             "this sign-in needs a second factor",
-        )
+        );
+        if let Some(options) = crate::stepup::challenges::options_of(&record) {
+            refusal = refusal.with("webauthn_options", options);
+        }
+        Ok(refusal
         .with("challenge_id", record.id)
         .with("purpose", LOGIN_PURPOSE)
         .with("allowed_factors", allowed)

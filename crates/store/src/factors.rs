@@ -18,6 +18,24 @@ pub struct FactorRecord {
     pub last_step: Option<i64>,
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
+    /// What the user called it (WebAuthn credentials).
+    pub name: Option<String>,
+    /// When it last answered a step-up.
+    pub last_used_at: Option<i64>,
+    /// A WebAuthn credential's public facts (its key is sealed in `secret`).
+    pub credential: Option<CredentialFacts>,
+}
+
+/// What is judged and listed of a WebAuthn credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialFacts {
+    /// base64url of the credential id.
+    pub credential_id: String,
+    /// The signature counter as last accepted.
+    pub sign_count: i64,
+    /// A synced passkey (true) or bound to one authenticator (false).
+    pub backup_eligible: bool,
+    pub backup_state: bool,
 }
 
 /// A factor as stored; read into a [`FactorRecord`] at once.
@@ -31,6 +49,12 @@ struct FactorRow {
     last_step: Option<i64>,
     created_at: i64,
     confirmed_at: Option<i64>,
+    name: Option<String>,
+    last_used_at: Option<i64>,
+    credential_id: Option<String>,
+    sign_count: i64,
+    backup_eligible: bool,
+    backup_state: bool,
 }
 
 impl TryFrom<FactorRow> for FactorRecord {
@@ -48,18 +72,30 @@ impl TryFrom<FactorRow> for FactorRecord {
             last_step: r.last_step,
             created_at: r.created_at,
             confirmed_at: r.confirmed_at,
+            name: r.name,
+            last_used_at: r.last_used_at,
+            credential: r.credential_id.map(|credential_id| CredentialFacts {
+                credential_id,
+                sign_count: r.sign_count,
+                backup_eligible: r.backup_eligible,
+                backup_state: r.backup_state,
+            }),
         })
     }
 }
 
-const COLUMNS: &str = "id, user_id, kind, status, secret, last_step, created_at, confirmed_at";
+const COLUMNS: &str = "id, user_id, kind, status, secret, last_step, created_at, confirmed_at, \
+    name, last_used_at, credential_id, sign_count, backup_eligible, backup_state";
 
-impl Store {
-    pub async fn insert_factor(&self, f: &FactorRecord) -> Result<()> {
-        with_pool!(&self.db, write, |p| {
-            sqlx::query(
-            "INSERT INTO factors (id, user_id, kind, status, secret, last_step, created_at, confirmed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+/// Inserts a factor row on an open transaction or pool.
+macro_rules! insert_factor {
+    ($executor:expr, $f:expr) => {{
+        let f: &FactorRecord = $f;
+        let credential = f.credential.as_ref();
+        sqlx::query(
+            "INSERT INTO factors (id, user_id, kind, status, secret, last_step, created_at, \
+             confirmed_at, name, last_used_at, credential_id, sign_count, backup_eligible, \
+             backup_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&f.id)
         .bind(&f.user_id)
@@ -69,10 +105,42 @@ impl Store {
         .bind(f.last_step)
         .bind(f.created_at)
         .bind(f.confirmed_at)
-        .execute(p)
+        .bind(&f.name)
+        .bind(f.last_used_at)
+        .bind(credential.map(|c| c.credential_id.as_str()))
+        .bind(credential.map_or(0, |c| c.sign_count))
+        .bind(credential.is_some_and(|c| c.backup_eligible))
+        .bind(credential.is_some_and(|c| c.backup_state))
+        .execute($executor)
         .await
-        .map(|_| ())
-        })?;
+    }};
+}
+pub(crate) use insert_factor;
+
+/// Replaces the user's recovery codes with `codes` (a factor) and its code hashes, on an
+/// open transaction.
+macro_rules! insert_recovery_codes {
+    ($tx:ident, $codes:expr, $hashes:expr) => {{
+        let codes: &FactorRecord = $codes;
+        sqlx::query("DELETE FROM factors WHERE user_id = $1 AND kind = 'recovery_code'")
+            .bind(&codes.user_id)
+            .execute(&mut *$tx)
+            .await?;
+        insert_factor!(&mut *$tx, codes)?;
+        for hash in $hashes {
+            sqlx::query("INSERT INTO recovery_codes (factor_id, code_hash) VALUES ($1, $2)")
+                .bind(&codes.id)
+                .bind(hash)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+pub(crate) use insert_recovery_codes;
+
+impl Store {
+    pub async fn insert_factor(&self, f: &FactorRecord) -> Result<()> {
+        with_pool!(&self.db, write, |p| insert_factor!(p, f).map(|_| ()))?;
         Ok(())
     }
 
@@ -128,11 +196,23 @@ impl Store {
 #[derive(Debug, Clone, Copy)]
 pub enum SpentCode<'a> {
     /// A TOTP time step: accepted once per factor, in order (`last_step < step`).
-    TotpStep { factor_id: &'a str, step: i64 },
+    TotpStep {
+        factor_id: &'a str,
+        step: i64,
+        at: i64,
+    },
     /// A recovery code, by its hash.
     RecoveryCode {
         factor_id: &'a str,
         code_hash: &'a [u8],
+        at: i64,
+    },
+    /// A WebAuthn assertion's signature counter: it must rise above the last accepted
+    /// one, unless the authenticator keeps none (0 after 0).
+    WebauthnCounter {
+        factor_id: &'a str,
+        counter: i64,
+        backup_state: bool,
         at: i64,
     },
 }
@@ -143,12 +223,30 @@ pub enum SpentCode<'a> {
 macro_rules! spend_code {
     ($tx:ident, $code:expr) => {{
         let affected = match $code {
-            $crate::SpentCode::TotpStep { factor_id, step } => sqlx::query(
-                "UPDATE factors SET last_step = $2 WHERE id = $1 AND status = 'active' \
-                 AND (last_step IS NULL OR last_step < $2)",
+            $crate::SpentCode::TotpStep { factor_id, step, at } => sqlx::query(
+                "UPDATE factors SET last_step = $2, last_used_at = $3 WHERE id = $1 \
+                 AND status = 'active' AND (last_step IS NULL OR last_step < $2)",
             )
             .bind(factor_id)
             .bind(step)
+            .bind(at)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
+            $crate::SpentCode::WebauthnCounter {
+                factor_id,
+                counter,
+                backup_state,
+                at,
+            } => sqlx::query(
+                "UPDATE factors SET sign_count = $2, backup_state = $3, last_used_at = $4 \
+                 WHERE id = $1 AND status = 'active' \
+                 AND (sign_count < $2 OR (sign_count = 0 AND $2 = 0))",
+            )
+            .bind(factor_id)
+            .bind(counter)
+            .bind(backup_state)
+            .bind(at)
             .execute(&mut *$tx)
             .await?
             .rows_affected(),
@@ -156,16 +254,26 @@ macro_rules! spend_code {
                 factor_id,
                 code_hash,
                 at,
-            } => sqlx::query(
-                "UPDATE recovery_codes SET used_at = $3 WHERE factor_id = $1 \
-                 AND code_hash = $2 AND used_at IS NULL",
-            )
-            .bind(factor_id)
-            .bind(code_hash)
-            .bind(at)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected(),
+            } => {
+                let spent = sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $3 WHERE factor_id = $1 \
+                     AND code_hash = $2 AND used_at IS NULL",
+                )
+                .bind(factor_id)
+                .bind(code_hash)
+                .bind(at)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if spent == 1 {
+                    sqlx::query("UPDATE factors SET last_used_at = $2 WHERE id = $1")
+                        .bind(factor_id)
+                        .bind(at)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                spent
+            }
         };
         affected == 1
     }};
@@ -181,29 +289,7 @@ impl Store {
         audit: &AuditEvent,
     ) -> Result<()> {
         with_tx!(&self.db, |tx, audit_lock| {
-            sqlx::query("DELETE FROM factors WHERE user_id = $1 AND kind = 'recovery_code'")
-                .bind(&factor.user_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO factors (id, user_id, kind, status, secret, last_step, created_at, confirmed_at) \
-                 VALUES ($1, $2, $3, $4, NULL, NULL, $5, $6)",
-            )
-            .bind(&factor.id)
-            .bind(&factor.user_id)
-            .bind(factor.kind.as_str())
-            .bind(factor.status.as_str())
-            .bind(factor.created_at)
-            .bind(factor.confirmed_at)
-            .execute(&mut *tx)
-            .await?;
-            for hash in code_hashes {
-                sqlx::query("INSERT INTO recovery_codes (factor_id, code_hash) VALUES ($1, $2)")
-                    .bind(&factor.id)
-                    .bind(hash)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_recovery_codes!(tx, factor, code_hashes);
             append!(tx, audit_lock, audit);
         });
         Ok(())

@@ -27,11 +27,12 @@ mod risk;
 mod sessions;
 mod stepup;
 mod users;
+mod webauthn;
 
 pub use api_keys::{ApiKeyRecord, Revocation};
 pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use decisions::DecisionRecord;
-pub use factors::{FactorRecord, SpentCode};
+pub use factors::{CredentialFacts, FactorRecord, SpentCode};
 pub use policy::PolicyVersionRecord;
 pub use risk::{DeviceRecord, LoginCompletion, LoginRecord, Prune};
 pub use sessions::SessionRecord;
@@ -39,6 +40,7 @@ pub use stepup::{
     ChallengeRecord, Completion, ElevationRecord, FailureOutcome, Reserved, StepupAttempt,
 };
 pub use users::UserRecord;
+pub use webauthn::RegistrationRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

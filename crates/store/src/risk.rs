@@ -343,7 +343,7 @@ impl Store {
     /// Deletes what can no longer matter, each table by its own cutoff (a Unix time;
     /// rows older are deleted). Returns how many rows went.
     pub async fn prune(&self, cutoffs: &Prune) -> Result<u64> {
-        let statements: [(&str, i64); 7] = [
+        let statements: [(&str, i64); 8] = [
             (
                 "DELETE FROM rate_counters WHERE window_start < $1",
                 cutoffs.rate_counters,
@@ -362,6 +362,10 @@ impl Store {
             ),
             (
                 "DELETE FROM challenges WHERE expires_at < $1",
+                cutoffs.challenges,
+            ),
+            (
+                "DELETE FROM webauthn_registrations WHERE expires_at < $1",
                 cutoffs.challenges,
             ),
             (
@@ -397,7 +401,7 @@ pub struct Prune {
     pub stepup_failures: i64,
     /// DPoP replay records whose proofs expired before this.
     pub dpop_proofs: i64,
-    /// Challenges that expired before this.
+    /// Challenges and WebAuthn registration ceremonies that expired before this.
     pub challenges: i64,
     /// Elevations that expired before this.
     pub elevations: i64,

@@ -29,6 +29,10 @@ pub struct ChallengeRecord {
     pub action_summary: Option<String>,
     /// Login challenges: JSON of the pending login.
     pub login_context: Option<String>,
+    /// When a passkey may answer: the assertion options shown to the browser and
+    /// webauthn-rs's state that checks the answer (both JSON).
+    pub webauthn_options: Option<String>,
+    pub webauthn_state: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -136,7 +140,7 @@ pub enum FailureOutcome {
 
 const CHALLENGE_COLUMNS: &str = "id, user_id, session_id, purpose, policy_version, factor_class, \
     ttl_seconds, single_use, bind_ip, approvals, mode, status, failures, max_attempts, created_at, \
-    expires_at, action_digest, action_summary, login_context";
+    expires_at, action_digest, action_summary, login_context, webauthn_options, webauthn_state";
 
 pub(crate) const ELEVATION_COLUMNS: &str = "id, token_hash, challenge_id, policy_version, user_id, session_id, purpose, factor, \
     factor_class, mode, created_at, expires_at, ip, single_use, consumed_at, revoked_at, action_digest, jkt";
@@ -146,7 +150,7 @@ impl Store {
         with_tx!(&self.db, |tx, audit_lock| {
             sqlx::query(&format!(
                 "INSERT INTO challenges ({CHALLENGE_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
             ))
             .bind(&c.id)
             .bind(&c.user_id)
@@ -167,6 +171,8 @@ impl Store {
             .bind(&c.action_digest)
             .bind(&c.action_summary)
             .bind(&c.login_context)
+            .bind(&c.webauthn_options)
+            .bind(&c.webauthn_state)
             .execute(&mut *tx)
             .await?;
             append!(tx, audit_lock, audit);

@@ -43,6 +43,8 @@ fn api_routes() -> OpenApiRouter<SharedApp> {
         .routes(routes!(api_keys::revoke))
         .routes(routes!(factors::enroll_totp))
         .routes(routes!(factors::confirm_totp))
+        .routes(routes!(factors::start_webauthn_registration))
+        .routes(routes!(factors::finish_webauthn_registration))
         .routes(routes!(factors::create_recovery_codes))
         .routes(routes!(factors::list))
         .routes(routes!(factors::delete))

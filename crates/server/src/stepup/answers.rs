@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use stepgate_api::LoginResponse;
 use stepgate_core::ErrorCode;
 use stepgate_core::audit::EventType;
-use stepgate_core::factor::{FactorKind, FactorStatus, TotpCode, totp_matching_step};
-use stepgate_core::session::acr;
+use stepgate_core::factor::{FactorKind, FactorStatus, Proof, TotpCode, totp_matching_step};
 use stepgate_core::stepup::{Challenge, ElevationMode};
+use webauthn_rs::prelude::WebauthnError;
 use stepgate_store::{
     AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
     FailureOutcome, LoginCompletion, Reserved, SpentCode,
@@ -19,6 +19,7 @@ use stepgate_store::{
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
+use crate::factors::webauthn::{Assertion, refusal, verify_assertion};
 use crate::limits::rate_limit;
 use crate::login::{PendingLogin, login_record, login_succeeded, new_session, session_granted};
 use crate::stepup::elevations::{new_elevation_token, token_hash};
@@ -26,9 +27,11 @@ use crate::tokens::{AccessClaims, Confirmation};
 
 /// An answer as the caller sent it; its shape is checked in [`answer`]'s order.
 pub struct AnswerRequest {
-    /// `totp` or `recovery_code`.
+    /// `totp`, `recovery_code` or `webauthn`.
     pub factor: String,
     pub code: Option<String>,
+    /// `webauthn`: the browser's assertion.
+    pub credential: Option<serde_json::Value>,
 }
 
 /// What a passed challenge yields.
@@ -96,26 +99,36 @@ pub async fn answer(
         blocked: event(EventType::AccountStepupBlocked),
         now,
     };
-    let right = match check_answer(app, &factor, &answer, now) {
-        Ok(Some(right)) => right,
-        Ok(None) => return Err(attempt.failed().await),
+    let right = match check_answer(app, &record, &factor, &answer, now).await {
+        Ok(Ok(right)) => right,
+        Ok(Err(wrong)) => {
+            let mut e = attempt.failed().await;
+            if let (ErrorCode::StepupFailed, Some(why)) = (e.code, wrong) {
+                e.detail = why.into();
+            }
+            return Err(e);
+        }
         Err(e) => {
             release(app, &challenge.id, &reservation).await;
             return Err(e);
         }
+    };
+    let proof = Proof {
+        kind,
+        hardware_bound: right.hardware_bound(),
     };
     // The code is spent by the transaction that completes the challenge, not before.
     let code = right.code(&factor.id, now);
     let verified = event(EventType::AccountStepupVerified);
     match completing {
         Completing::Login(pending) => {
-            complete_login(app, &record, *pending, kind, code, verified, attempt).await
+            complete_login(app, &record, *pending, proof, code, verified, attempt).await
         }
         Completing::Action { caller, token } => {
             let passed = PassedAction {
                 caller: &caller,
                 token,
-                kind,
+                proof,
                 ip,
             };
             complete_action(app, passed, code, verified, attempt).await
@@ -150,19 +163,23 @@ async fn check(
     challenge.check_live(now)?;
     challenge.requirement.issuable()?;
     let kind = FactorKind::parse(&body.factor)?;
-    challenge.check_factor(kind.class(false))?;
-    let answer = Answer::parse(kind, body.code)?;
+    challenge.check_factor(kind.class())?;
+    let answer = Answer::parse(kind, body.code, body.credential)?;
     let factor = app
         .store
         .factors_of_user(&challenge.user_id)
         .await?
         .into_iter()
-        .find(|f| f.status == FactorStatus::Active && f.kind == kind)
-        .ok_or_else(|| {
-            AppError::new(
+        .find(|f| f.status == FactorStatus::Active && f.kind == kind && answer.names(f))
+        .ok_or_else(|| match &answer {
+            Answer::Webauthn(_) => AppError::new(
+                ErrorCode::StepupFactorInsufficient,
+                "this passkey is not registered to your account",
+            ),
+            _ => AppError::new(
                 ErrorCode::StepupFactorInsufficient,
                 format!("you have no active {} factor", kind.as_str()),
-            )
+            ),
         })?;
     let completing = match caller {
         None => Completing::Login(Box::new(pending_login(&record)?)),
@@ -260,7 +277,7 @@ struct PassedAction<'a> {
     caller: &'a UserCaller,
     /// Token mode: the elevation token to hand out (its hash is stored).
     token: Option<String>,
-    kind: FactorKind,
+    proof: Proof,
     /// The verify request's client IP, to which an IP-bound elevation is bound.
     ip: IpAddr,
 }
@@ -278,7 +295,7 @@ async fn complete_action(
     let PassedAction {
         caller,
         token,
-        kind,
+        proof,
         ip,
     } = passed;
     let elevation = ElevationRecord {
@@ -289,8 +306,8 @@ async fn complete_action(
         user_id: challenge.user_id.clone(),
         session_id: caller.session.id.clone(),
         purpose: challenge.purpose.as_str().to_owned(),
-        factor: kind.as_str().to_owned(),
-        factor_class: kind.class(false).as_str().to_owned(),
+        factor: proof.kind.as_str().to_owned(),
+        factor_class: proof.class().as_str().to_owned(),
         mode: challenge.mode,
         created_at: now,
         expires_at: challenge.elevation_expiry(now),
@@ -324,7 +341,7 @@ async fn complete_action(
     attempt.settle(completion).await?;
     let access_token = match challenge.mode {
         ElevationMode::Token => None,
-        ElevationMode::Session => Some(su_token(app, caller, &elevation, kind, now)?),
+        ElevationMode::Session => Some(su_token(app, caller, &elevation, proof, now)?),
     };
     Ok(Passed::Elevation {
         record: Box::new(elevation),
@@ -339,9 +356,11 @@ fn su_token(
     app: &SharedApp,
     caller: &UserCaller,
     elevation: &ElevationRecord,
-    kind: FactorKind,
+    proof: Proof,
     now: i64,
 ) -> Result<String, AppError> {
+    let mut amr = vec!["pwd".to_owned()];
+    amr.extend(proof.amr().iter().map(|m| (*m).to_owned()));
     Ok(app.tokens.sign(&AccessClaims {
         iss: app.tokens.issuer().to_owned(),
         sub: caller.session.user_id.clone(),
@@ -352,8 +371,8 @@ fn su_token(
             .access_token_expiry(now, caller.session.expires_at)
             .min(elevation.expires_at),
         auth_time: caller.session.auth_time,
-        acr: acr::MFA.into(),
-        amr: vec!["pwd".into(), kind.amr().into()],
+        acr: proof.acr().into(),
+        amr,
         su: Some(true),
         su_time: Some(now),
         su_purpose: Some(elevation.purpose.clone()),
@@ -385,13 +404,13 @@ async fn complete_login(
     app: &SharedApp,
     record: &ChallengeRecord,
     pending: PendingLogin,
-    factor: FactorKind,
+    proof: Proof,
     code: SpentCode<'_>,
     verified: AuditEvent,
     attempt: Attempt<'_>,
 ) -> Result<Passed, AppError> {
     let now = attempt.now;
-    let session = new_session(app, &pending, Some(factor), now);
+    let session = new_session(app, &pending, Some(proof), now);
     let device = pending.device_hash.as_ref().map(|hash| DeviceRecord {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: pending.user_id.clone(),
@@ -451,10 +470,18 @@ fn device_remembered(user_id: &str, session_id: &str, ip: &str, now: i64) -> Aud
 enum Answer {
     Totp(TotpCode),
     Recovery(String),
+    Webauthn(Box<Assertion>),
 }
 
 impl Answer {
-    fn parse(kind: FactorKind, code: Option<String>) -> Result<Self, AppError> {
+    fn parse(
+        kind: FactorKind,
+        code: Option<String>,
+        credential: Option<serde_json::Value>,
+    ) -> Result<Self, AppError> {
+        if kind == FactorKind::Webauthn {
+            return Ok(Self::Webauthn(Box::new(Assertion::parse(credential)?)));
+        }
         let code = code.ok_or_else(|| AppError::validation("code is required"))?;
         match kind {
             FactorKind::Totp => Ok(Self::Totp(TotpCode::parse(&code)?)),
@@ -467,12 +494,31 @@ impl Answer {
             ))),
         }
     }
+
+    /// Whether `factor` is the one this answer is for: a WebAuthn assertion names its
+    /// credential; the user has one factor of each other kind.
+    fn names(&self, factor: &FactorRecord) -> bool {
+        match self {
+            Self::Webauthn(assertion) => factor
+                .credential
+                .as_ref()
+                .is_some_and(|c| c.credential_id == assertion.credential_id),
+            _ => true,
+        }
+    }
 }
 
 /// What an answer will spend when the challenge completes.
 enum RightAnswer {
     TotpStep(i64),
     RecoveryCode(Vec<u8>),
+    /// The assertion's counter and backup state, and whether the credential is bound to
+    /// its authenticator.
+    Webauthn {
+        counter: i64,
+        backup_state: bool,
+        hardware_bound: bool,
+    },
 }
 
 impl RightAnswer {
@@ -481,26 +527,50 @@ impl RightAnswer {
             Self::TotpStep(step) => SpentCode::TotpStep {
                 factor_id,
                 step: *step,
+                at: now,
             },
             Self::RecoveryCode(hash) => SpentCode::RecoveryCode {
                 factor_id,
                 code_hash: hash,
                 at: now,
             },
+            Self::Webauthn {
+                counter,
+                backup_state,
+                ..
+            } => SpentCode::WebauthnCounter {
+                factor_id,
+                counter: *counter,
+                backup_state: *backup_state,
+                at: now,
+            },
         }
+    }
+
+    fn hardware_bound(&self) -> bool {
+        matches!(
+            self,
+            Self::Webauthn {
+                hardware_bound: true,
+                ..
+            }
+        )
     }
 }
 
-/// What the answer would spend, or `None` when it is wrong on its face (a TOTP code of
-/// no step in the window). Whether the code is still unspent (a recovery code issued
-/// and unused, a TOTP step after the last accepted one) is decided once, by the
-/// transaction that completes the challenge and spends it.
-fn check_answer(
+/// What the answer would spend, or `Err` when it is wrong on its face (a TOTP code of
+/// no step in the window; an assertion that does not verify, with why). Whether the
+/// code is still unspent (a recovery code issued and unused, a TOTP step after the last
+/// accepted one, a counter above the last one) is decided once, by the transaction that
+/// completes the challenge and spends it. An assertion without user verification is
+/// too weak a factor: refused before anything is counted.
+async fn check_answer(
     app: &SharedApp,
+    record: &ChallengeRecord,
     factor: &FactorRecord,
     answer: &Answer,
     now: i64,
-) -> Result<Option<RightAnswer>, AppError> {
+) -> Result<Result<RightAnswer, Option<String>>, AppError> {
     Ok(match answer {
         Answer::Totp(code) => {
             let sealed = factor
@@ -508,12 +578,85 @@ fn check_answer(
                 .as_deref()
                 .ok_or_else(|| AppError::internal("TOTP factor without a secret"))?;
             let secret = app.secrets.open(&factor.id, sealed)?;
-            totp_matching_step(&secret, code, now).map(|step| RightAnswer::TotpStep(step as i64))
+            totp_matching_step(&secret, code, now)
+                .map(|step| RightAnswer::TotpStep(step as i64))
+                .ok_or(None)
         }
-        Answer::Recovery(normalized) => Some(RightAnswer::RecoveryCode(
+        Answer::Recovery(normalized) => Ok(RightAnswer::RecoveryCode(
             app.secrets.recovery_code_hash(normalized),
         )),
+        Answer::Webauthn(assertion) => check_assertion(app, record, factor, assertion, now).await?,
     })
+}
+
+/// A WebAuthn answer: the assertion verified against the challenge's ceremony, its
+/// counter above the one last accepted (a counter going backwards may be a cloned
+/// credential: refused and audited).
+async fn check_assertion(
+    app: &SharedApp,
+    record: &ChallengeRecord,
+    factor: &FactorRecord,
+    assertion: &Assertion,
+    now: i64,
+) -> Result<Result<RightAnswer, Option<String>>, AppError> {
+    let facts = factor
+        .credential
+        .as_ref()
+        .ok_or_else(|| AppError::internal("WebAuthn factor without its credential"))?;
+    let result = match verify_assertion(app, record.webauthn_state.as_deref(), assertion) {
+        Ok(result) => result,
+        Err(WebauthnError::UserNotVerified) => {
+            return Err(AppError::new(
+                ErrorCode::StepupFactorInsufficient,
+                refusal(&WebauthnError::UserNotVerified),
+            ));
+        }
+        Err(e @ WebauthnError::CredentialPossibleCompromise) => {
+            counter_regressed(app, record, factor, None, now).await?;
+            return Ok(Err(Some(refusal(&e))));
+        }
+        Err(e) => return Ok(Err(Some(refusal(&e)))),
+    };
+    let counter = i64::from(result.counter());
+    if (counter > 0 || facts.sign_count > 0) && counter <= facts.sign_count {
+        counter_regressed(app, record, factor, Some(counter), now).await?;
+        return Ok(Err(Some(refusal(
+            &WebauthnError::CredentialPossibleCompromise,
+        ))));
+    }
+    Ok(Ok(RightAnswer::Webauthn {
+        counter,
+        backup_state: result.backup_state(),
+        hardware_bound: !facts.backup_eligible,
+    }))
+}
+
+/// Audits a WebAuthn signature counter that did not rise.
+async fn counter_regressed(
+    app: &SharedApp,
+    record: &ChallengeRecord,
+    factor: &FactorRecord,
+    counter: Option<i64>,
+    now: i64,
+) -> Result<(), AppError> {
+    let stored = factor.credential.as_ref().map(|c| c.sign_count);
+    app.store
+        .append_audit(&AuditEvent {
+            user_id: Some(record.user_id.clone()),
+            session_id: record.session_id.clone(),
+            purpose: Some(record.purpose.clone()),
+            factor: Some(FactorKind::Webauthn.as_str().to_owned()),
+            challenge_id: Some(record.id.clone()),
+            data: Some(
+                serde_json::json!({
+                    "factor_id": factor.id, "counter": counter, "stored_counter": stored,
+                })
+                .to_string(),
+            ),
+            ..AuditEvent::new(EventType::FactorCounterRegressed, now)
+        })
+        .await?;
+    Ok(())
 }
 
 /// One answer to a challenge, holding a place in the failure budget until it is

@@ -8,13 +8,14 @@ use stepgate_api::Risk;
 use stepgate_core::ErrorCode;
 use stepgate_core::audit::EventType;
 use stepgate_core::factor::{FactorKind, FactorStatus};
-use stepgate_core::purpose::{Purpose, Requirement};
+use stepgate_core::purpose::{FactorClass, Purpose, Requirement};
 use stepgate_core::stepup::{ChallengeStatus, ElevationMode};
 use stepgate_store::{AuditEvent, ChallengeRecord, FactorRecord};
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
+use crate::factors::webauthn;
 use crate::limits::limit_per_minute;
 use crate::risk::signals::{ActionRequest, UserHistory, action_signals};
 
@@ -45,9 +46,22 @@ pub struct OpenChallenge {
 }
 
 impl OpenChallenge {
+    /// The assertion options a passkey answers with, when one may.
+    pub fn webauthn_options(&self) -> Option<serde_json::Value> {
+        options_of(&self.record)
+    }
+
     pub fn attempts_left(&self) -> u32 {
         u32::try_from(self.record.max_attempts - self.record.failures).unwrap_or(0)
     }
+}
+
+/// A challenge's stored WebAuthn assertion options, as JSON.
+pub fn options_of(record: &ChallengeRecord) -> Option<serde_json::Value> {
+    record
+        .webauthn_options
+        .as_deref()
+        .and_then(|o| serde_json::from_str(o).ok())
 }
 
 /// Checks an RP-supplied action digest: 64 hex digits (SHA-256), kept lowercase.
@@ -117,7 +131,16 @@ pub async fn open(
         policy_version: Some(snapshot.version),
         ..AuditEvent::new(EventType::AccountStepupChallengeRequested, now)
     };
-    let allowed = answerable_factors(app, caller, purpose, &requirement, &event, now).await?;
+    let factors = app.store.factors_of_user(&caller.session.user_id).await?;
+    let user_id = &caller.session.user_id;
+    let allowed =
+        answerable_factors(app, user_id, &factors, purpose, &requirement, &event, now).await?;
+    let assertion = if allowed.iter().any(|k| k == FactorKind::Webauthn.as_str()) {
+        webauthn::assertion_for(app, &factors)?
+    } else {
+        None
+    };
+    let (webauthn_options, webauthn_state) = assertion.unzip();
     let risk = action_risk(app, caller, ip, purpose, now).await?;
     let mode = request.mode;
     let record = ChallengeRecord {
@@ -140,6 +163,8 @@ pub async fn open(
         action_digest: request.action_digest,
         action_summary: request.action_summary,
         login_context: None,
+        webauthn_options,
+        webauthn_state,
     };
     let event = AuditEvent {
         challenge_id: Some(record.id.clone()),
@@ -155,43 +180,54 @@ pub async fn open(
     })
 }
 
+/// Where a factor of each kind is enrolled.
+const ENROLL_TOTP: &str = "/v1/factors/totp";
+const ENROLL_WEBAUTHN: &str = "/v1/factors/webauthn/registrations";
+
 /// The user's factors that may answer: active, strong enough for the requirement, and
-/// not blocked by their failure budget. None at all is `STEPUP_REQUIRED` (enroll one);
-/// all strong ones blocked is `STEPUP_BLOCKED`, audited with `event`'s subject.
+/// not blocked by their failure budget. None at all, or none strong enough (a
+/// phishing-resistant purpose and no passkey), is `STEPUP_REQUIRED` naming what to
+/// enroll; all strong ones blocked is `STEPUP_BLOCKED`, audited with `event`'s subject.
 async fn answerable_factors(
     app: &SharedApp,
-    caller: &UserCaller,
+    user_id: &str,
+    factors: &[FactorRecord],
     purpose: &Purpose,
     requirement: &Requirement,
     event: &AuditEvent,
     now: i64,
 ) -> Result<Vec<String>, AppError> {
-    let user_id = &caller.session.user_id;
-    let factors = app.store.factors_of_user(user_id).await?;
-    let active = active_kinds(&factors);
-    if active.is_empty() {
-        return Err(AppError::new(
-            ErrorCode::StepupRequired,
-            "enroll a second factor first: this purpose needs a step-up and you have none",
-        )
-        .with("purpose", purpose.name.as_str())
-        .with("enrollment_required", true)
-        .with(
-            "enroll",
-            serde_json::json!(["/v1/factors/totp", "/v1/factors/recovery-codes"]),
-        ));
-    }
+    let active = active_kinds(factors);
     let strong_enough: Vec<FactorKind> = active
-        .into_iter()
-        .filter(|k| k.class(false).satisfies(requirement.factor))
+        .iter()
+        .copied()
+        .filter(|k| k.class().satisfies(requirement.factor))
         .collect();
+    if strong_enough.is_empty() {
+        let (detail, enroll) = if requirement.factor == FactorClass::PhishingResistant {
+            (
+                "this purpose needs a passkey or security key: enroll one first",
+                vec![ENROLL_WEBAUTHN],
+            )
+        } else {
+            (
+                "enroll a second factor first: this purpose needs a step-up and you have none",
+                vec![ENROLL_TOTP, ENROLL_WEBAUTHN],
+            )
+        };
+        return Err(AppError::new(ErrorCode::StepupRequired, detail)
+            .with("purpose", purpose.name.as_str())
+            .with("enrollment_required", true)
+            .with("factor", requirement.factor.as_str())
+            .with("enroll", serde_json::json!(enroll)));
+    }
     let mut allowed = Vec::new();
     for kind in &strong_enough {
         if !window_exhausted(app, user_id, *kind, now).await? {
             allowed.push(kind.as_str().to_owned());
         }
     }
-    if !strong_enough.is_empty() && allowed.is_empty() {
+    if allowed.is_empty() {
         app.store
             .append_audit(&AuditEvent {
                 kind: EventType::AccountStepupBlocked,

@@ -1,15 +1,19 @@
-//! Enrolling, listing and removing factors: TOTP and recovery codes.
+//! Enrolling, listing and removing factors: TOTP, passkeys and security keys
+//! (WebAuthn), recovery codes.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use stepgate_api::Problem;
-use stepgate_api::{ConfirmTotp, Factor, FactorList, RecoveryCodes, TotpEnrollment};
+use stepgate_api::{
+    ConfirmTotp, Factor, FactorList, FinishWebauthnRegistration, NewWebauthnRegistration,
+    RecoveryCodes, TotpEnrollment, WebauthnRegistration,
+};
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
-use crate::factors::{self, Presented};
+use crate::factors::{self, Presented, webauthn};
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, ELEVATION_HEADER};
 
 /// The elevation token the caller presented, if any (`Err`: the header is not text).
@@ -40,6 +44,59 @@ pub async fn enroll_totp(
 ) -> Result<(StatusCode, Json<TotpEnrollment>), AppError> {
     let enrollment = factors::enroll_totp(&app, &caller, ip, presented(&headers)).await?;
     Ok((StatusCode::CREATED, Json(enrollment)))
+}
+
+/// Start registering a passkey or security key: pass `options` to
+/// `navigator.credentials.create()` and post the credential to the registration.
+#[utoipa::path(post, path = "/v1/factors/webauthn/registrations", tag = "factors", operation_id = "startWebauthnRegistration",
+    params(
+        ("Stepgate-Elevation" = Option<String>, Header, description = "An elevation token for factors:enroll (needed once the user has an active factor; asked here, it carries to the finish)"),
+    ),
+    request_body = NewWebauthnRegistration,
+    responses(
+        (status = 201, body = WebauthnRegistration),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "STEPUP_REQUIRED (factors:enroll), with purpose and challenge_id; or UNAUTHENTICATED"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_TOKEN_* errors for the presented elevation"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: the user has the most passkeys allowed"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "UNAVAILABLE: public_url names no domain, so there is no WebAuthn relying party"),
+    ),
+    security(("access_token" = [])))]
+pub async fn start_webauthn_registration(
+    State(app): State<SharedApp>,
+    caller: UserCaller,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewWebauthnRegistration>,
+) -> Result<(StatusCode, Json<WebauthnRegistration>), AppError> {
+    let started =
+        webauthn::start_registration(&app, &caller, ip, presented(&headers), body.name).await?;
+    Ok((StatusCode::CREATED, Json(started)))
+}
+
+/// Finish a passkey registration with the browser's credential. The user's first
+/// factor comes with a first set of recovery codes (`recovery_codes`, shown once).
+#[utoipa::path(post, path = "/v1/factors/webauthn/registrations/{id}", tag = "factors", operation_id = "finishWebauthnRegistration",
+    params(("id" = String, Path, description = "The registration id")),
+    request_body = FinishWebauthnRegistration,
+    responses(
+        (status = 201, body = Factor),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED: not a credential, or it does not verify (origin, RP id, challenge, user verification), with why"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND: no such registration for this session"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: finished already, or the credential is registered already"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "CHALLENGE_EXPIRED: the registration expired"),
+    ),
+    security(("access_token" = [])))]
+pub async fn finish_webauthn_registration(
+    State(app): State<SharedApp>,
+    caller: UserCaller,
+    ClientIp(ip): ClientIp,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<FinishWebauthnRegistration>,
+) -> Result<(StatusCode, Json<Factor>), AppError> {
+    let factor = webauthn::finish_registration(&app, &caller, ip, &id, body.credential).await?;
+    Ok((StatusCode::CREATED, Json(factor)))
 }
 
 /// Activate a pending TOTP factor with a current code from the authenticator.

@@ -43,6 +43,7 @@ fn challenge_request(body: NewChallenge) -> Result<ChallengeRequest, AppError> {
 
 fn shown_challenge(c: OpenChallenge) -> Result<StepUpChallenge, AppError> {
     let attempts_left = c.attempts_left();
+    let webauthn_options = c.webauthn_options();
     Ok(StepUpChallenge {
         challenge_id: c.record.id,
         purpose: c.record.purpose,
@@ -55,6 +56,7 @@ fn shown_challenge(c: OpenChallenge) -> Result<StepUpChallenge, AppError> {
         policy_version: c.policy_version,
         action_summary: c.record.action_summary,
         risk: c.risk,
+        webauthn_options,
     })
 }
 
@@ -123,6 +125,7 @@ pub async fn verify(
     let answer = AnswerRequest {
         factor: body.factor,
         code: body.code,
+        credential: body.credential,
     };
     Ok(Json(
         match answers::answer(&app, caller, ip, &id, answer).await? {

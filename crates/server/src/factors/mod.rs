@@ -1,5 +1,8 @@
 //! Second factors below HTTP: enrolling TOTP (confirmed by a code) and recovery codes,
-//! listing and removing factors, and the step-up that guards those changes.
+//! listing and removing factors, and the step-up that guards those changes. WebAuthn
+//! credentials are in [`webauthn`].
+
+pub mod webauthn;
 
 use std::net::IpAddr;
 
@@ -120,6 +123,9 @@ pub async fn enroll_totp(
             last_step: None,
             created_at: now,
             confirmed_at: None,
+            name: None,
+            last_used_at: None,
+            credential: None,
         })
         .await?;
     let encoded = BASE32_NOPAD.encode(&secret);
@@ -174,6 +180,12 @@ pub async fn confirm_totp(
             "the code does not match; check the authenticator's clock and try the next code",
         )
     })?;
+    let first = !app
+        .store
+        .factors_of_user(&caller.session.user_id)
+        .await?
+        .iter()
+        .any(|f| f.status == FactorStatus::Active);
     let event = enrolled_event(caller, ip, FactorKind::Totp, &factor.id, now);
     if !app
         .store
@@ -185,26 +197,44 @@ pub async fn confirm_totp(
             "this factor is already confirmed",
         ));
     }
+    // A first factor comes with recovery codes, so nobody steps up just to get them.
+    let recovery_codes = if first {
+        let new = first_recovery_codes(app, caller, now)?;
+        let event = enrolled_event(caller, ip, FactorKind::RecoveryCode, &new.factor.id, now);
+        app.store
+            .replace_recovery_codes(&new.factor, &new.hashes, &event)
+            .await?;
+        Some(new.codes)
+    } else {
+        None
+    };
     remember_session_device(app, caller, &ip.to_string(), now).await?;
-    Ok(Factor {
-        factor_id: factor.id,
-        kind: factor.kind.as_str().to_owned(),
-        status: FactorStatus::Active.as_str().to_owned(),
-        created_at: rfc3339(factor.created_at),
-        confirmed_at: Some(rfc3339(now)),
-        codes_left: None,
-    })
+    let mut confirmed = shown(
+        FactorRecord {
+            status: FactorStatus::Active,
+            confirmed_at: Some(now),
+            ..factor
+        },
+        None,
+    );
+    confirmed.recovery_codes = recovery_codes;
+    Ok(confirmed)
 }
 
-pub async fn create_recovery_codes(
+/// A new set of recovery codes: the factor, the codes' keyed hashes (stored) and the
+/// codes themselves (shown once).
+pub(crate) struct NewRecoveryCodes {
+    pub factor: FactorRecord,
+    pub hashes: Vec<Vec<u8>>,
+    pub codes: Vec<String>,
+}
+
+/// Makes a set of recovery codes for the caller (not yet stored).
+pub(crate) fn first_recovery_codes(
     app: &SharedApp,
     caller: &UserCaller,
-    ip: IpAddr,
-    presented: Option<Presented<'_>>,
-) -> Result<RecoveryCodes, AppError> {
-    let now = app.now();
-    let existing = app.store.factors_of_user(&caller.session.user_id).await?;
-    guard_enrollment(app, caller, ip, presented, &existing, "recovery codes").await?;
+    now: i64,
+) -> Result<NewRecoveryCodes, AppError> {
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     let mut hashes = Vec::with_capacity(RECOVERY_CODES);
     while codes.len() < RECOVERY_CODES {
@@ -228,16 +258,52 @@ pub async fn create_recovery_codes(
         last_step: None,
         created_at: now,
         confirmed_at: Some(now),
+        name: None,
+        last_used_at: None,
+        credential: None,
     };
-    let event = enrolled_event(caller, ip, FactorKind::RecoveryCode, &factor.id, now);
+    Ok(NewRecoveryCodes {
+        factor,
+        hashes,
+        codes,
+    })
+}
+
+pub async fn create_recovery_codes(
+    app: &SharedApp,
+    caller: &UserCaller,
+    ip: IpAddr,
+    presented: Option<Presented<'_>>,
+) -> Result<RecoveryCodes, AppError> {
+    let now = app.now();
+    let existing = app.store.factors_of_user(&caller.session.user_id).await?;
+    guard_enrollment(app, caller, ip, presented, &existing, "recovery codes").await?;
+    let new = first_recovery_codes(app, caller, now)?;
+    let event = enrolled_event(caller, ip, FactorKind::RecoveryCode, &new.factor.id, now);
     app.store
-        .replace_recovery_codes(&factor, &hashes, &event)
+        .replace_recovery_codes(&new.factor, &new.hashes, &event)
         .await?;
     remember_session_device(app, caller, &ip.to_string(), now).await?;
     Ok(RecoveryCodes {
-        factor_id: factor.id,
-        codes,
+        factor_id: new.factor.id,
+        codes: new.codes,
     })
+}
+
+/// A factor as its user sees it (never its secret).
+pub(crate) fn shown(f: FactorRecord, codes_left: Option<i64>) -> Factor {
+    Factor {
+        factor_id: f.id,
+        kind: f.kind.as_str().to_owned(),
+        status: f.status.as_str().to_owned(),
+        name: f.name,
+        created_at: rfc3339(f.created_at),
+        confirmed_at: f.confirmed_at.map(rfc3339),
+        last_used_at: f.last_used_at.map(rfc3339),
+        hardware_bound: f.credential.map(|c| !c.backup_eligible),
+        codes_left,
+        recovery_codes: None,
+    }
 }
 
 pub async fn list(app: &SharedApp, caller: &UserCaller) -> Result<FactorList, AppError> {
@@ -248,14 +314,7 @@ pub async fn list(app: &SharedApp, caller: &UserCaller) -> Result<FactorList, Ap
         } else {
             None
         };
-        factors.push(Factor {
-            factor_id: f.id,
-            kind: f.kind.as_str().to_owned(),
-            status: f.status.as_str().to_owned(),
-            created_at: rfc3339(f.created_at),
-            confirmed_at: f.confirmed_at.map(rfc3339),
-            codes_left,
-        });
+        factors.push(shown(f, codes_left));
     }
     Ok(FactorList { factors })
 }
