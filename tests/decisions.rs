@@ -145,7 +145,10 @@ async fn the_authress_flow_elevates_only_the_session_that_stepped_up() {
     let asked = decide(&s, delete_prod(&phone)).await;
     assert_eq!(asked.body["decision"], "step_up", "{}", asked.text);
     let challenge = asked.body["challenge_id"].as_str().unwrap();
-    assert_eq!(asked.body["allowed_factors"], json!(["totp"]));
+    assert_eq!(
+        asked.body["allowed_factors"],
+        json!(["totp", "recovery_code"])
+    );
 
     // The user steps up in session mode (the decision's challenge is session mode).
     let passed = s

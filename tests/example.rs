@@ -139,7 +139,10 @@ async fn an_admin_deletes_a_production_resource_after_a_step_up_once() {
         "{c:?}"
     );
     assert_eq!(asked.body["purpose"], "admin:resources:delete");
-    assert_eq!(asked.body["allowed_factors"], json!(["totp"]));
+    assert_eq!(
+        asked.body["allowed_factors"],
+        json!(["totp", "recovery_code"])
+    );
     let challenge_id = asked.body["challenge_id"].as_str().unwrap().to_owned();
 
     // The user answers that challenge; the decision's challenges are session mode, so

@@ -217,14 +217,15 @@ async fn concurrent_wrong_step_ups_cannot_overrun_the_budget() {
     ]);
     assert_eq!(counts, expected);
     assert_eq!(s.db_snapshot().await["stepup_failures"], 10);
-    // The budget is spent for this factor: a new challenge is refused outright.
-    s.post(
-        "/v1/stepup/challenges",
-        Some(&token),
-        json!({"purpose": "reports:export"}),
-    )
-    .await
-    .assert_problem(403, "STEPUP_BLOCKED");
+    // The budget is spent for this factor: a new challenge no longer offers it (only
+    // the recovery codes that came with it), and TOTP answers are refused outright.
+    let c = s
+        .challenge(&token, json!({"purpose": "reports:export"}))
+        .await;
+    assert_eq!(c["allowed_factors"], json!(["recovery_code"]));
+    s.verify(&token, c["challenge_id"].as_str().unwrap(), "totp", &wrong)
+        .await
+        .assert_problem(403, "STEPUP_BLOCKED");
 }
 
 /// Ten different right recovery codes answer one challenge at once: one completes it,

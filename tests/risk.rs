@@ -130,7 +130,10 @@ async fn the_three_decisions() {
     two.assert_problem(401, "STEPUP_REQUIRED");
     assert_eq!(two.body["risk"]["tier"], "medium");
     assert_eq!(reasons(&two.body["risk"]), vec!["new device for this user"]);
-    assert_eq!(two.body["allowed_factors"], json!(["totp"]));
+    assert_eq!(
+        two.body["allowed_factors"],
+        json!(["totp", "recovery_code"])
+    );
     let challenge = two.body["challenge_id"].as_str().unwrap();
     // No access token is needed to answer a login challenge; a wrong code is counted.
     let wrong = s.verify_anonymous(challenge, "totp", "000000").await;

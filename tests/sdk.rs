@@ -220,9 +220,11 @@ async fn users_sessions_factors_and_the_login_step_up() {
         (enrollment.factor_id.as_str(), "totp", "active")
     );
     assert!(factor.confirmed_at.is_some());
+    // The first factor comes with recovery codes.
+    assert_eq!(factor.recovery_codes.as_ref().map(Vec::len), Some(10));
     let factors = c.anyone.factors(&first.access_token).await.unwrap().factors;
-    assert_eq!(factors.len(), 1);
-    assert_eq!(factors[0].factor_id, enrollment.factor_id);
+    assert_eq!(factors.len(), 2);
+    assert!(factors.iter().any(|f| f.factor_id == enrollment.factor_id));
     let devices = c.anyone.devices(&first.access_token).await.unwrap().devices;
     assert_eq!(devices.len(), 1, "{devices:?}");
     assert_eq!(devices[0].trust, "fingerprint");
@@ -260,7 +262,7 @@ async fn users_sessions_factors_and_the_login_step_up() {
         asked.risk
     );
     assert_eq!(asked.purpose, "login");
-    assert_eq!(asked.allowed_factors, ["totp"]);
+    assert_eq!(asked.allowed_factors, ["totp", "recovery_code"]);
     assert!(!asked.detail.is_empty());
     let wrong = c
         .anyone
@@ -330,7 +332,7 @@ async fn step_up_in_both_modes_redeem_decide_and_revoke() {
         .unwrap();
     assert_eq!(challenge.purpose, "admin:resources:delete");
     assert_eq!(challenge.title, "Delete a production resource");
-    assert_eq!(challenge.allowed_factors, ["totp"]);
+    assert_eq!(challenge.allowed_factors, ["totp", "recovery_code"]);
     assert_eq!(challenge.factor, "any");
     assert_eq!(challenge.mode, ElevationMode::Token);
     assert_eq!(challenge.attempts_left, 5);
@@ -525,7 +527,10 @@ async fn step_up_in_both_modes_redeem_decide_and_revoke() {
     assert_eq!(asked.title.as_deref(), Some("Delete a production resource"));
     assert_eq!(asked.acr_values.as_deref(), Some("urn:stepgate:acr:mfa"));
     assert_eq!(asked.max_age, Some(300));
-    assert_eq!(asked.allowed_factors.unwrap_or_default(), ["totp"]);
+    assert_eq!(
+        asked.allowed_factors.unwrap_or_default(),
+        ["totp", "recovery_code"]
+    );
     assert_eq!(asked.token_scheme, TokenScheme::Bearer);
     assert_eq!(asked.policy_version, 1);
     let code = totp.next().await;

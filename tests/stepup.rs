@@ -52,16 +52,25 @@ async fn totp_enrollment_keeps_the_secret_encrypted() {
     let ok = confirm(oathtool(&secret, step)).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(ok.body["status"], "active");
+    // The first factor comes with recovery codes, shown this once.
+    assert_eq!(ok.body["recovery_codes"].as_array().unwrap().len(), 10);
     confirm(oathtool(&secret, step + 1))
         .await
         .assert_problem(409, "CONFLICT");
 
     let factors = s.get("/v1/factors", Some(&token)).await;
-    assert_eq!(factors.body["factors"][0]["type"], "totp");
+    let mut kinds: Vec<&str> = factors.body["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["recovery_code", "totp"]);
     assert!(!factors.text.contains(&secret));
     assert_eq!(
         count(&s.audit("type=FACTOR_ENROLLED").await, "FACTOR_ENROLLED"),
-        1
+        2
     );
 
     // The database holds neither the base32 secret nor its raw bytes.
@@ -115,7 +124,7 @@ async fn admin_delete_elevation_lasts_five_minutes_once_from_one_ip() {
         .challenge(&token, json!({"purpose": "admin:resources:delete"}))
         .await;
     assert_eq!(c["title"], "Delete a production resource");
-    assert_eq!(c["allowed_factors"], json!(["totp"]));
+    assert_eq!(c["allowed_factors"], json!(["totp", "recovery_code"]));
     assert_eq!(c["attempts_left"], 5);
     assert_eq!(c["mode"], "token");
     let id = c["challenge_id"].as_str().unwrap();
@@ -256,14 +265,19 @@ async fn the_failure_budget_spans_challenges_and_never_locks_sign_in() {
             .await;
         }
     }
-    let r = s
-        .post(
-            "/v1/stepup/challenges",
-            Some(&token),
-            json!({"purpose": "admin:resources:delete"}),
-        )
+    // The budget is the factor's: TOTP is blocked, the recovery codes still answer.
+    let c = s
+        .challenge(&token, json!({"purpose": "admin:resources:delete"}))
         .await;
-    r.assert_problem(403, "STEPUP_BLOCKED");
+    assert_eq!(c["allowed_factors"], json!(["recovery_code"]));
+    s.verify(
+        &token,
+        c["challenge_id"].as_str().unwrap(),
+        "totp",
+        "000000",
+    )
+    .await
+    .assert_problem(403, "STEPUP_BLOCKED");
     // Sign-in is untouched, and the session goes on.
     assert_eq!(s.login("bruno", PASSWORD).await.status, 201);
     assert_eq!(
@@ -274,20 +288,58 @@ async fn the_failure_budget_spans_challenges_and_never_locks_sign_in() {
 
 #[tokio::test]
 async fn weaker_factors_are_insufficient_and_not_counted() {
-    let s = server().await;
+    let s = Server::with_config(&format!("{PURPOSES}\n[testing]\nclock_control = true\n")).await;
     let (token, secret, step) = totp_user(&s, "petra").await;
+    // With TOTP alone, a phishing-resistant purpose cannot even be attempted: the answer
+    // says what to enroll.
+    let r = s
+        .post(
+            "/v1/stepup/challenges",
+            Some(&token),
+            json!({"purpose": "payroll:transmit"}),
+        )
+        .await;
+    r.assert_problem(401, "STEPUP_REQUIRED");
+    assert_eq!(
+        r.body["enroll"],
+        json!(["/v1/factors/webauthn/registrations"])
+    );
+    // With a passkey beside it, TOTP is still not offered, and refused uncounted.
+    let c = s
+        .challenge(
+            &token,
+            json!({"purpose": "factors:enroll", "mode": "token"}),
+        )
+        .await;
+    let elevation = s
+        .verify(
+            &token,
+            c["challenge_id"].as_str().unwrap(),
+            "totp",
+            &oathtool(&secret, step + 1),
+        )
+        .await
+        .body["elevation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = common::webauthn::SoftPasskey::security_key();
+    s.register_passkey(&token, Some(&elevation), &key).await;
     let c = s
         .challenge(&token, json!({"purpose": "payroll:transmit"}))
         .await;
     assert_eq!(c["factor"], "phishing_resistant");
     assert_eq!(
         c["allowed_factors"],
-        json!([]),
+        json!(["webauthn"]),
         "TOTP is not offered for a phishing-resistant purpose"
     );
+    // A minute on, a TOTP step unspent so far is current.
+    s.set_clock(60).await;
+    let later = (unix_now() + 60) / 30;
     let id = c["challenge_id"].as_str().unwrap();
     for _ in 0..7 {
-        s.verify(&token, id, "totp", &oathtool(&secret, step + 1))
+        s.verify(&token, id, "totp", &oathtool(&secret, later))
             .await
             .assert_problem(403, "STEPUP_FACTOR_INSUFFICIENT");
     }
@@ -301,7 +353,7 @@ async fn weaker_factors_are_insufficient_and_not_counted() {
             &token,
             c["challenge_id"].as_str().unwrap(),
             "totp",
-            &oathtool(&secret, step + 1),
+            &oathtool(&secret, later),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -776,6 +828,9 @@ async fn bad_step_up_input_is_refused_and_stores_nothing() {
         json!({"factor": "totp", "code": "12345"}),
         json!({"factor": "totp", "code": 123456}),
         json!({"factor": "recovery_code", "code": "abcde-fghuj"}),
+        json!({"factor": "webauthn"}),
+        json!({"factor": "webauthn", "credential": "x"}),
+        json!({"factor": "webauthn", "credential": {"id": "AAAA", "type": "public-key"}}),
     ] {
         s.post(&verify, Some(&token), body)
             .await
@@ -783,10 +838,12 @@ async fn bad_step_up_input_is_refused_and_stores_nothing() {
     }
     // A well-formed answer with a factor the user does not have is not bad input: the
     // factor cannot answer (nothing is counted or stored either way).
+    let stranger = common::webauthn::SoftPasskey::security_key();
+    let options = json!({"publicKey": {"challenge": "AAAA"}});
     s.post(
         &verify,
         Some(&token),
-        json!({"factor": "recovery_code", "code": "abcde-fghij"}),
+        json!({"factor": "webauthn", "credential": stranger.assertion(&options, 1)}),
     )
     .await
     .assert_problem(403, "STEPUP_FACTOR_INSUFFICIENT");
@@ -973,7 +1030,7 @@ async fn adding_a_factor_next_to_one_is_a_step_up() {
         .await;
     r.assert_problem(401, "STEPUP_REQUIRED");
     assert_eq!(r.body["purpose"], "factors:enroll");
-    assert_eq!(r.body["allowed_factors"], json!(["totp"]));
+    assert_eq!(r.body["allowed_factors"], json!(["totp", "recovery_code"]));
     // One authenticator at a time.
     s.post("/v1/factors/totp", Some(&token), Value::Null)
         .await

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod webauthn;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -375,6 +377,37 @@ impl Server {
             .await;
         assert_eq!(confirm.status, 200, "{}", confirm.text);
         secret
+    }
+
+    /// Registers `key` for the token's user (with `elevation`, an elevation token for
+    /// `factors:enroll`, once they have a factor); returns the finish answer (the
+    /// factor).
+    pub async fn register_passkey(
+        &self,
+        token: &str,
+        elevation: Option<&str>,
+        key: &webauthn::SoftPasskey,
+    ) -> Value {
+        let mut req = self
+            .http
+            .post(self.url("/v1/factors/webauthn/registrations"))
+            .bearer_auth(token)
+            .json(&json!({"name": "test key"}));
+        if let Some(e) = elevation {
+            req = req.header("stepgate-elevation", e);
+        }
+        let started = self.send(req).await;
+        assert_eq!(started.status, 201, "{}", started.text);
+        let id = started.body["registration_id"].as_str().unwrap();
+        let finished = self
+            .post(
+                &format!("/v1/factors/webauthn/registrations/{id}"),
+                Some(token),
+                json!({"credential": key.register(&started.body["options"])}),
+            )
+            .await;
+        assert_eq!(finished.status, 201, "{}", finished.text);
+        finished.body
     }
 
     /// Creates a user, logs in and makes their recovery codes; returns the access token

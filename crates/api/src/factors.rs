@@ -66,7 +66,7 @@ pub struct Factor {
 pub struct NewWebauthnRegistration {
     /// What to call the credential (1 to 64 characters; default "Passkey").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schemas::CredentialName>))]
     pub name: Option<String>,
 }
 
@@ -92,7 +92,10 @@ pub struct WebauthnRegistration {
 pub struct FinishWebauthnRegistration {
     /// The browser's `PublicKeyCredential` (`credential.toJSON()`: `id`, `rawId`,
     /// `type`, `response.attestationObject`, `response.clientDataJSON`, base64url).
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = crate::schemas::RegistrationCredential)
+    )]
     pub credential: serde_json::Value,
 }
 

@@ -68,7 +68,81 @@ pub struct DeviceText(String);
 #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,512}$")]
 pub struct Fingerprint(String);
 
-/// The answer to a challenge: the factor, and a code of that factor's shape.
+/// A credential's name: 1–64 characters, without control characters.
+#[derive(ToSchema)]
+#[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,64}$")]
+pub struct CredentialName(String);
+
+/// Bytes as unpadded base64url (RFC 4648 section 5), canonically encoded.
+#[derive(ToSchema)]
+#[schema(
+    pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+)]
+pub struct Base64Url(String);
+
+/// The browser's `PublicKeyCredential` from `navigator.credentials.create()`, as its
+/// `toJSON()` writes it.
+#[derive(ToSchema)]
+#[allow(non_snake_case)]
+pub struct RegistrationCredential {
+    /// The credential id, base64url.
+    id: String,
+    #[schema(value_type = Base64Url)]
+    rawId: String,
+    /// `public-key`.
+    r#type: String,
+    response: AttestationResponse,
+    /// The client's extension outputs.
+    #[schema(value_type = Option<Object>)]
+    extensions: Option<String>,
+}
+
+/// `AuthenticatorAttestationResponse`.
+#[derive(ToSchema)]
+#[allow(non_snake_case)]
+pub struct AttestationResponse {
+    /// CBOR: the authenticator data and attestation statement.
+    #[schema(value_type = Base64Url)]
+    attestationObject: String,
+    #[schema(value_type = Base64Url)]
+    clientDataJSON: String,
+    /// How the browser can reach the authenticator (`usb`, `nfc`, `internal`, …).
+    transports: Option<Vec<String>>,
+}
+
+/// The browser's `PublicKeyCredential` from `navigator.credentials.get()`, as its
+/// `toJSON()` writes it.
+#[derive(ToSchema)]
+#[allow(non_snake_case)]
+pub struct AssertionCredential {
+    /// The credential id, base64url.
+    id: String,
+    #[schema(value_type = Base64Url)]
+    rawId: String,
+    /// `public-key`.
+    r#type: String,
+    response: AssertionResponse,
+    /// The client's extension outputs.
+    #[schema(value_type = Option<Object>)]
+    extensions: Option<String>,
+}
+
+/// `AuthenticatorAssertionResponse`.
+#[derive(ToSchema)]
+#[allow(non_snake_case)]
+pub struct AssertionResponse {
+    #[schema(value_type = Base64Url)]
+    authenticatorData: String,
+    #[schema(value_type = Base64Url)]
+    clientDataJSON: String,
+    #[schema(value_type = Base64Url)]
+    signature: String,
+    #[schema(value_type = Option<Base64Url>)]
+    userHandle: Option<String>,
+}
+
+/// The answer to a challenge: the factor, and a code of that factor's shape (or, for
+/// `webauthn`, the browser's assertion).
 pub struct ChallengeAnswer;
 
 impl utoipa::PartialSchema for ChallengeAnswer {
@@ -103,6 +177,18 @@ impl utoipa::PartialSchema for ChallengeAnswer {
                 "One of the user's recovery codes: 10 letters and digits (case, \
                  dashes and white space are ignored; o reads as 0, i and l as 1)",
             ))
+            .item(
+                ObjectBuilder::new()
+                    .property(
+                        "factor",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(["webauthn"])),
+                    )
+                    .property("credential", AssertionCredential::schema())
+                    .required("factor")
+                    .required("credential"),
+            )
             .into()
     }
 }

@@ -38,6 +38,26 @@ impl FactorKind {
         }
     }
 
+    /// The order a user is offered their factors in: the strongest and quickest first,
+    /// recovery codes (the last resort) last.
+    pub fn offer_rank(self) -> u8 {
+        match self {
+            Self::Webauthn => 0,
+            Self::Totp => 1,
+            Self::EmailOtp => 2,
+            Self::RecoveryCode => 3,
+            Self::Password => 4,
+        }
+    }
+
+    /// The user's active factor kinds, each once, in the order they are offered.
+    pub fn offered(active: impl IntoIterator<Item = Self>) -> Vec<Self> {
+        let mut kinds: Vec<Self> = active.into_iter().collect();
+        kinds.sort_by_key(|k| k.offer_rank());
+        kinds.dedup();
+        kinds
+    }
+
     /// The class an enrolled factor of this kind reaches. stepgate registers WebAuthn
     /// credentials with user verification required and refuses assertions without it,
     /// so an enrolled WebAuthn factor is phishing-resistant; nothing else is.
@@ -226,9 +246,22 @@ mod tests {
     #[test]
     fn only_webauthn_is_phishing_resistant() {
         assert_eq!(FactorKind::Webauthn.class(), FactorClass::PhishingResistant);
-        for kind in [FactorKind::Totp, FactorKind::EmailOtp, FactorKind::RecoveryCode] {
+        for kind in [
+            FactorKind::Totp,
+            FactorKind::EmailOtp,
+            FactorKind::RecoveryCode,
+        ] {
             assert_eq!(kind.class(), FactorClass::Any, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn factors_are_offered_strongest_first_and_once() {
+        use FactorKind::*;
+        assert_eq!(
+            FactorKind::offered([RecoveryCode, Totp, Webauthn, Totp]),
+            vec![Webauthn, Totp, RecoveryCode]
+        );
     }
 
     #[test]
@@ -244,7 +277,10 @@ mod tests {
         assert_eq!((key.acr(), key.amr()), ("phrh", &["hwk", "user"][..]));
         assert_eq!((synced.acr(), synced.amr()), ("phr", &["swk", "user"][..]));
         let totp = Proof::of(FactorKind::Totp);
-        assert_eq!((totp.acr(), totp.amr()), (crate::session::acr::MFA, &["otp"][..]));
+        assert_eq!(
+            (totp.acr(), totp.amr()),
+            (crate::session::acr::MFA, &["otp"][..])
+        );
         assert_eq!(Proof::of(FactorKind::RecoveryCode).amr(), &["kba"]);
     }
 }

@@ -331,11 +331,12 @@ impl Attempt<'_> {
         let geo = signals.geo.clone();
         let mut assessment = assess(&signals, &app.risk, self.now);
         let factors = app.store.factors_of_user(user_id).await?;
-        let active: Vec<FactorKind> = factors
-            .iter()
-            .filter(|f| f.status == FactorStatus::Active)
-            .map(|f| f.kind)
-            .collect();
+        let active = FactorKind::offered(
+            factors
+                .iter()
+                .filter(|f| f.status == FactorStatus::Active)
+                .map(|f| f.kind),
+        );
         let enrollment_required = active.is_empty();
         if enrollment_required {
             assessment.reasons.push(Reason {
@@ -425,12 +426,7 @@ impl Attempt<'_> {
             .iter()
             .filter(|k| k.class().satisfies(required))
             .map(|k| k.as_str().to_owned())
-            .fold(Vec::new(), |mut v, k| {
-                if !v.contains(&k) {
-                    v.push(k);
-                }
-                v
-            });
+            .collect();
         let snapshot = app.policy.current(&app.store).await?;
         let assertion = if allowed.iter().any(|k| k == FactorKind::Webauthn.as_str()) {
             let factors = app.store.factors_of_user(&pending.user_id).await?;
@@ -480,14 +476,14 @@ impl Attempt<'_> {
             refusal = refusal.with("webauthn_options", options);
         }
         Ok(refusal
-        .with("challenge_id", record.id)
-        .with("purpose", LOGIN_PURPOSE)
-        .with("allowed_factors", allowed)
-        .with("expires_at", rfc3339(record.expires_at))
-        .with(
-            "risk",
-            serde_json::to_value(&pending.risk).map_err(AppError::internal)?,
-        ))
+            .with("challenge_id", record.id)
+            .with("purpose", LOGIN_PURPOSE)
+            .with("allowed_factors", allowed)
+            .with("expires_at", rfc3339(record.expires_at))
+            .with(
+                "risk",
+                serde_json::to_value(&pending.risk).map_err(AppError::internal)?,
+            ))
     }
 }
 

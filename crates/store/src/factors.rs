@@ -223,7 +223,11 @@ pub enum SpentCode<'a> {
 macro_rules! spend_code {
     ($tx:ident, $code:expr) => {{
         let affected = match $code {
-            $crate::SpentCode::TotpStep { factor_id, step, at } => sqlx::query(
+            $crate::SpentCode::TotpStep {
+                factor_id,
+                step,
+                at,
+            } => sqlx::query(
                 "UPDATE factors SET last_step = $2, last_used_at = $3 WHERE id = $1 \
                  AND status = 'active' AND (last_step IS NULL OR last_step < $2)",
             )

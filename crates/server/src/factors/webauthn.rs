@@ -73,13 +73,26 @@ fn user_handle(user_id: &str) -> Uuid {
 }
 
 fn parse_name(name: Option<String>) -> Result<String, AppError> {
-    let name = name.map_or_else(|| "Passkey".to_owned(), |n| n.trim().to_owned());
+    let name = name.unwrap_or_else(|| "Passkey".to_owned());
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(AppError::validation(format!(
             "name must be 1 to {MAX_NAME} characters, without control characters"
         )));
     }
     Ok(name)
+}
+
+/// A credential as the browser's JSON, with `extensions: null` read as absent (as
+/// some clients write it).
+fn without_null_extensions(mut credential: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = credential.as_object_mut()
+        && object
+            .get("extensions")
+            .is_some_and(serde_json::Value::is_null)
+    {
+        object.remove("extensions");
+    }
+    credential
 }
 
 /// Why webauthn-rs refused a credential, in words for the caller.
@@ -116,8 +129,10 @@ pub async fn start_registration(
     let name = parse_name(name)?;
     let user_id = &caller.session.user_id;
     let existing = app.store.factors_of_user(user_id).await?;
-    let credentials: Vec<&CredentialFacts> =
-        existing.iter().filter_map(|f| f.credential.as_ref()).collect();
+    let credentials: Vec<&CredentialFacts> = existing
+        .iter()
+        .filter_map(|f| f.credential.as_ref())
+        .collect();
     if credentials.len() >= MAX_CREDENTIALS {
         return Err(AppError::new(
             ErrorCode::Conflict,
@@ -140,7 +155,6 @@ pub async fn start_registration(
     let exclude = credentials
         .iter()
         .filter_map(|c| URL_SAFE_NO_PAD.decode(&c.credential_id).ok())
-        .map(Into::into)
         .collect();
     let (options, state) = webauthn
         .start_passkey_registration(
@@ -181,8 +195,10 @@ pub async fn finish_registration(
     credential: serde_json::Value,
 ) -> Result<Factor, AppError> {
     let webauthn = rp(app)?;
-    let credential: RegisterPublicKeyCredential = serde_json::from_value(credential)
-        .map_err(|e| AppError::validation(format!("credential is not a PublicKeyCredential: {e}")))?;
+    let credential: RegisterPublicKeyCredential =
+        serde_json::from_value(without_null_extensions(credential)).map_err(|e| {
+            AppError::validation(format!("credential is not a PublicKeyCredential: {e}"))
+        })?;
     let now = app.now();
     let record = open_registration(app, caller, id, now).await?;
     let state: PasskeyRegistration = serde_json::from_str(&record.state)
@@ -197,7 +213,13 @@ pub async fn finish_registration(
     } else {
         Some(first_recovery_codes(app, caller, now)?)
     };
-    let mut events = vec![enrolled_event(caller, ip, FactorKind::Webauthn, &factor.id, now)];
+    let mut events = vec![enrolled_event(
+        caller,
+        ip,
+        FactorKind::Webauthn,
+        &factor.id,
+        now,
+    )];
     if let Some(codes) = &recovery {
         events.push(enrolled_event(
             caller,
@@ -219,10 +241,9 @@ pub async fn finish_registration(
         )
         .await
         .map_err(|e| match e {
-            stepgate_store::StoreError::Conflict => AppError::new(
-                ErrorCode::Conflict,
-                "this credential is registered already",
-            ),
+            stepgate_store::StoreError::Conflict => {
+                AppError::new(ErrorCode::Conflict, "this credential is registered already")
+            }
             e => e.into(),
         })?;
     if !finished {
@@ -249,7 +270,9 @@ async fn open_registration(
         .webauthn_registration(id)
         .await?
         .filter(|r| r.session_id == caller.session.id)
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such registration for this session"))?;
+        .ok_or_else(|| {
+            AppError::new(ErrorCode::NotFound, "no such registration for this session")
+        })?;
     if record.finished_at.is_some() {
         return Err(AppError::new(
             ErrorCode::Conflict,
@@ -351,9 +374,10 @@ impl Assertion {
         let credential = credential.ok_or_else(|| {
             AppError::validation("credential is required: the browser's PublicKeyCredential")
         })?;
-        let credential: PublicKeyCredential = serde_json::from_value(credential).map_err(|e| {
-            AppError::validation(format!("credential is not a PublicKeyCredential: {e}"))
-        })?;
+        let credential: PublicKeyCredential =
+            serde_json::from_value(without_null_extensions(credential)).map_err(|e| {
+                AppError::validation(format!("credential is not a PublicKeyCredential: {e}"))
+            })?;
         let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
         Ok(Self {
             credential,
@@ -398,7 +422,7 @@ mod tests {
     #[test]
     fn names_are_checked() {
         assert_eq!(parse_name(None).unwrap(), "Passkey");
-        assert_eq!(parse_name(Some(" YubiKey ".into())).unwrap(), "YubiKey");
+        assert_eq!(parse_name(Some("YubiKey 5".into())).unwrap(), "YubiKey 5");
         assert!(parse_name(Some(String::new())).is_err());
         assert!(parse_name(Some("a\nb".into())).is_err());
         assert!(parse_name(Some("x".repeat(65))).is_err());

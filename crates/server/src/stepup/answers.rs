@@ -10,11 +10,11 @@ use stepgate_core::ErrorCode;
 use stepgate_core::audit::EventType;
 use stepgate_core::factor::{FactorKind, FactorStatus, Proof, TotpCode, totp_matching_step};
 use stepgate_core::stepup::{Challenge, ElevationMode};
-use webauthn_rs::prelude::WebauthnError;
 use stepgate_store::{
     AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
     FailureOutcome, LoginCompletion, Reserved, SpentCode,
 };
+use webauthn_rs::prelude::WebauthnError;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;

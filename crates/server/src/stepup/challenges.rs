@@ -77,15 +77,14 @@ pub fn parse_digest(raw: Option<String>) -> Result<Option<String>, AppError> {
     }
 }
 
-/// The user's active factor kinds, each once, in enrollment order.
+/// The user's active factor kinds, each once, in the order they are offered.
 fn active_kinds(factors: &[FactorRecord]) -> Vec<FactorKind> {
-    let mut kinds = Vec::new();
-    for f in factors.iter().filter(|f| f.status == FactorStatus::Active) {
-        if !kinds.contains(&f.kind) {
-            kinds.push(f.kind);
-        }
-    }
-    kinds
+    FactorKind::offered(
+        factors
+            .iter()
+            .filter(|f| f.status == FactorStatus::Active)
+            .map(|f| f.kind),
+    )
 }
 
 async fn window_exhausted(
