@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
 pub mod webauthn;
 
 use std::collections::BTreeMap;

@@ -37,12 +37,15 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// A dependency (the database) is not reachable.
     Unavailable,
+    /// An email (a one-time code) could not be handed to the mail server; no code was
+    /// stored.
+    EmailNotSent,
     /// A bug or an unexpected failure; details go to the log, never to the caller.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         Self::StepupRequired,
         Self::StepupFactorInsufficient,
         Self::StepupTokenExpired,
@@ -68,6 +71,7 @@ impl ErrorCode {
         Self::Conflict,
         Self::MethodNotAllowed,
         Self::Unavailable,
+        Self::EmailNotSent,
         Self::Internal,
     ];
 
@@ -99,6 +103,7 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Unavailable => "UNAVAILABLE",
+            Self::EmailNotSent => "EMAIL_NOT_SENT",
             Self::Internal => "INTERNAL",
         }
     }
@@ -131,6 +136,7 @@ impl ErrorCode {
             Self::Conflict => "Conflict",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Unavailable => "Service unavailable",
+            Self::EmailNotSent => "Email not sent",
             Self::Internal => "Internal error",
         }
     }

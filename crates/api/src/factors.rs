@@ -116,3 +116,42 @@ pub struct RecoveryCodes {
     /// The codes (`xxxxx-xxxxx`): shown once, stored only as keyed hashes.
     pub codes: Vec<String>,
 }
+
+/// `POST /v1/factors/email`: enroll an address; a code is sent to it to confirm it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewEmailFactor {
+    /// The address codes will be sent to. (The pattern describes a plain subset of
+    /// the addresses accepted: up to 254 characters, `name@domain`, as mail servers
+    /// take them.)
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[A-Za-z0-9_%+-]{1,16}(\.[A-Za-z0-9_%+-]{1,16}){0,2}@[A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?){1,3}$"
+        )
+    )]
+    pub email: String,
+}
+
+/// A pending email factor: confirm it with the code just sent to the address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailEnrollment {
+    /// The pending factor's id.
+    pub factor_id: String,
+    /// The address, masked (`a***@example.com`).
+    pub sent_to: String,
+    /// When the code expires.
+    pub expires_at: String,
+}
+
+/// `POST /v1/factors/email/{id}/confirm`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmEmail {
+    /// The code from the mail (6 to 8 digits, as configured).
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^\s*([0-9]\s*){6,8}$"))]
+    pub code: String,
+}

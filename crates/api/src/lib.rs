@@ -42,15 +42,15 @@ pub use devices::{Device, DeviceList};
 pub use discovery::OpenIdConfiguration;
 pub use error::{ErrorCode, Problem};
 pub use factors::{
-    ConfirmTotp, Factor, FactorList, FinishWebauthnRegistration, NewWebauthnRegistration,
-    RecoveryCodes, TotpEnrollment, WebauthnRegistration,
+    ConfirmEmail, ConfirmTotp, EmailEnrollment, Factor, FactorList, FinishWebauthnRegistration,
+    NewEmailFactor, NewWebauthnRegistration, RecoveryCodes, TotpEnrollment, WebauthnRegistration,
 };
 pub use policy::{Policy, PurposeChange, PurposePolicy, PurposeUpdated, Requirement};
 pub use risk::{Risk, RiskReason};
 pub use sessions::{CurrentSession, DeviceInfo, Login, LoginResponse, LoginStepUp};
 pub use stepup::{
-    Elevation, ElevationList, ElevationMode, NewChallenge, Redeem, Redeemed, StepUpChallenge,
-    Verified, VerifyAnswer, VerifyChallenge,
+    ChallengeLinks, CodeSent, Elevation, ElevationList, ElevationMode, NewChallenge, Redeem,
+    Redeemed, SendCode, StepUpChallenge, Verified, VerifyAnswer, VerifyChallenge,
 };
 pub use testing::{ClockNow, ClockOffset};
 pub use users::{CreateUser, CreatedUser};

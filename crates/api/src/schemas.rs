@@ -73,6 +73,13 @@ pub struct Fingerprint(String);
 #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,64}$")]
 pub struct CredentialName(String);
 
+/// The factors a challenge can send a code for.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SendFactorName {
+    EmailOtp,
+}
+
 /// Bytes as unpadded base64url (RFC 4648 section 5), canonically encoded.
 #[derive(ToSchema)]
 #[schema(
@@ -176,6 +183,11 @@ impl utoipa::PartialSchema for ChallengeAnswer {
                 r"^[\s-]*([0-9a-tv-zA-TV-Z][\s-]*){10}$",
                 "One of the user's recovery codes: 10 letters and digits (case, \
                  dashes and white space are ignored; o reads as 0, i and l as 1)",
+            ))
+            .item(answer(
+                "email_otp",
+                r"^\s*([0-9]\s*){6,8}$",
+                "The code from the mail (6 to 8 digits, as configured)",
             ))
             .item(
                 ObjectBuilder::new()

@@ -120,6 +120,40 @@ pub struct StepUpChallenge {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub webauthn_options: Option<serde_json::Value>,
+    /// Routes that act on this challenge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<ChallengeLinks>,
+}
+
+/// Routes that act on a challenge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengeLinks {
+    /// When `email_otp` is allowed: `POST` here (`{"factor": "email_otp"}`) to have a
+    /// code sent; none is sent before.
+    pub send: String,
+}
+
+/// `POST /v1/stepup/challenges/{id}/send`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SendCode {
+    /// `email_otp`.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schemas::SendFactorName))]
+    pub factor: String,
+}
+
+/// A code on its way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CodeSent {
+    /// `email_otp`.
+    pub factor: String,
+    /// Where it went, masked (`a***@example.com`).
+    pub sent_to: String,
+    /// When the code expires; an earlier one for this challenge no longer works.
+    pub expires_at: String,
 }
 
 /// `POST /v1/stepup/challenges/{id}/verify` (its schema, with the code's shape for

@@ -167,6 +167,34 @@ impl std::fmt::Debug for TotpCode {
     }
 }
 
+/// An emailed one-time code as typed: exactly `digits` ASCII digits (6 to 8; spaces
+/// are tolerated and dropped).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailCode(String);
+
+impl EmailCode {
+    pub fn parse(raw: &str, digits: usize) -> Result<Self, Error> {
+        let code: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+        if code.len() == digits && code.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(code))
+        } else {
+            Err(Error::validation(format!(
+                "an email code is {digits} digits"
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for EmailCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmailCode(***)")
+    }
+}
+
 /// RFC 6238 parameters stepgate uses: SHA-1, 6 digits, 30-second steps, ±1 step.
 pub const TOTP_STEP: u64 = 30;
 pub const TOTP_DIGITS: usize = 6;
@@ -253,6 +281,19 @@ mod tests {
         ] {
             assert_eq!(kind.class(), FactorClass::Any, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn email_codes_parse_to_their_length() {
+        assert_eq!(EmailCode::parse("123 456", 6).unwrap().as_str(), "123456");
+        assert!(EmailCode::parse("12345678", 8).is_ok());
+        for bad in ["12345", "1234567", "12345a", ""] {
+            assert!(EmailCode::parse(bad, 6).is_err(), "{bad}");
+        }
+        assert_eq!(
+            format!("{:?}", EmailCode::parse("123456", 6).unwrap()),
+            "EmailCode(***)"
+        );
     }
 
     #[test]

@@ -91,6 +91,14 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The address as shown back to its owner where others might see it: the first
+    /// character of the local part, then `***@` and the domain.
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
+        let first: String = local.chars().take(1).collect();
+        format!("{first}***@{domain}")
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +137,10 @@ mod tests {
     #[test]
     fn emails_need_one_at_and_two_parts() {
         assert!(Email::parse("a@b.example").is_ok());
+        assert_eq!(
+            Email::parse("ada@b.example").unwrap().masked(),
+            "a***@b.example"
+        );
         for bad in ["", "a", "@b", "a@", "a@@b", "a b@c", "a@.b", "a@b."] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }

@@ -37,6 +37,8 @@ pub struct App {
     pub forward_rules: crate::forward_auth::Rules,
     /// The WebAuthn relying party of `public_url` (none when it names no domain).
     pub webauthn: Option<webauthn_rs::Webauthn>,
+    /// Where email codes are sent: `[smtp]`, or files in `DATA_DIR/mail/`.
+    pub mail: crate::mail::Mailer,
 }
 
 pub type SharedApp = Arc<App>;
@@ -91,6 +93,7 @@ impl App {
         let webauthn = crate::factors::webauthn::relying_party(&config.public_url)
             .map_err(|why| tracing::warn!("passkeys are unavailable: {why}"))
             .ok();
+        let mail = crate::mail::Mailer::from_config(&config).context("[smtp]")?;
         let lifetimes = SessionLifetimes {
             session_ttl: config.session.ttl_seconds,
             access_token_ttl: config.session.access_token_ttl_seconds,
@@ -113,6 +116,7 @@ impl App {
             api_keys,
             forward_rules,
             webauthn,
+            mail,
         })
     }
 }

@@ -210,6 +210,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 pub struct SecretsKey {
     aead: aws_lc_rs::aead::LessSafeKey,
     recovery_mac: aws_lc_rs::hmac::Key,
+    email_mac: aws_lc_rs::hmac::Key,
 }
 
 const NONCE_LEN: usize = 12;
@@ -240,10 +241,12 @@ impl SecretsKey {
         );
         // Separate keys per use: the MAC key is derived, never the raw key.
         let master = hmac::Key::new(hmac::HMAC_SHA256, key);
-        let derived = hmac::sign(&master, b"stepgate recovery codes v1");
+        let derive =
+            |label: &[u8]| hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(&master, label).as_ref());
         Self {
             aead,
-            recovery_mac: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            recovery_mac: derive(b"stepgate recovery codes v1"),
+            email_mac: derive(b"stepgate email codes v1"),
         }
     }
 
@@ -280,6 +283,17 @@ impl SecretsKey {
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut data)
             .map_err(|_| anyhow::anyhow!("a sealed secret failed to open (wrong secrets key?)"))?;
         Ok(plain.to_vec())
+    }
+
+    /// The stored form of an emailed code, bound to what it answers (`owner`: a
+    /// challenge id, or the factor id it confirms).
+    pub fn email_code_hash(&self, owner: &str, code: &str) -> Vec<u8> {
+        let mut message = owner.as_bytes().to_vec();
+        message.push(0);
+        message.extend_from_slice(code.as_bytes());
+        aws_lc_rs::hmac::sign(&self.email_mac, &message)
+            .as_ref()
+            .to_vec()
     }
 
     /// The stored form of a recovery code.

@@ -25,6 +25,7 @@ pub mod http;
 pub mod keys;
 pub mod limits;
 pub mod login;
+pub mod mail;
 pub mod passwords;
 pub mod policy;
 pub mod risk;

@@ -475,6 +475,9 @@ impl Attempt<'_> {
         if let Some(options) = crate::stepup::challenges::options_of(&record) {
             refusal = refusal.with("webauthn_options", options);
         }
+        if let Some(links) = crate::stepup::challenges::links_of(&record.id, &allowed) {
+            refusal = refusal.with("links", serde_json::json!(links));
+        }
         Ok(refusal
             .with("challenge_id", record.id)
             .with("purpose", LOGIN_PURPOSE)

@@ -207,6 +207,13 @@ pub enum SpentCode<'a> {
         code_hash: &'a [u8],
         at: i64,
     },
+    /// An emailed code answering challenge `owner`, by its hash: live and unspent.
+    EmailCode {
+        factor_id: &'a str,
+        owner: &'a str,
+        code_hash: &'a [u8],
+        at: i64,
+    },
     /// A WebAuthn assertion's signature counter: it must rise above the last accepted
     /// one, unless the authenticator keeps none (0 after 0).
     WebauthnCounter {
@@ -254,6 +261,32 @@ macro_rules! spend_code {
             .execute(&mut *$tx)
             .await?
             .rows_affected(),
+            $crate::SpentCode::EmailCode {
+                factor_id,
+                owner,
+                code_hash,
+                at,
+            } => {
+                let spent = sqlx::query(
+                    "UPDATE email_codes SET used_at = $4 WHERE owner = $1 AND factor_id = $2 \
+                     AND code_hash = $3 AND used_at IS NULL AND expires_at > $4",
+                )
+                .bind(owner)
+                .bind(factor_id)
+                .bind(code_hash)
+                .bind(at)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if spent == 1 {
+                    sqlx::query("UPDATE factors SET last_used_at = $2 WHERE id = $1")
+                        .bind(factor_id)
+                        .bind(at)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                spent
+            }
             $crate::SpentCode::RecoveryCode {
                 factor_id,
                 code_hash,
@@ -312,6 +345,10 @@ impl Store {
     pub async fn delete_factor(&self, id: &str, user_id: &str, audit: &AuditEvent) -> Result<bool> {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             sqlx::query("DELETE FROM recovery_codes WHERE factor_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM email_codes WHERE factor_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

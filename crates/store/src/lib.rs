@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 mod api_keys;
 mod audit;
 mod decisions;
+mod email;
 mod factors;
 mod policy;
 mod risk;
@@ -32,6 +33,7 @@ mod webauthn;
 pub use api_keys::{ApiKeyRecord, Revocation};
 pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use decisions::DecisionRecord;
+pub use email::EmailCodeRecord;
 pub use factors::{CredentialFacts, FactorRecord, SpentCode};
 pub use policy::PolicyVersionRecord;
 pub use risk::{DeviceRecord, LoginCompletion, LoginRecord, Prune};

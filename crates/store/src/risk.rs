@@ -343,7 +343,7 @@ impl Store {
     /// Deletes what can no longer matter, each table by its own cutoff (a Unix time;
     /// rows older are deleted). Returns how many rows went.
     pub async fn prune(&self, cutoffs: &Prune) -> Result<u64> {
-        let statements: [(&str, i64); 8] = [
+        let statements: [(&str, i64); 9] = [
             (
                 "DELETE FROM rate_counters WHERE window_start < $1",
                 cutoffs.rate_counters,
@@ -366,6 +366,10 @@ impl Store {
             ),
             (
                 "DELETE FROM webauthn_registrations WHERE expires_at < $1",
+                cutoffs.challenges,
+            ),
+            (
+                "DELETE FROM email_codes WHERE expires_at < $1",
                 cutoffs.challenges,
             ),
             (
@@ -401,7 +405,8 @@ pub struct Prune {
     pub stepup_failures: i64,
     /// DPoP replay records whose proofs expired before this.
     pub dpop_proofs: i64,
-    /// Challenges and WebAuthn registration ceremonies that expired before this.
+    /// Challenges, WebAuthn registration ceremonies and emailed codes that expired
+    /// before this.
     pub challenges: i64,
     /// Elevations that expired before this.
     pub elevations: i64,

@@ -8,6 +8,7 @@ impl Config {
         self.check_durations()?;
         self.check_limits()?;
         self.check_places()?;
+        self.check_email()?;
         self.check_purposes()?;
         self.check_forward_routes()
     }
@@ -129,6 +130,41 @@ impl Config {
         }
         if self.decisions.record_queue == 0 || self.decisions.record_batch == 0 {
             return Err("decisions: record_queue and record_batch must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Email codes: 6 to 8 digits that live a while; a mail server that names itself.
+    fn check_email(&self) -> Result<(), String> {
+        let email = &self.email;
+        if !(6..=8).contains(&email.code_digits) {
+            return Err("email.code_digits: must be 6, 7 or 8".into());
+        }
+        if !(30..=3600).contains(&email.code_ttl_seconds) {
+            return Err("email.code_ttl_seconds: must be 30 to 3600".into());
+        }
+        if email.sends_per_user_per_minute == 0 || email.sends_per_address_per_minute == 0 {
+            return Err("email: sends per minute must be at least 1".into());
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.host.trim().is_empty() {
+                return Err("smtp.host: must name the mail server".into());
+            }
+            if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(format!(
+                    "smtp.from: {:?} is not an email address",
+                    smtp.from
+                ));
+            }
+            if smtp.username.is_some() != smtp.password.is_some() {
+                return Err("smtp: username and password go together".into());
+            }
+        }
+        if email.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!(
+                "email.from: {:?} is not an email address",
+                email.from
+            ));
         }
         Ok(())
     }

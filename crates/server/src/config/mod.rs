@@ -56,6 +56,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "policy_schema",
     "decisions",
     "forward_auth",
+    "smtp",
+    "email",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +110,9 @@ pub struct Config {
     pub policy_schema: Option<PathBuf>,
     pub decisions: DecisionsConfig,
     pub forward_auth: ForwardAuthConfig,
+    /// Absent: mails go to `DATA_DIR/mail/`.
+    pub smtp: Option<SmtpConfig>,
+    pub email: EmailConfig,
 }
 
 impl Config {
@@ -187,6 +192,8 @@ impl Default for Config {
             policy_schema: None,
             decisions: DecisionsConfig::default(),
             forward_auth: ForwardAuthConfig::default(),
+            smtp: None,
+            email: EmailConfig::default(),
         }
     }
 }

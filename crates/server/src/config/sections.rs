@@ -403,3 +403,61 @@ impl PurposeConfig {
         })
     }
 }
+
+/// `[smtp]`: the mail server that email one-time codes are sent through. Without it,
+/// mails are written to `DATA_DIR/mail/` as `.eml` files (development).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// `none` (plain, for a local relay), `starttls` or `tls` (implicit TLS).
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// The sender address.
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    #[default]
+    Starttls,
+    Tls,
+}
+
+/// `[email]`: email one-time codes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// Digits per code, 6 to 8.
+    pub code_digits: u8,
+    /// How long a code may be used after it is sent.
+    pub code_ttl_seconds: i64,
+    /// Codes sent per user per minute (over all their addresses and challenges).
+    pub sends_per_user_per_minute: u32,
+    /// Codes sent to one address per minute.
+    pub sends_per_address_per_minute: u32,
+    /// The sender address when mails go to files (without `[smtp]`).
+    pub from: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            code_digits: 6,
+            code_ttl_seconds: 300,
+            sends_per_user_per_minute: 3,
+            sends_per_address_per_minute: 3,
+            from: "stepgate@localhost".into(),
+        }
+    }
+}

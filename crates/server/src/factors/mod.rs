@@ -2,6 +2,7 @@
 //! listing and removing factors, and the step-up that guards those changes. WebAuthn
 //! credentials are in [`webauthn`].
 
+pub mod email;
 pub mod webauthn;
 
 use std::net::IpAddr;

@@ -32,6 +32,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         Conflict => StatusCode::CONFLICT,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        EmailNotSent => StatusCode::BAD_GATEWAY,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

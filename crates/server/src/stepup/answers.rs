@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use stepgate_api::LoginResponse;
 use stepgate_core::ErrorCode;
 use stepgate_core::audit::EventType;
-use stepgate_core::factor::{FactorKind, FactorStatus, Proof, TotpCode, totp_matching_step};
+use stepgate_core::factor::{
+    EmailCode, FactorKind, FactorStatus, Proof, TotpCode, totp_matching_step,
+};
 use stepgate_core::stepup::{Challenge, ElevationMode};
 use stepgate_store::{
     AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
@@ -19,6 +21,7 @@ use webauthn_rs::prelude::WebauthnError;
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
+use crate::factors::email;
 use crate::factors::webauthn::{Assertion, refusal, verify_assertion};
 use crate::limits::rate_limit;
 use crate::login::{PendingLogin, login_record, login_succeeded, new_session, session_granted};
@@ -164,7 +167,8 @@ async fn check(
     challenge.requirement.issuable()?;
     let kind = FactorKind::parse(&body.factor)?;
     challenge.check_factor(kind.class())?;
-    let answer = Answer::parse(kind, body.code, body.credential)?;
+    let digits = usize::from(app.config.email.code_digits);
+    let answer = Answer::parse(kind, body.code, body.credential, digits)?;
     let factor = app
         .store
         .factors_of_user(&challenge.user_id)
@@ -206,7 +210,7 @@ fn not_found() -> AppError {
 
 /// An action challenge answers only to its own session; a login challenge (no session
 /// yet) to whoever holds its id, which only the password's owner was given.
-fn answering_caller(
+pub(crate) fn answering_caller(
     record: &ChallengeRecord,
     caller: Option<UserCaller>,
 ) -> Result<Option<UserCaller>, AppError> {
@@ -470,6 +474,7 @@ fn device_remembered(user_id: &str, session_id: &str, ip: &str, now: i64) -> Aud
 enum Answer {
     Totp(TotpCode),
     Recovery(String),
+    Email(EmailCode),
     Webauthn(Box<Assertion>),
 }
 
@@ -478,6 +483,7 @@ impl Answer {
         kind: FactorKind,
         code: Option<String>,
         credential: Option<serde_json::Value>,
+        email_digits: usize,
     ) -> Result<Self, AppError> {
         if kind == FactorKind::Webauthn {
             return Ok(Self::Webauthn(Box::new(Assertion::parse(credential)?)));
@@ -485,6 +491,7 @@ impl Answer {
         let code = code.ok_or_else(|| AppError::validation("code is required"))?;
         match kind {
             FactorKind::Totp => Ok(Self::Totp(TotpCode::parse(&code)?)),
+            FactorKind::EmailOtp => Ok(Self::Email(EmailCode::parse(&code, email_digits)?)),
             FactorKind::RecoveryCode => crate::factors::normalize_recovery_code(&code)
                 .map(Self::Recovery)
                 .ok_or_else(|| AppError::validation("a recovery code is 10 letters and digits")),
@@ -512,6 +519,11 @@ impl Answer {
 enum RightAnswer {
     TotpStep(i64),
     RecoveryCode(Vec<u8>),
+    /// The hash of the code sent for this challenge (`owner`).
+    EmailCode {
+        owner: String,
+        hash: Vec<u8>,
+    },
     /// The assertion's counter and backup state, and whether the credential is bound to
     /// its authenticator.
     Webauthn {
@@ -531,6 +543,12 @@ impl RightAnswer {
             },
             Self::RecoveryCode(hash) => SpentCode::RecoveryCode {
                 factor_id,
+                code_hash: hash,
+                at: now,
+            },
+            Self::EmailCode { owner, hash } => SpentCode::EmailCode {
+                factor_id,
+                owner,
                 code_hash: hash,
                 at: now,
             },
@@ -585,6 +603,13 @@ async fn check_answer(
         Answer::Recovery(normalized) => Ok(RightAnswer::RecoveryCode(
             app.secrets.recovery_code_hash(normalized),
         )),
+        Answer::Email(code) => email::matching_code(app, &record.id, factor, code, now)
+            .await?
+            .map(|hash| RightAnswer::EmailCode {
+                owner: record.id.clone(),
+                hash,
+            })
+            .ok_or(None),
         Answer::Webauthn(assertion) => check_assertion(app, record, factor, assertion, now).await?,
     })
 }

@@ -56,6 +56,17 @@ impl OpenChallenge {
     }
 }
 
+/// The routes that act on challenge `id`: where to have a code sent, when a factor
+/// that is sent one may answer.
+pub fn links_of(id: &str, allowed_factors: &[String]) -> Option<stepgate_api::ChallengeLinks> {
+    allowed_factors
+        .iter()
+        .any(|f| f == FactorKind::EmailOtp.as_str())
+        .then(|| stepgate_api::ChallengeLinks {
+            send: format!("/v1/stepup/challenges/{id}/send"),
+        })
+}
+
 /// A challenge's stored WebAuthn assertion options, as JSON.
 pub fn options_of(record: &ChallengeRecord) -> Option<serde_json::Value> {
     record
@@ -87,7 +98,7 @@ fn active_kinds(factors: &[FactorRecord]) -> Vec<FactorKind> {
     )
 }
 
-async fn window_exhausted(
+pub(crate) async fn window_exhausted(
     app: &SharedApp,
     user_id: &str,
     kind: FactorKind,
@@ -182,6 +193,7 @@ pub async fn open(
 /// Where a factor of each kind is enrolled.
 const ENROLL_TOTP: &str = "/v1/factors/totp";
 const ENROLL_WEBAUTHN: &str = "/v1/factors/webauthn/registrations";
+const ENROLL_EMAIL: &str = "/v1/factors/email";
 
 /// The user's factors that may answer: active, strong enough for the requirement, and
 /// not blocked by their failure budget. None at all, or none strong enough (a
@@ -211,7 +223,7 @@ async fn answerable_factors(
         } else {
             (
                 "enroll a second factor first: this purpose needs a step-up and you have none",
-                vec![ENROLL_TOTP, ENROLL_WEBAUTHN],
+                vec![ENROLL_WEBAUTHN, ENROLL_TOTP, ENROLL_EMAIL],
             )
         };
         return Err(AppError::new(ErrorCode::StepupRequired, detail)

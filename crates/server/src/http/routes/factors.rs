@@ -6,14 +6,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use stepgate_api::Problem;
 use stepgate_api::{
-    ConfirmTotp, Factor, FactorList, FinishWebauthnRegistration, NewWebauthnRegistration,
-    RecoveryCodes, TotpEnrollment, WebauthnRegistration,
+    ConfirmEmail, ConfirmTotp, EmailEnrollment, Factor, FactorList, FinishWebauthnRegistration,
+    NewEmailFactor, NewWebauthnRegistration, RecoveryCodes, TotpEnrollment, WebauthnRegistration,
 };
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
-use crate::factors::{self, Presented, webauthn};
+use crate::factors::{self, Presented, email, webauthn};
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, ELEVATION_HEADER};
 
 /// The elevation token the caller presented, if any (`Err`: the header is not text).
@@ -97,6 +97,59 @@ pub async fn finish_webauthn_registration(
 ) -> Result<(StatusCode, Json<Factor>), AppError> {
     let factor = webauthn::finish_registration(&app, &caller, ip, &id, body.credential).await?;
     Ok((StatusCode::CREATED, Json(factor)))
+}
+
+/// Enroll an email address for one-time codes: a code is sent to it; confirm it to
+/// activate the factor.
+#[utoipa::path(post, path = "/v1/factors/email", tag = "factors", operation_id = "enrollEmail",
+    params(
+        ("Stepgate-Elevation" = Option<String>, Header, description = "An elevation token for factors:enroll (needed once the user has an active factor)"),
+    ),
+    request_body = NewEmailFactor,
+    responses(
+        (status = 201, body = EmailEnrollment),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "STEPUP_REQUIRED (factors:enroll), with purpose and challenge_id; or UNAUTHENTICATED"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_TOKEN_* errors for the presented elevation"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: an address is already enrolled"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED: too many codes for this user or address"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "EMAIL_NOT_SENT: the mail server did not take the mail; nothing was stored"),
+    ),
+    security(("access_token" = [])))]
+pub async fn enroll_email(
+    State(app): State<SharedApp>,
+    caller: UserCaller,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewEmailFactor>,
+) -> Result<(StatusCode, Json<EmailEnrollment>), AppError> {
+    let enrolled = email::enroll(&app, &caller, ip, presented(&headers), &body.email).await?;
+    Ok((StatusCode::CREATED, Json(enrolled)))
+}
+
+/// Activate a pending email factor with the code sent to the address. The user's first
+/// factor comes with a first set of recovery codes (`recovery_codes`, shown once).
+#[utoipa::path(post, path = "/v1/factors/email/{id}/confirm", tag = "factors", operation_id = "confirmEmail",
+    params(("id" = String, Path, description = "The factor id")),
+    request_body = ConfirmEmail,
+    responses(
+        (status = 200, body = Factor),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED: wrong (with attempts_left) or malformed code"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "CONFLICT: already confirmed"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "CHALLENGE_EXPIRED: the code expired or was tried too often"),
+    ),
+    security(("access_token" = [])))]
+pub async fn confirm_email(
+    State(app): State<SharedApp>,
+    caller: UserCaller,
+    ClientIp(ip): ClientIp,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ConfirmEmail>,
+) -> Result<Json<Factor>, AppError> {
+    Ok(Json(
+        email::confirm(&app, &caller, ip, &id, &body.code).await?,
+    ))
 }
 
 /// Activate a pending TOTP factor with a current code from the authenticator.

@@ -7,13 +7,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use stepgate_api::Problem;
 use stepgate_api::{
-    Elevation, ElevationList, ElevationMode, NewChallenge, Redeem, Redeemed, StepUpChallenge,
-    Verified, VerifyAnswer, VerifyChallenge,
+    CodeSent, Elevation, ElevationList, ElevationMode, NewChallenge, Redeem, Redeemed, SendCode,
+    StepUpChallenge, Verified, VerifyAnswer, VerifyChallenge,
 };
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
+use crate::factors::email;
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserOrService};
 use crate::http::rfc3339;
 use crate::stepup::answers::{self, AnswerRequest, Passed};
@@ -44,6 +45,7 @@ fn challenge_request(body: NewChallenge) -> Result<ChallengeRequest, AppError> {
 fn shown_challenge(c: OpenChallenge) -> Result<StepUpChallenge, AppError> {
     let attempts_left = c.attempts_left();
     let webauthn_options = c.webauthn_options();
+    let links = challenges::links_of(&c.record.id, &c.allowed_factors);
     Ok(StepUpChallenge {
         challenge_id: c.record.id,
         purpose: c.record.purpose,
@@ -57,6 +59,7 @@ fn shown_challenge(c: OpenChallenge) -> Result<StepUpChallenge, AppError> {
         action_summary: c.record.action_summary,
         risk: c.risk,
         webauthn_options,
+        links,
     })
 }
 
@@ -98,6 +101,35 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<StepUpChallenge>), AppError> {
     let opened = challenges::open(&app, &caller, ip, challenge_request(body)?).await?;
     Ok((StatusCode::CREATED, Json(shown_challenge(opened)?)))
+}
+
+/// Send a one-time code for a challenge (`email_otp`: to the user's address). Codes are
+/// sent only on this request, never when a challenge opens; sending again replaces the
+/// earlier code. A login challenge needs no access token (its id is the proof).
+#[utoipa::path(post, path = "/v1/stepup/challenges/{id}/send", tag = "stepup", operation_id = "sendChallengeCode",
+    params(("id" = String, Path, description = "The challenge id")),
+    request_body = SendCode,
+    responses(
+        (status = 200, body = CodeSent),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "UNAUTHENTICATED: an action challenge needs its session's access token"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "STEPUP_FACTOR_INSUFFICIENT (no address enrolled, or too weak for the purpose) or STEPUP_BLOCKED"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "CHALLENGE_EXPIRED"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "RATE_LIMITED: too many codes for this user or address"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "EMAIL_NOT_SENT: the mail server did not take the mail; no code was stored"),
+    ),
+    security((), ("access_token" = [])))]
+pub async fn send_code(
+    State(app): State<SharedApp>,
+    MaybeUser(caller): MaybeUser,
+    ClientIp(ip): ClientIp,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<SendCode>,
+) -> Result<Json<CodeSent>, AppError> {
+    Ok(Json(
+        email::send_for_challenge(&app, caller, ip, &id, &body.factor).await?,
+    ))
 }
 
 /// Answer a challenge. Checks, in order: the challenge is live, the factor is strong
