@@ -982,3 +982,109 @@ async fn the_token_verifier_wants_the_proof_of_a_bound_token() {
         Err(VerifyError::NotBound)
     ));
 }
+
+/// Passkeys, email codes and the admin's reset through the SDK.
+#[tokio::test]
+async fn passkeys_email_codes_and_a_reset_through_the_sdk() {
+    use common::smtp::{code_in, mails_in};
+    use common::webauthn::SoftPasskey;
+    use stepgate_client::NewWebauthnRegistration;
+    let files = tempfile::tempdir().unwrap();
+    let s = stepgate(files.path()).await;
+    let c = clients(&s);
+    let user = c.service.create_user(&user("pax", &[])).await.unwrap();
+    let token = session(&c.anyone, &login("pax", None)).await.access_token;
+
+    let mut key = SoftPasskey::security_key();
+    let started = c
+        .anyone
+        .start_webauthn_registration(&token, &NewWebauthnRegistration::default(), None)
+        .await
+        .unwrap();
+    let factor = c
+        .anyone
+        .finish_webauthn_registration(
+            &token,
+            &started.registration_id,
+            key.register(&started.options),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (factor.kind.as_str(), factor.hardware_bound),
+        ("webauthn", Some(true))
+    );
+    assert_eq!(factor.recovery_codes.map(|c| c.len()), Some(10));
+
+    // The passkey steps up for factors:enroll; with that, an email address is added.
+    let challenge = c
+        .anyone
+        .create_challenge(
+            &token,
+            &NewChallenge {
+                purpose: "factors:enroll".into(),
+                mode: Some(ElevationMode::Token),
+                ..NewChallenge::default()
+            },
+        )
+        .await
+        .unwrap();
+    let options = challenge.webauthn_options.expect("passkey options");
+    let verified = c
+        .anyone
+        .verify_challenge(
+            &token,
+            &challenge.challenge_id,
+            &VerifyChallenge::webauthn(key.assert(&options)),
+        )
+        .await
+        .unwrap();
+    let enrollment = c
+        .anyone
+        .enroll_email(
+            &token,
+            "pax@example.test",
+            verified.elevation_token.as_deref(),
+        )
+        .await
+        .unwrap();
+    let mails = mails_in(&s.dir.path().join("mail"));
+    let confirmed = c
+        .anyone
+        .confirm_email(&token, &enrollment.factor_id, &code_in(&mails[0]))
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status, "active");
+
+    let challenge = c
+        .anyone
+        .create_challenge(
+            &token,
+            &NewChallenge {
+                purpose: "reports:export".into(),
+                ..NewChallenge::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(challenge.links.is_some());
+    let sent = c
+        .anyone
+        .send_challenge_code(Some(&token), &challenge.challenge_id)
+        .await
+        .unwrap();
+    assert_eq!(sent.sent_to, "p***@example.test");
+    let mails = mails_in(&s.dir.path().join("mail"));
+    let code = code_in(mails.last().unwrap());
+    c.anyone
+        .verify_challenge(
+            &token,
+            &challenge.challenge_id,
+            &VerifyChallenge::new("email_otp", code),
+        )
+        .await
+        .unwrap();
+
+    let reset = c.admin.reset_factors(&user.id).await.unwrap();
+    assert_eq!((reset.factors_removed, reset.sessions_ended), (3, 1));
+}

@@ -511,3 +511,44 @@ async fn a_registration_expires_and_two_finishes_at_once_store_one_credential() 
         .count();
     assert_eq!(passkeys, 1);
 }
+
+#[tokio::test]
+async fn an_admin_resets_the_factors_of_a_user_who_lost_them() {
+    let s = server().await;
+    let id = s.create_user("pia").await;
+    let token = s.session_token("pia").await;
+    s.register_passkey(&token, None, &SoftPasskey::security_key())
+        .await;
+    let path = format!("/v1/users/{id}/factors");
+    // Not for a service key, nor for a user.
+    s.delete(&path, Some(&s.service_key))
+        .await
+        .assert_problem(403, "FORBIDDEN");
+    s.delete("/v1/users/nobody/factors", Some(&s.admin_key))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+
+    let reset = s.delete(&path, Some(&s.admin_key)).await;
+    assert_eq!(reset.status, 200, "{}", reset.text);
+    assert_eq!(
+        reset.body["factors_removed"], 2,
+        "the passkey and the recovery codes"
+    );
+    assert_eq!(reset.body["sessions_ended"], 1);
+    let events = s.audit("type=FACTORS_RESET").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["user_id"], id.as_str());
+    assert!(events[0].to_string().contains("critical"), "{}", events[0]);
+    // The old session is over; a new one starts from the password and enrolls again
+    // without a step-up.
+    s.get("/v1/sessions/current", Some(&token))
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    let fresh = s.login("pia", PASSWORD).await;
+    assert_eq!(fresh.body["enrollment_required"], true, "{}", fresh.text);
+    let token = fresh.body["access_token"].as_str().unwrap();
+    let factor = s
+        .register_passkey(token, None, &SoftPasskey::synced())
+        .await;
+    assert_eq!(factor["recovery_codes"].as_array().unwrap().len(), 10);
+}

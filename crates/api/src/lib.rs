@@ -53,4 +53,4 @@ pub use stepup::{
     Redeemed, SendCode, StepUpChallenge, Verified, VerifyAnswer, VerifyChallenge,
 };
 pub use testing::{ClockNow, ClockOffset};
-pub use users::{CreateUser, CreatedUser};
+pub use users::{CreateUser, CreatedUser, FactorsReset};

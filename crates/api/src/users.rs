@@ -43,3 +43,13 @@ pub struct CreatedUser {
     /// The new user's id.
     pub id: String,
 }
+
+/// `DELETE /v1/users/{id}/factors`: what an admin's reset did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FactorsReset {
+    /// Factors removed (recovery codes count as one).
+    pub factors_removed: u64,
+    /// Live sessions ended (their elevations too).
+    pub sessions_ended: u64,
+}

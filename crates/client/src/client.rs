@@ -165,6 +165,12 @@ impl Client {
         Self::send(self.keyed(Method::POST, &["v1", "users"]).json(user)).await
     }
 
+    /// `DELETE /v1/users/{id}/factors` (admin key): removes every factor of a user who
+    /// lost them all and ends their sessions; audited as critical.
+    pub async fn reset_factors(&self, user_id: &str) -> Result<FactorsReset, Error> {
+        Self::send(self.keyed(Method::DELETE, &["v1", "users", user_id, "factors"])).await
+    }
+
     /// `POST /v1/sessions`: logs in with a password. A risky login is not an error but
     /// [`LoginOutcome::StepUpRequired`]; a wrong password is `INVALID_CREDENTIALS`.
     pub async fn login(&self, login: &Login) -> Result<LoginOutcome, Error> {
@@ -285,6 +291,77 @@ impl Client {
         Self::send(Self::with_elevation(rb, elevation_token)).await
     }
 
+    /// `POST /v1/factors/webauthn/registrations`: starts registering a passkey or
+    /// security key (a `factors:enroll` step-up, asked here once, when the user already
+    /// has a factor). Pass `options` to `navigator.credentials.create()`.
+    pub async fn start_webauthn_registration(
+        &self,
+        access_token: &str,
+        registration: &NewWebauthnRegistration,
+        elevation_token: Option<&str>,
+    ) -> Result<WebauthnRegistration, Error> {
+        let rb = self.user(
+            Method::POST,
+            &["v1", "factors", "webauthn", "registrations"],
+            access_token,
+        );
+        Self::send(Self::with_elevation(rb, elevation_token).json(registration)).await
+    }
+
+    /// `POST /v1/factors/webauthn/registrations/{id}`: finishes it with the browser's
+    /// credential (a user's first factor comes with `recovery_codes`).
+    pub async fn finish_webauthn_registration(
+        &self,
+        access_token: &str,
+        registration_id: &str,
+        credential: serde_json::Value,
+    ) -> Result<Factor, Error> {
+        let rb = self.user(
+            Method::POST,
+            &[
+                "v1",
+                "factors",
+                "webauthn",
+                "registrations",
+                registration_id,
+            ],
+            access_token,
+        );
+        Self::send(rb.json(&FinishWebauthnRegistration { credential })).await
+    }
+
+    /// `POST /v1/factors/email`: enrolls an address; a code is sent to it.
+    pub async fn enroll_email(
+        &self,
+        access_token: &str,
+        email: &str,
+        elevation_token: Option<&str>,
+    ) -> Result<EmailEnrollment, Error> {
+        let rb = self.user(Method::POST, &["v1", "factors", "email"], access_token);
+        let body = NewEmailFactor {
+            email: email.to_owned(),
+        };
+        Self::send(Self::with_elevation(rb, elevation_token).json(&body)).await
+    }
+
+    /// `POST /v1/factors/email/{id}/confirm`: confirms the address with the mailed code.
+    pub async fn confirm_email(
+        &self,
+        access_token: &str,
+        factor_id: &str,
+        code: &str,
+    ) -> Result<Factor, Error> {
+        let rb = self.user(
+            Method::POST,
+            &["v1", "factors", "email", factor_id, "confirm"],
+            access_token,
+        );
+        Self::send(rb.json(&ConfirmEmail {
+            code: code.to_owned(),
+        }))
+        .await
+    }
+
     /// `GET /v1/factors`: the caller's factors.
     pub async fn factors(&self, access_token: &str) -> Result<FactorList, Error> {
         Self::send(self.user(Method::GET, &["v1", "factors"], access_token)).await
@@ -311,6 +388,24 @@ impl Client {
     ) -> Result<StepUpChallenge, Error> {
         let rb = self.user(Method::POST, &["v1", "stepup", "challenges"], access_token);
         Self::send(rb.json(challenge)).await
+    }
+
+    /// `POST /v1/stepup/challenges/{id}/send`: has an email code sent for a challenge
+    /// (`access_token` for an action challenge; `None` for a login challenge).
+    pub async fn send_challenge_code(
+        &self,
+        access_token: Option<&str>,
+        challenge_id: &str,
+    ) -> Result<CodeSent, Error> {
+        let path = ["v1", "stepup", "challenges", challenge_id, "send"];
+        let rb = match access_token {
+            Some(token) => self.user(Method::POST, &path, token),
+            None => self.request(Method::POST, &path),
+        };
+        Self::send(rb.json(&SendCode {
+            factor: "email_otp".into(),
+        }))
+        .await
     }
 
     /// `POST /v1/stepup/challenges/{id}/verify` with the session's token: answers an

@@ -4,13 +4,15 @@
 //! as the server sends them; the claims of an access token are Unix seconds.
 
 pub use stepgate_api::{
-    ApiKeyInfo, ApiKeyList, AuditEvent, AuditList, AuditQuery, ClockNow, CreateApiKey, CreateUser,
-    CreatedApiKey, CreatedUser, CurrentSession, Decision, DecisionContext, DecisionKind,
-    DecisionRequest, Device, DeviceInfo, DeviceList, DpopProof, Elevation, ElevationList,
-    ElevationMode, ErrorCode, Factor, FactorList, Login, LoginResponse, LoginStepUp, NewChallenge,
-    OpenIdConfiguration, Policy, Problem, PurposeChange, PurposePolicy, PurposeUpdated,
-    RecoveryCodes, Redeem, Redeemed, Requirement, Risk, RiskReason, StepUpChallenge, TokenScheme,
-    TotpEnrollment, Verified, VerifyChallenge,
+    ApiKeyInfo, ApiKeyList, AuditEvent, AuditList, AuditQuery, ChallengeLinks, ClockNow, CodeSent,
+    ConfirmEmail, CreateApiKey, CreateUser, CreatedApiKey, CreatedUser, CurrentSession, Decision,
+    DecisionContext, DecisionKind, DecisionRequest, Device, DeviceInfo, DeviceList, DpopProof,
+    Elevation, ElevationList, ElevationMode, EmailEnrollment, ErrorCode, Factor, FactorList,
+    FactorsReset, FinishWebauthnRegistration, Login, LoginResponse, LoginStepUp, NewChallenge,
+    NewEmailFactor, NewWebauthnRegistration, OpenIdConfiguration, Policy, Problem, PurposeChange,
+    PurposePolicy, PurposeUpdated, RecoveryCodes, Redeem, Redeemed, Requirement, Risk, RiskReason,
+    SendCode, StepUpChallenge, TokenScheme, TotpEnrollment, Verified, VerifyChallenge,
+    WebauthnRegistration,
 };
 
 /// What a login yields.

@@ -17,6 +17,8 @@ pub enum EventType {
     /// A WebAuthn assertion whose signature counter did not rise: the credential may
     /// have been cloned. The assertion is refused.
     FactorCounterRegressed,
+    /// An admin removed every factor of a user (who lost them all): critical.
+    FactorsReset,
     PolicyUpdated,
     AccountStepupChallengeRequested,
     AccountStepupVerified,
@@ -29,7 +31,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 18] = [
+    pub const ALL: [EventType; 19] = [
         Self::UserCreated,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
@@ -40,6 +42,7 @@ impl EventType {
         Self::FactorEnrolled,
         Self::FactorRemoved,
         Self::FactorCounterRegressed,
+        Self::FactorsReset,
         Self::PolicyUpdated,
         Self::AccountStepupChallengeRequested,
         Self::AccountStepupVerified,
@@ -63,6 +66,7 @@ impl EventType {
             Self::FactorEnrolled => "FACTOR_ENROLLED",
             Self::FactorRemoved => "FACTOR_REMOVED",
             Self::FactorCounterRegressed => "FACTOR_COUNTER_REGRESSED",
+            Self::FactorsReset => "FACTORS_RESET",
             Self::PolicyUpdated => "POLICY_UPDATED",
             Self::AccountStepupChallengeRequested => "ACCOUNT_STEPUP_CHALLENGE_REQUESTED",
             Self::AccountStepupVerified => "ACCOUNT_STEPUP_VERIFIED",

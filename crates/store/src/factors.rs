@@ -365,4 +365,47 @@ impl Store {
             done
         }))
     }
+
+    /// Removes every factor of `user_id` (with their recovery and emailed codes), and
+    /// ends the user's live sessions and elevations at `now`, with `audit`, in one
+    /// transaction: a user who lost every authenticator starts again from the
+    /// password. Returns how many factors went and the ended sessions' ids.
+    pub async fn reset_factors(
+        &self,
+        user_id: &str,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<(u64, Vec<String>)> {
+        Ok(with_tx!(&self.db, |tx, audit_lock| {
+            for sql in [
+                "DELETE FROM email_codes WHERE factor_id IN (SELECT id FROM factors WHERE user_id = $1)",
+                "DELETE FROM recovery_codes WHERE factor_id IN (SELECT id FROM factors WHERE user_id = $1)",
+            ] {
+                sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+            }
+            let removed = sqlx::query("DELETE FROM factors WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "UPDATE elevations SET revoked_at = $2 WHERE user_id = $1 \
+                 AND revoked_at IS NULL AND expires_at > $2",
+            )
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let sessions: Vec<String> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL \
+                 RETURNING id",
+            )
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            append!(tx, audit_lock, audit);
+            (removed, sessions)
+        }))
+    }
 }

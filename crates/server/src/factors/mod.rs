@@ -8,7 +8,7 @@ pub mod webauthn;
 use std::net::IpAddr;
 
 use data_encoding::BASE32_NOPAD;
-use stepgate_api::{DecisionKind, Factor, FactorList, RecoveryCodes, TotpEnrollment};
+use stepgate_api::{DecisionKind, Factor, FactorList, FactorsReset, RecoveryCodes, TotpEnrollment};
 use stepgate_core::ErrorCode;
 use stepgate_core::audit::EventType;
 use stepgate_core::factor::{FactorKind, FactorStatus, TotpCode, totp_matching_step};
@@ -358,6 +358,36 @@ pub async fn delete(
     } else {
         Err(not_found())
     }
+}
+
+/// An admin's reset of user `user_id`'s factors (they lost every authenticator): all
+/// factors go, their sessions and elevations end, audited as critical (`FACTORS_RESET`,
+/// by admin key `by`). They sign in again with the password and enroll anew.
+pub async fn reset(app: &SharedApp, user_id: &str, by: &str) -> Result<FactorsReset, AppError> {
+    let now = app.now();
+    app.store
+        .user_by_id(user_id)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such user"))?;
+    let event = AuditEvent {
+        user_id: Some(user_id.to_owned()),
+        data: Some(serde_json::json!({ "severity": "critical", "by": by }).to_string()),
+        ..AuditEvent::new(EventType::FactorsReset, now)
+    };
+    let (removed, sessions) = app.store.reset_factors(user_id, now, &event).await?;
+    for session in &sessions {
+        app.decider.forget_session(session);
+    }
+    tracing::warn!(
+        user_id,
+        by,
+        removed,
+        "an admin reset every factor of a user"
+    );
+    Ok(FactorsReset {
+        factors_removed: removed,
+        sessions_ended: sessions.len() as u64,
+    })
 }
 
 /// Uses up an elevation for `purpose` held by the caller: the token in the

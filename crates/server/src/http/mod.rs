@@ -37,6 +37,7 @@ use routes::{
 fn api_routes() -> OpenApiRouter<SharedApp> {
     OpenApiRouter::with_openapi(openapi::skeleton())
         .routes(routes!(users::create))
+        .routes(routes!(users::reset_factors))
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::current, sessions::logout))
         .routes(routes!(api_keys::create, api_keys::list))
