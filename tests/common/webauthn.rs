@@ -64,6 +64,11 @@ impl SoftPasskey {
         }
     }
 
+    /// The public key, as an uncompressed P-256 point.
+    pub fn public_key(&self) -> Vec<u8> {
+        self.key.public_key().as_ref().to_vec()
+    }
+
     pub fn credential_id_b64(&self) -> String {
         URL_SAFE_NO_PAD.encode(&self.credential_id)
     }

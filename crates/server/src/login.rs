@@ -428,13 +428,9 @@ impl Attempt<'_> {
             .map(|k| k.as_str().to_owned())
             .collect();
         let snapshot = app.policy.current(&app.store).await?;
-        let assertion = if allowed.iter().any(|k| k == FactorKind::Webauthn.as_str()) {
-            let factors = app.store.factors_of_user(&pending.user_id).await?;
-            crate::factors::webauthn::assertion_for(app, &factors)?
-        } else {
-            None
-        };
-        let (webauthn_options, webauthn_state) = assertion.unzip();
+        let (webauthn_options, webauthn_state) = login_assertion(app, &pending.user_id, &allowed)
+            .await?
+            .unzip();
         let record = ChallengeRecord {
             id: uuid::Uuid::new_v4().to_string(),
             user_id: pending.user_id.clone(),
@@ -488,6 +484,19 @@ impl Attempt<'_> {
                 serde_json::to_value(&pending.risk).map_err(AppError::internal)?,
             ))
     }
+}
+
+/// A passkey ceremony for a login challenge that WebAuthn may answer.
+async fn login_assertion(
+    app: &SharedApp,
+    user_id: &str,
+    allowed: &[String],
+) -> Result<Option<(String, String)>, AppError> {
+    if !allowed.iter().any(|k| k == FactorKind::Webauthn.as_str()) {
+        return Ok(None);
+    }
+    let factors = app.store.factors_of_user(user_id).await?;
+    crate::factors::webauthn::assertion_for(app, &factors)
 }
 
 fn invalid_credentials() -> AppError {

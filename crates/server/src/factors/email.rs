@@ -103,27 +103,7 @@ pub async fn confirm(
         ));
     }
     let now = app.now();
-    let live = app
-        .store
-        .email_code(id)
-        .await?
-        .filter(|c| c.used_at.is_none() && c.expires_at > now && c.failures < MAX_CONFIRM_FAILURES)
-        .ok_or_else(|| {
-            AppError::new(
-                ErrorCode::ChallengeExpired,
-                "the code expired or was tried too often: enroll the address again for a new one",
-            )
-        })?;
-    let hash = app.secrets.email_code_hash(id, code.as_str());
-    if !bool::from(hash.ct_eq(&live.code_hash)) {
-        let failures = app
-            .store
-            .email_code_failed(id, now)
-            .await?
-            .unwrap_or(MAX_CONFIRM_FAILURES);
-        return Err(AppError::validation("the code does not match")
-            .with("attempts_left", (MAX_CONFIRM_FAILURES - failures).max(0)));
-    }
+    let hash = confirmation_code(app, id, &code, now).await?;
     let first = !app
         .store
         .factors_of_user(user_id)
@@ -172,6 +152,38 @@ pub async fn confirm(
     );
     shown.recovery_codes = recovery.map(|c| c.codes);
     Ok(shown)
+}
+
+/// The hash of `code` if it is pending factor `id`'s live confirmation code; a wrong
+/// one is counted.
+async fn confirmation_code(
+    app: &SharedApp,
+    id: &str,
+    code: &EmailCode,
+    now: i64,
+) -> Result<Vec<u8>, AppError> {
+    let live = app
+        .store
+        .email_code(id)
+        .await?
+        .filter(|c| c.used_at.is_none() && c.expires_at > now && c.failures < MAX_CONFIRM_FAILURES)
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::ChallengeExpired,
+                "the code expired or was tried too often: enroll the address again for a new one",
+            )
+        })?;
+    let hash = app.secrets.email_code_hash(id, code.as_str());
+    if !bool::from(hash.ct_eq(&live.code_hash)) {
+        let failures = app
+            .store
+            .email_code_failed(id, now)
+            .await?
+            .unwrap_or(MAX_CONFIRM_FAILURES);
+        return Err(AppError::validation("the code does not match")
+            .with("attempts_left", (MAX_CONFIRM_FAILURES - failures).max(0)));
+    }
+    Ok(hash)
 }
 
 /// Sends a code for challenge `challenge_id` to the user's email address (the

@@ -8,24 +8,20 @@ use std::net::IpAddr;
 use stepgate_api::LoginResponse;
 use stepgate_core::ErrorCode;
 use stepgate_core::audit::EventType;
-use stepgate_core::factor::{
-    EmailCode, FactorKind, FactorStatus, Proof, TotpCode, totp_matching_step,
-};
+use stepgate_core::factor::{FactorKind, FactorStatus, Proof};
 use stepgate_core::stepup::{Challenge, ElevationMode};
 use stepgate_store::{
     AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
     FailureOutcome, LoginCompletion, Reserved, SpentCode,
 };
-use webauthn_rs::prelude::WebauthnError;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
-use crate::factors::email;
-use crate::factors::webauthn::{Assertion, refusal, verify_assertion};
 use crate::limits::rate_limit;
 use crate::login::{PendingLogin, login_record, login_succeeded, new_session, session_granted};
 use crate::stepup::elevations::{new_elevation_token, token_hash};
+use crate::stepup::proofs::{Answer, check_answer};
 use crate::tokens::{AccessClaims, Confirmation};
 
 /// An answer as the caller sent it; its shape is checked in [`answer`]'s order.
@@ -116,10 +112,7 @@ pub async fn answer(
             return Err(e);
         }
     };
-    let proof = Proof {
-        kind,
-        hardware_bound: right.hardware_bound(),
-    };
+    let proof = right.proof(kind);
     // The code is spent by the transaction that completes the challenge, not before.
     let code = right.code(&factor.id, now);
     let verified = event(EventType::AccountStepupVerified);
@@ -468,220 +461,6 @@ fn device_remembered(user_id: &str, session_id: &str, ip: &str, now: i64) -> Aud
         ip: Some(ip.to_owned()),
         ..AuditEvent::new(EventType::DeviceRemembered, now)
     }
-}
-
-/// A step-up answer in its checked shape.
-enum Answer {
-    Totp(TotpCode),
-    Recovery(String),
-    Email(EmailCode),
-    Webauthn(Box<Assertion>),
-}
-
-impl Answer {
-    fn parse(
-        kind: FactorKind,
-        code: Option<String>,
-        credential: Option<serde_json::Value>,
-        email_digits: usize,
-    ) -> Result<Self, AppError> {
-        if kind == FactorKind::Webauthn {
-            return Ok(Self::Webauthn(Box::new(Assertion::parse(credential)?)));
-        }
-        let code = code.ok_or_else(|| AppError::validation("code is required"))?;
-        match kind {
-            FactorKind::Totp => Ok(Self::Totp(TotpCode::parse(&code)?)),
-            FactorKind::EmailOtp => Ok(Self::Email(EmailCode::parse(&code, email_digits)?)),
-            FactorKind::RecoveryCode => crate::factors::normalize_recovery_code(&code)
-                .map(Self::Recovery)
-                .ok_or_else(|| AppError::validation("a recovery code is 10 letters and digits")),
-            _ => Err(AppError::validation(format!(
-                "{} cannot answer this challenge",
-                kind.as_str()
-            ))),
-        }
-    }
-
-    /// Whether `factor` is the one this answer is for: a WebAuthn assertion names its
-    /// credential; the user has one factor of each other kind.
-    fn names(&self, factor: &FactorRecord) -> bool {
-        match self {
-            Self::Webauthn(assertion) => factor
-                .credential
-                .as_ref()
-                .is_some_and(|c| c.credential_id == assertion.credential_id),
-            _ => true,
-        }
-    }
-}
-
-/// What an answer will spend when the challenge completes.
-enum RightAnswer {
-    TotpStep(i64),
-    RecoveryCode(Vec<u8>),
-    /// The hash of the code sent for this challenge (`owner`).
-    EmailCode {
-        owner: String,
-        hash: Vec<u8>,
-    },
-    /// The assertion's counter and backup state, and whether the credential is bound to
-    /// its authenticator.
-    Webauthn {
-        counter: i64,
-        backup_state: bool,
-        hardware_bound: bool,
-    },
-}
-
-impl RightAnswer {
-    fn code<'a>(&'a self, factor_id: &'a str, now: i64) -> SpentCode<'a> {
-        match self {
-            Self::TotpStep(step) => SpentCode::TotpStep {
-                factor_id,
-                step: *step,
-                at: now,
-            },
-            Self::RecoveryCode(hash) => SpentCode::RecoveryCode {
-                factor_id,
-                code_hash: hash,
-                at: now,
-            },
-            Self::EmailCode { owner, hash } => SpentCode::EmailCode {
-                factor_id,
-                owner,
-                code_hash: hash,
-                at: now,
-            },
-            Self::Webauthn {
-                counter,
-                backup_state,
-                ..
-            } => SpentCode::WebauthnCounter {
-                factor_id,
-                counter: *counter,
-                backup_state: *backup_state,
-                at: now,
-            },
-        }
-    }
-
-    fn hardware_bound(&self) -> bool {
-        matches!(
-            self,
-            Self::Webauthn {
-                hardware_bound: true,
-                ..
-            }
-        )
-    }
-}
-
-/// What the answer would spend, or `Err` when it is wrong on its face (a TOTP code of
-/// no step in the window; an assertion that does not verify, with why). Whether the
-/// code is still unspent (a recovery code issued and unused, a TOTP step after the last
-/// accepted one, a counter above the last one) is decided once, by the transaction that
-/// completes the challenge and spends it. An assertion without user verification is
-/// too weak a factor: refused before anything is counted.
-async fn check_answer(
-    app: &SharedApp,
-    record: &ChallengeRecord,
-    factor: &FactorRecord,
-    answer: &Answer,
-    now: i64,
-) -> Result<Result<RightAnswer, Option<String>>, AppError> {
-    Ok(match answer {
-        Answer::Totp(code) => {
-            let sealed = factor
-                .secret
-                .as_deref()
-                .ok_or_else(|| AppError::internal("TOTP factor without a secret"))?;
-            let secret = app.secrets.open(&factor.id, sealed)?;
-            totp_matching_step(&secret, code, now)
-                .map(|step| RightAnswer::TotpStep(step as i64))
-                .ok_or(None)
-        }
-        Answer::Recovery(normalized) => Ok(RightAnswer::RecoveryCode(
-            app.secrets.recovery_code_hash(normalized),
-        )),
-        Answer::Email(code) => email::matching_code(app, &record.id, factor, code, now)
-            .await?
-            .map(|hash| RightAnswer::EmailCode {
-                owner: record.id.clone(),
-                hash,
-            })
-            .ok_or(None),
-        Answer::Webauthn(assertion) => check_assertion(app, record, factor, assertion, now).await?,
-    })
-}
-
-/// A WebAuthn answer: the assertion verified against the challenge's ceremony, its
-/// counter above the one last accepted (a counter going backwards may be a cloned
-/// credential: refused and audited).
-async fn check_assertion(
-    app: &SharedApp,
-    record: &ChallengeRecord,
-    factor: &FactorRecord,
-    assertion: &Assertion,
-    now: i64,
-) -> Result<Result<RightAnswer, Option<String>>, AppError> {
-    let facts = factor
-        .credential
-        .as_ref()
-        .ok_or_else(|| AppError::internal("WebAuthn factor without its credential"))?;
-    let result = match verify_assertion(app, record.webauthn_state.as_deref(), assertion) {
-        Ok(result) => result,
-        Err(WebauthnError::UserNotVerified) => {
-            return Err(AppError::new(
-                ErrorCode::StepupFactorInsufficient,
-                refusal(&WebauthnError::UserNotVerified),
-            ));
-        }
-        Err(e @ WebauthnError::CredentialPossibleCompromise) => {
-            counter_regressed(app, record, factor, None, now).await?;
-            return Ok(Err(Some(refusal(&e))));
-        }
-        Err(e) => return Ok(Err(Some(refusal(&e)))),
-    };
-    let counter = i64::from(result.counter());
-    if (counter > 0 || facts.sign_count > 0) && counter <= facts.sign_count {
-        counter_regressed(app, record, factor, Some(counter), now).await?;
-        return Ok(Err(Some(refusal(
-            &WebauthnError::CredentialPossibleCompromise,
-        ))));
-    }
-    Ok(Ok(RightAnswer::Webauthn {
-        counter,
-        backup_state: result.backup_state(),
-        hardware_bound: !facts.backup_eligible,
-    }))
-}
-
-/// Audits a WebAuthn signature counter that did not rise.
-async fn counter_regressed(
-    app: &SharedApp,
-    record: &ChallengeRecord,
-    factor: &FactorRecord,
-    counter: Option<i64>,
-    now: i64,
-) -> Result<(), AppError> {
-    let stored = factor.credential.as_ref().map(|c| c.sign_count);
-    app.store
-        .append_audit(&AuditEvent {
-            user_id: Some(record.user_id.clone()),
-            session_id: record.session_id.clone(),
-            purpose: Some(record.purpose.clone()),
-            factor: Some(FactorKind::Webauthn.as_str().to_owned()),
-            challenge_id: Some(record.id.clone()),
-            data: Some(
-                serde_json::json!({
-                    "factor_id": factor.id, "counter": counter, "stored_counter": stored,
-                })
-                .to_string(),
-            ),
-            ..AuditEvent::new(EventType::FactorCounterRegressed, now)
-        })
-        .await?;
-    Ok(())
 }
 
 /// One answer to a challenge, holding a place in the failure budget until it is

@@ -3,3 +3,4 @@
 pub mod answers;
 pub mod challenges;
 pub mod elevations;
+mod proofs;
