@@ -77,6 +77,12 @@ async fn payroll_is_passed_with_a_passkey_and_only_with_one() {
     );
     assert_eq!(r.body["factor"], "phishing_resistant");
 
+    // A challenge pending from before the passkey (for an `any` purpose).
+    let before_passkey = s
+        .challenge(&token, json!({"purpose": "reports:export"}))
+        .await;
+    assert!(before_passkey.get("webauthn_options").is_none());
+
     // Adding a passkey beside TOTP is itself a step-up, asked once at the start.
     let r = s
         .post(
@@ -100,6 +106,14 @@ async fn payroll_is_passed_with_a_passkey_and_only_with_one() {
     );
 
     let mut key = key;
+    // Asked again, the step-up is a new challenge with the passkey in it, not the old
+    // one without.
+    let again = s
+        .challenge(&token, json!({"purpose": "reports:export"}))
+        .await;
+    assert_ne!(again["challenge_id"], before_passkey["challenge_id"]);
+    assert!(again["webauthn_options"].is_object(), "{again}");
+
     let c = s.challenge(&token, payroll.clone()).await;
     assert_eq!(c["allowed_factors"], json!(["webauthn"]));
     let allowed = &c["webauthn_options"]["publicKey"]["allowCredentials"];
@@ -144,6 +158,23 @@ async fn payroll_is_passed_with_a_passkey_and_only_with_one() {
             .contains("another ceremony"),
         "{}",
         r.text
+    );
+
+    // The decision API's step-up carries the ceremony too, for the RP to hand to the
+    // browser.
+    let decided = s
+        .post(
+            "/v1/decisions",
+            Some(&s.service_key),
+            json!({"access_token": token, "purpose": "payroll:transmit"}),
+        )
+        .await;
+    assert_eq!(decided.body["decision"], "step_up", "{}", decided.text);
+    assert_eq!(decided.body["allowed_factors"], json!(["webauthn"]));
+    let options = &decided.body["webauthn_options"]["publicKey"];
+    assert_eq!(
+        options["allowCredentials"][0]["id"],
+        key.credential_id_b64()
     );
 
     let listed = s.get("/v1/factors", Some(&token)).await;

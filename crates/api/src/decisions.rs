@@ -227,6 +227,14 @@ pub struct Decision {
     pub policy_ids: Vec<String>,
     /// The policy version that decided.
     pub policy_version: i64,
+    /// For `step_up` when a passkey may answer: the challenge's assertion options for
+    /// `navigator.credentials.get()` in the user's browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub webauthn_options: Option<serde_json::Value>,
+    /// For `step_up`: routes that act on the challenge (`send` for an email code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<crate::stepup::ChallengeLinks>,
 }
 
 /// The schema of a [`DecisionRequest`]: by purpose, or by Cedar action and resource.

@@ -81,6 +81,9 @@ pub struct LoginStepUp {
     /// `navigator.credentials.get()`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webauthn_options: Option<serde_json::Value>,
+    /// Routes that act on the challenge (`send` for an email code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<crate::stepup::ChallengeLinks>,
     /// The problem document's explanation.
     #[serde(default)]
     pub detail: String,

@@ -9,6 +9,8 @@ use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
 use crate::config::{Config, SmtpTls};
 
 /// How long one SMTP conversation may take.
@@ -29,8 +31,13 @@ pub enum Mailer {
 impl Mailer {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let Some(smtp) = &config.smtp else {
+            // The mails hold live codes: readable by the server's user only.
             let dir = config.data_dir.join("mail");
-            std::fs::create_dir_all(&dir)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
             return Ok(Self::Files {
                 transport: AsyncFileTransport::new(&dir),
                 dir,
@@ -83,12 +90,32 @@ impl Mailer {
                 .send(message)
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("SMTP: {e}")),
+                .map_err(|e| smtp_failure(&e)),
             Self::Files { transport, .. } => transport
                 .send(message)
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("writing the mail file: {e}")),
         }
+    }
+}
+
+/// Why an SMTP send failed, without the server's reply text (which may name the
+/// recipient): the class of failure and the reply code.
+fn smtp_failure(e: &lettre::transport::smtp::Error) -> String {
+    let class = if e.is_timeout() {
+        "timed out"
+    } else if e.is_permanent() {
+        "refused permanently"
+    } else if e.is_transient() {
+        "refused for now"
+    } else if e.is_client() {
+        "client error"
+    } else {
+        "connection failed"
+    };
+    match e.status() {
+        Some(code) => format!("SMTP: {class} (reply {code})"),
+        None => format!("SMTP: {class}"),
     }
 }

@@ -84,21 +84,29 @@ impl Store {
         Ok(())
     }
 
-    /// Counts a wrong confirmation of `owner`'s code; the failures so far, or `None`
-    /// when the code is no longer live (spent or expired at `now`).
-    pub async fn email_code_failed(&self, owner: &str, now: i64) -> Result<Option<i64>> {
-        Ok(with_pool!(&self.db, write, |p| sqlx::query_scalar(
-            "UPDATE email_codes SET failures = failures + 1 \
-             WHERE owner = $1 AND used_at IS NULL AND expires_at > $2 RETURNING failures"
+    /// Takes one of the `max_tries` tries of `owner`'s confirmation code before it is
+    /// compared, so concurrent guesses cannot overrun them: the code's hash and the
+    /// tries taken so far, or `None` when it is spent, expired at `now` or out of tries.
+    pub async fn take_email_code_try(
+        &self,
+        owner: &str,
+        now: i64,
+        max_tries: i64,
+    ) -> Result<Option<(Vec<u8>, i64)>> {
+        Ok(with_pool!(&self.db, write, |p| sqlx::query_as(
+            "UPDATE email_codes SET failures = failures + 1 WHERE owner = $1 \
+             AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
+             RETURNING code_hash, failures"
         )
         .bind(owner)
         .bind(now)
+        .bind(max_tries)
         .fetch_optional(p)
         .await)?)
     }
 
     /// Confirms pending email factor `factor_id` with its code's hash: spends the code
-    /// (live, fewer than `max_failures` wrong tries) and activates the factor, with
+    /// (live, at most `max_failures` tries taken) and activates the factor, with
     /// `audit` and, for a user's first factor, `recovery` codes. False when the code was
     /// spent, expired or used up meanwhile.
     pub async fn confirm_email_factor(
@@ -113,7 +121,7 @@ impl Store {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             let spent = sqlx::query(
                 "UPDATE email_codes SET used_at = $3 WHERE owner = $1 AND code_hash = $2 \
-                 AND used_at IS NULL AND expires_at > $3 AND failures < $4",
+                 AND used_at IS NULL AND expires_at > $3 AND failures <= $4",
             )
             .bind(factor_id)
             .bind(code_hash)

@@ -304,6 +304,8 @@ fn answer_of(
         reasons: outcome.reasons.clone(),
         policy_ids: outcome.policy_ids.clone(),
         policy_version,
+        webauthn_options: None,
+        links: None,
     }
 }
 
@@ -544,15 +546,16 @@ async fn step_up(
     };
     match challenges::open(app, &caller, ip, request).await {
         Ok(challenge) => {
+            answer.webauthn_options = challenge.webauthn_options();
+            answer.links = challenges::links_of(&challenge.record.id, &challenge.allowed_factors);
             answer.challenge_id = Some(challenge.record.id);
             answer.allowed_factors = Some(challenge.allowed_factors);
             Ok(None)
         }
         Err(e) if e.code == ErrorCode::StepupRequired => {
+            // No factor strong enough: the refusal says what to enroll.
             answer.enrollment_required = true;
-            answer
-                .reasons
-                .push("the user has no second factor: enroll one first".into());
+            answer.reasons.push(e.detail.to_string());
             Ok(Some(e))
         }
         Err(e) if e.code == ErrorCode::StepupBlocked => {

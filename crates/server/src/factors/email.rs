@@ -28,8 +28,8 @@ use crate::stepup::answers::answering_caller;
 use crate::stepup::challenges::window_exhausted;
 use crate::time_format::rfc3339;
 
-/// Wrong codes a pending address's confirmation takes before it must be sent again.
-const MAX_CONFIRM_FAILURES: i64 = 5;
+/// Tries a pending address's confirmation code takes before it must be sent again.
+const MAX_CONFIRM_TRIES: i64 = 5;
 
 /// Enrolls `email` for the caller: a code is sent to it, and the factor is stored,
 /// pending, once the mail server took the mail. Adding it beside another factor is a
@@ -53,9 +53,11 @@ pub async fn enroll(
             "an email address is already enrolled; remove it first",
         ));
     }
+    check_send_limits(app, user_id, &address).await?;
+    // The step-up last: a refusal above leaves its elevation unspent.
     guard_enrollment(app, caller, ip, presented, &existing, "an email address").await?;
     let id = uuid::Uuid::new_v4().to_string();
-    let code = send_code(app, user_id, &address, "Confirm your email address").await?;
+    let code = send_code(app, &address, "Confirm your email address").await?;
     let now = app.now();
     let factor = FactorRecord {
         secret: Some(app.secrets.seal(&id, address.as_str().as_bytes())?),
@@ -88,7 +90,7 @@ pub async fn confirm(
     id: &str,
     code: &str,
 ) -> Result<Factor, AppError> {
-    let code = EmailCode::parse(code, usize::from(app.config.email.code_digits))?;
+    let code = EmailCode::parse(code)?;
     let user_id = &caller.session.user_id;
     let factor = app
         .store
@@ -130,7 +132,7 @@ pub async fn confirm(
             id,
             &hash,
             now,
-            MAX_CONFIRM_FAILURES,
+            MAX_CONFIRM_TRIES,
             recovery.as_ref().map(|c| (&c.factor, c.hashes.as_slice())),
             &events,
         )
@@ -154,19 +156,18 @@ pub async fn confirm(
     Ok(shown)
 }
 
-/// The hash of `code` if it is pending factor `id`'s live confirmation code; a wrong
-/// one is counted.
+/// The hash of `code` if it is pending factor `id`'s live confirmation code. Each try
+/// is taken in the store before the code is compared.
 async fn confirmation_code(
     app: &SharedApp,
     id: &str,
     code: &EmailCode,
     now: i64,
 ) -> Result<Vec<u8>, AppError> {
-    let live = app
+    let (stored, tries) = app
         .store
-        .email_code(id)
+        .take_email_code_try(id, now, MAX_CONFIRM_TRIES)
         .await?
-        .filter(|c| c.used_at.is_none() && c.expires_at > now && c.failures < MAX_CONFIRM_FAILURES)
         .ok_or_else(|| {
             AppError::new(
                 ErrorCode::ChallengeExpired,
@@ -174,14 +175,9 @@ async fn confirmation_code(
             )
         })?;
     let hash = app.secrets.email_code_hash(id, code.as_str());
-    if !bool::from(hash.ct_eq(&live.code_hash)) {
-        let failures = app
-            .store
-            .email_code_failed(id, now)
-            .await?
-            .unwrap_or(MAX_CONFIRM_FAILURES);
+    if !bool::from(hash.ct_eq(&stored)) {
         return Err(AppError::validation("the code does not match")
-            .with("attempts_left", (MAX_CONFIRM_FAILURES - failures).max(0)));
+            .with("attempts_left", (MAX_CONFIRM_TRIES - tries).max(0)));
     }
     Ok(hash)
 }
@@ -232,7 +228,8 @@ pub async fn send_for_challenge(
         ));
     }
     let address = address_of(app, &factor)?;
-    let code = send_code(app, &record.user_id, &address, "Your sign-in code").await?;
+    check_send_limits(app, &record.user_id, &address).await?;
+    let code = send_code(app, &address, "Your sign-in code").await?;
     let now = app.now();
     let stored = code_record(app, &record.id, &factor.id, &code, now);
     app.store.put_email_code(&stored).await?;
@@ -263,19 +260,19 @@ pub async fn matching_code(
         .map(|_| hash))
 }
 
-/// An address as given, checked to be one a mail server takes.
+/// An address as given, checked to be a bare address a mail server takes (no display
+/// name, no comment), in the form mail will be sent to.
 fn deliverable(raw: &str) -> Result<Email, AppError> {
-    let address = Email::parse(raw)?;
-    if address
-        .as_str()
-        .parse::<lettre::message::Mailbox>()
-        .is_err()
-    {
+    Email::parse(raw)?;
+    let address: lettre::Address = raw
+        .parse()
+        .map_err(|_| AppError::validation("email is not an address mail can be sent to"))?;
+    if address.to_string() != raw {
         return Err(AppError::validation(
-            "email is not an address mail can be sent to",
+            "email must be a bare address, name@domain",
         ));
     }
-    Ok(address)
+    Ok(Email::parse(raw)?)
 }
 
 fn address_of(app: &SharedApp, factor: &FactorRecord) -> Result<Email, AppError> {
@@ -306,14 +303,12 @@ fn code_record(
     }
 }
 
-/// Within the sending limits, makes a code and mails it to `address`; returns it once
-/// the mail server took it.
-async fn send_code(
+/// Counts a code about to be sent against the per-user and per-address limits.
+async fn check_send_limits(
     app: &SharedApp,
     user_id: &str,
     address: &Email,
-    subject: &str,
-) -> Result<String, AppError> {
+) -> Result<(), AppError> {
     let limits = &app.config.email;
     limit_per_minute(
         app,
@@ -329,7 +324,12 @@ async fn send_code(
         limits.sends_per_address_per_minute,
         "too many codes sent to this address; wait a minute",
     )
-    .await?;
+    .await
+}
+
+/// Makes a code and mails it to `address`; returns it once the mail server took it.
+async fn send_code(app: &SharedApp, address: &Email, subject: &str) -> Result<String, AppError> {
+    let limits = &app.config.email;
     let code = new_code(usize::from(limits.code_digits))?;
     let minutes = (limits.code_ttl_seconds + 59) / 60;
     let body = format!(

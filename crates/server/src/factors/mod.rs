@@ -440,6 +440,12 @@ pub async fn require_elevation(
             if let Some(id) = answer.challenge_id {
                 refusal = refusal.with("challenge_id", id);
             }
+            if let Some(options) = answer.webauthn_options {
+                refusal = refusal.with("webauthn_options", options);
+            }
+            if let Some(links) = answer.links {
+                refusal = refusal.with("links", serde_json::json!(links));
+            }
             Err(refusal.with(
                 "allowed_factors",
                 answer.allowed_factors.unwrap_or_default(),

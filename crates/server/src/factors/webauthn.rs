@@ -139,7 +139,6 @@ pub async fn start_registration(
             format!("at most {MAX_CREDENTIALS} passkeys per user: remove one first"),
         ));
     }
-    guard_enrollment(app, caller, ip, presented, &existing, "a passkey").await?;
     limit_per_minute(
         app,
         &format!("webauthn-registration:{}", caller.session.id),
@@ -147,6 +146,8 @@ pub async fn start_registration(
         "this session starts passkey registrations too fast; slow down",
     )
     .await?;
+    // The step-up last: a refusal above leaves its elevation unspent.
+    guard_enrollment(app, caller, ip, presented, &existing, "a passkey").await?;
     let user = app
         .store
         .user_by_id(user_id)
@@ -389,12 +390,11 @@ impl Assertion {
 /// Checks an assertion against the challenge's stored ceremony state.
 pub fn verify_assertion(
     app: &SharedApp,
-    state: Option<&str>,
+    state: &str,
     assertion: &Assertion,
 ) -> Result<AuthenticationResult, WebauthnError> {
-    let state: PasskeyAuthentication = state
-        .and_then(|s| serde_json::from_str(s).ok())
-        .ok_or(WebauthnError::MismatchedChallenge)?;
+    let state: PasskeyAuthentication =
+        serde_json::from_str(state).map_err(|_| WebauthnError::MismatchedChallenge)?;
     let webauthn = app.webauthn.as_ref().ok_or(WebauthnError::Configuration)?;
     webauthn.finish_passkey_authentication(&assertion.credential, &state)
 }

@@ -160,8 +160,7 @@ async fn check(
     challenge.requirement.issuable()?;
     let kind = FactorKind::parse(&body.factor)?;
     challenge.check_factor(kind.class())?;
-    let digits = usize::from(app.config.email.code_digits);
-    let answer = Answer::parse(kind, body.code, body.credential, digits)?;
+    let answer = Answer::parse(kind, body.code, body.credential)?;
     let factor = app
         .store
         .factors_of_user(&challenge.user_id)

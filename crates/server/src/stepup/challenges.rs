@@ -67,6 +67,17 @@ pub fn links_of(id: &str, allowed_factors: &[String]) -> Option<stepgate_api::Ch
         })
 }
 
+/// The credential ids a challenge's passkey ceremony accepts (none without one): a
+/// pending challenge is given back only while they are still the user's.
+fn credentials_of(record: &ChallengeRecord) -> Vec<serde_json::Value> {
+    options_of(record)
+        .and_then(|o| o["publicKey"]["allowCredentials"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c["id"].clone())
+        .collect()
+}
+
 /// A challenge's stored WebAuthn assertion options, as JSON.
 pub fn options_of(record: &ChallengeRecord) -> Option<serde_json::Value> {
     record
@@ -288,7 +299,9 @@ async fn store_or_reuse(
     now: i64,
 ) -> Result<ChallengeRecord, AppError> {
     let open_until = now + app.limits.challenge_ttl_seconds / 2;
-    if let Some(pending) = app.store.pending_challenge(&record, open_until).await? {
+    if let Some(pending) = app.store.pending_challenge(&record, open_until).await?
+        && credentials_of(&pending) == credentials_of(&record)
+    {
         return Ok(pending);
     }
     let limits = &app.config.rate_limits;

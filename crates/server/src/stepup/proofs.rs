@@ -26,7 +26,6 @@ impl Answer {
         kind: FactorKind,
         code: Option<String>,
         credential: Option<serde_json::Value>,
-        email_digits: usize,
     ) -> Result<Self, AppError> {
         if kind == FactorKind::Webauthn {
             return Ok(Self::Webauthn(Box::new(Assertion::parse(credential)?)));
@@ -34,7 +33,7 @@ impl Answer {
         let code = code.ok_or_else(|| AppError::validation("code is required"))?;
         match kind {
             FactorKind::Totp => Ok(Self::Totp(TotpCode::parse(&code)?)),
-            FactorKind::EmailOtp => Ok(Self::Email(EmailCode::parse(&code, email_digits)?)),
+            FactorKind::EmailOtp => Ok(Self::Email(EmailCode::parse(&code)?)),
             FactorKind::RecoveryCode => crate::factors::normalize_recovery_code(&code)
                 .map(Self::Recovery)
                 .ok_or_else(|| AppError::validation("a recovery code is 10 letters and digits")),
@@ -175,7 +174,13 @@ async fn check_assertion(
         .credential
         .as_ref()
         .ok_or_else(|| AppError::internal("WebAuthn factor without its credential"))?;
-    let result = match verify_assertion(app, record.webauthn_state.as_deref(), assertion) {
+    let Some(state) = record.webauthn_state.as_deref() else {
+        return Err(AppError::new(
+            ErrorCode::StepupFactorInsufficient,
+            "this challenge was opened before the passkey was registered: open a new one",
+        ));
+    };
+    let result = match verify_assertion(app, state, assertion) {
         Ok(result) => result,
         Err(WebauthnError::UserNotVerified) => {
             return Err(AppError::new(
@@ -186,6 +191,12 @@ async fn check_assertion(
         Err(e @ WebauthnError::CredentialPossibleCompromise) => {
             counter_regressed(app, record, factor, None, now).await?;
             return Ok(Err(Some(refusal(&e))));
+        }
+        Err(WebauthnError::Configuration) => {
+            return Err(AppError::new(
+                ErrorCode::Unavailable,
+                "passkeys need public_url to name this server by a domain name",
+            ));
         }
         Err(e) => return Ok(Err(Some(refusal(&e)))),
     };
