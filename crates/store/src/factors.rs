@@ -229,7 +229,8 @@ pub enum SpentCode<'a> {
 /// code, one spends it.
 macro_rules! spend_code {
     ($tx:ident, $code:expr) => {{
-        let affected = match $code {
+        let code: $crate::SpentCode<'_> = $code;
+        let affected = match code {
             $crate::SpentCode::TotpStep {
                 factor_id,
                 step,
@@ -266,52 +267,45 @@ macro_rules! spend_code {
                 owner,
                 code_hash,
                 at,
-            } => {
-                let spent = sqlx::query(
-                    "UPDATE email_codes SET used_at = $4 WHERE owner = $1 AND factor_id = $2 \
-                     AND code_hash = $3 AND used_at IS NULL AND expires_at > $4",
-                )
-                .bind(owner)
-                .bind(factor_id)
-                .bind(code_hash)
-                .bind(at)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-                if spent == 1 {
-                    sqlx::query("UPDATE factors SET last_used_at = $2 WHERE id = $1")
-                        .bind(factor_id)
-                        .bind(at)
-                        .execute(&mut *$tx)
-                        .await?;
-                }
-                spent
-            }
+            } => sqlx::query(
+                "UPDATE email_codes SET used_at = $4 WHERE owner = $1 AND factor_id = $2 \
+                 AND code_hash = $3 AND used_at IS NULL AND expires_at > $4",
+            )
+            .bind(owner)
+            .bind(factor_id)
+            .bind(code_hash)
+            .bind(at)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
             $crate::SpentCode::RecoveryCode {
                 factor_id,
                 code_hash,
                 at,
-            } => {
-                let spent = sqlx::query(
-                    "UPDATE recovery_codes SET used_at = $3 WHERE factor_id = $1 \
-                     AND code_hash = $2 AND used_at IS NULL",
-                )
-                .bind(factor_id)
-                .bind(code_hash)
-                .bind(at)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-                if spent == 1 {
-                    sqlx::query("UPDATE factors SET last_used_at = $2 WHERE id = $1")
-                        .bind(factor_id)
-                        .bind(at)
-                        .execute(&mut *$tx)
-                        .await?;
-                }
-                spent
-            }
+            } => sqlx::query(
+                "UPDATE recovery_codes SET used_at = $3 WHERE factor_id = $1 \
+                 AND code_hash = $2 AND used_at IS NULL",
+            )
+            .bind(factor_id)
+            .bind(code_hash)
+            .bind(at)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
         };
+        if affected == 1 {
+            // Emailed and recovery codes live in their own tables: their factor's last
+            // use is recorded here (TOTP and WebAuthn record it in their own update).
+            if let $crate::SpentCode::EmailCode { factor_id, at, .. }
+            | $crate::SpentCode::RecoveryCode { factor_id, at, .. } = code
+            {
+                sqlx::query("UPDATE factors SET last_used_at = $2 WHERE id = $1")
+                    .bind(factor_id)
+                    .bind(at)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
         affected == 1
     }};
 }

@@ -17,7 +17,8 @@ use stepgate_store::{EmailCodeRecord, FactorRecord};
 use subtle::ConstantTimeEq;
 
 use super::{
-    Presented, enrolled_event, first_recovery_codes, guard_enrollment, random_bytes, shown,
+    Presented, enrolled_event, first_recovery_codes, guard_enrollment, random_bytes,
+    refuse_a_second, shown,
 };
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
@@ -44,15 +45,7 @@ pub async fn enroll(
     let address = deliverable(email)?;
     let user_id = &caller.session.user_id;
     let existing = app.store.factors_of_user(user_id).await?;
-    if existing
-        .iter()
-        .any(|f| f.kind == FactorKind::EmailOtp && f.status == FactorStatus::Active)
-    {
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            "an email address is already enrolled; remove it first",
-        ));
-    }
+    refuse_a_second(&existing, FactorKind::EmailOtp, "an email address")?;
     check_send_limits(app, user_id, &address).await?;
     // The step-up last: a refusal above leaves its elevation unspent.
     guard_enrollment(app, caller, ip, presented, &existing, "an email address").await?;

@@ -89,15 +89,7 @@ pub async fn enroll_totp(
 ) -> Result<TotpEnrollment, AppError> {
     let now = app.now();
     let existing = app.store.factors_of_user(&caller.session.user_id).await?;
-    if existing
-        .iter()
-        .any(|f| f.status == FactorStatus::Active && f.kind == FactorKind::Totp)
-    {
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            "an authenticator is already enrolled; remove it first",
-        ));
-    }
+    refuse_a_second(&existing, FactorKind::Totp, "an authenticator")?;
     guard_enrollment(
         app,
         caller,
@@ -452,6 +444,24 @@ pub async fn require_elevation(
             ))
         }
     }
+}
+
+/// One active factor of `kind` per user (TOTP, email): another is `CONFLICT`.
+fn refuse_a_second(
+    existing: &[FactorRecord],
+    kind: FactorKind,
+    what: &str,
+) -> Result<(), AppError> {
+    if existing
+        .iter()
+        .any(|f| f.status == FactorStatus::Active && f.kind == kind)
+    {
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            format!("{what} is already enrolled; remove it first"),
+        ));
+    }
+    Ok(())
 }
 
 /// Adding a factor when one exists is itself a step-up (`factors:enroll`): otherwise a
