@@ -17,7 +17,7 @@ use stepgate_store::{EmailCodeRecord, FactorRecord};
 use subtle::ConstantTimeEq;
 
 use super::{
-    Presented, enrolled_event, first_recovery_codes, guard_enrollment, random_bytes,
+    Presented, enrolled_event, first_factor_codes, guard_enrollment, pending_factor, random_bytes,
     refuse_a_second, shown,
 };
 use crate::app::SharedApp;
@@ -84,41 +84,19 @@ pub async fn confirm(
     code: &str,
 ) -> Result<Factor, AppError> {
     let code = EmailCode::parse(code)?;
-    let user_id = &caller.session.user_id;
-    let factor = app
-        .store
-        .factor(id)
-        .await?
-        .filter(|f| f.user_id == *user_id && f.kind == FactorKind::EmailOtp)
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such email factor"))?;
-    if factor.status != FactorStatus::Pending {
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            "this address is already confirmed",
-        ));
-    }
+    let factor = pending_factor(
+        app,
+        caller,
+        id,
+        (FactorKind::EmailOtp, "email"),
+        "this address",
+    )
+    .await?;
     let now = app.now();
     let hash = confirmation_code(app, id, &code, now).await?;
-    let first = !app
-        .store
-        .factors_of_user(user_id)
-        .await?
-        .iter()
-        .any(|f| f.status == FactorStatus::Active);
-    let recovery = first
-        .then(|| first_recovery_codes(app, caller, now))
-        .transpose()?;
+    let recovery = first_factor_codes(app, caller, now).await?;
     let mut events = vec![enrolled_event(caller, ip, FactorKind::EmailOtp, id, now)];
-    if let Some(codes) = &recovery {
-        let codes_id = &codes.factor.id;
-        events.push(enrolled_event(
-            caller,
-            ip,
-            FactorKind::RecoveryCode,
-            codes_id,
-            now,
-        ));
-    }
+    events.extend(recovery.iter().map(|c| c.event(caller, ip, now)));
     let confirmed = app
         .store
         .confirm_email_factor(
@@ -256,7 +234,7 @@ pub async fn matching_code(
 /// An address as given, checked to be a bare address a mail server takes (no display
 /// name, no comment), in the form mail will be sent to.
 fn deliverable(raw: &str) -> Result<Email, AppError> {
-    Email::parse(raw)?;
+    let email = Email::parse(raw)?;
     let address: lettre::Address = raw
         .parse()
         .map_err(|_| AppError::validation("email is not an address mail can be sent to"))?;
@@ -265,7 +243,7 @@ fn deliverable(raw: &str) -> Result<Email, AppError> {
             "email must be a bare address, name@domain",
         ));
     }
-    Ok(Email::parse(raw)?)
+    Ok(email)
 }
 
 fn address_of(app: &SharedApp, factor: &FactorRecord) -> Result<Email, AppError> {

@@ -150,18 +150,7 @@ pub async fn confirm_totp(
     code: &str,
 ) -> Result<Factor, AppError> {
     let now = app.now();
-    let factor = app
-        .store
-        .factor(id)
-        .await?
-        .filter(|f| f.user_id == caller.session.user_id && f.kind == FactorKind::Totp)
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such TOTP factor"))?;
-    if factor.status != FactorStatus::Pending {
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            "this factor is already confirmed",
-        ));
-    }
+    let factor = pending_factor(app, caller, id, (FactorKind::Totp, "TOTP"), "this factor").await?;
     let code = TotpCode::parse(code)?;
     let sealed = factor
         .secret
@@ -173,12 +162,7 @@ pub async fn confirm_totp(
             "the code does not match; check the authenticator's clock and try the next code",
         )
     })?;
-    let first = !app
-        .store
-        .factors_of_user(&caller.session.user_id)
-        .await?
-        .iter()
-        .any(|f| f.status == FactorStatus::Active);
+    let recovery = first_factor_codes(app, caller, now).await?;
     let event = enrolled_event(caller, ip, FactorKind::Totp, &factor.id, now);
     if !app
         .store
@@ -190,17 +174,11 @@ pub async fn confirm_totp(
             "this factor is already confirmed",
         ));
     }
-    // A first factor comes with recovery codes, so nobody steps up just to get them.
-    let recovery_codes = if first {
-        let new = first_recovery_codes(app, caller, now)?;
-        let event = enrolled_event(caller, ip, FactorKind::RecoveryCode, &new.factor.id, now);
+    if let Some(new) = &recovery {
         app.store
-            .replace_recovery_codes(&new.factor, &new.hashes, &event)
+            .replace_recovery_codes(&new.factor, &new.hashes, &new.event(caller, ip, now))
             .await?;
-        Some(new.codes)
-    } else {
-        None
-    };
+    }
     remember_session_device(app, caller, &ip.to_string(), now).await?;
     let mut confirmed = shown(
         FactorRecord {
@@ -210,7 +188,7 @@ pub async fn confirm_totp(
         },
         None,
     );
-    confirmed.recovery_codes = recovery_codes;
+    confirmed.recovery_codes = recovery.map(|c| c.codes);
     Ok(confirmed)
 }
 
@@ -220,6 +198,51 @@ pub(crate) struct NewRecoveryCodes {
     pub factor: FactorRecord,
     pub hashes: Vec<Vec<u8>>,
     pub codes: Vec<String>,
+}
+
+impl NewRecoveryCodes {
+    /// Their `FACTOR_ENROLLED` event.
+    pub(crate) fn event(&self, caller: &UserCaller, ip: IpAddr, now: i64) -> AuditEvent {
+        enrolled_event(caller, ip, FactorKind::RecoveryCode, &self.factor.id, now)
+    }
+}
+
+/// A first factor comes with recovery codes, so nobody steps up just to get them: a set
+/// for the caller (not yet stored) when they have no active factor, else none.
+pub(crate) async fn first_factor_codes(
+    app: &SharedApp,
+    caller: &UserCaller,
+    now: i64,
+) -> Result<Option<NewRecoveryCodes>, AppError> {
+    let factors = app.store.factors_of_user(&caller.session.user_id).await?;
+    if factors.iter().any(|f| f.status == FactorStatus::Active) {
+        return Ok(None);
+    }
+    first_recovery_codes(app, caller, now).map(Some)
+}
+
+/// The caller's pending factor `id` of `kind`, called `name` (`NOT_FOUND` for another
+/// user's or another kind; `CONFLICT`, calling it `what`, once it is confirmed).
+pub(crate) async fn pending_factor(
+    app: &SharedApp,
+    caller: &UserCaller,
+    id: &str,
+    (kind, name): (FactorKind, &str),
+    what: &str,
+) -> Result<FactorRecord, AppError> {
+    let factor = app
+        .store
+        .factor(id)
+        .await?
+        .filter(|f| f.user_id == caller.session.user_id && f.kind == kind)
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no such {name} factor")))?;
+    if factor.status != FactorStatus::Pending {
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            format!("{what} is already confirmed"),
+        ));
+    }
+    Ok(factor)
 }
 
 /// Makes a set of recovery codes for the caller (not yet stored).

@@ -25,7 +25,7 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
-use super::{Presented, enrolled_event, first_recovery_codes, guard_enrollment, shown};
+use super::{Presented, enrolled_event, first_factor_codes, guard_enrollment, shown};
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
@@ -53,12 +53,15 @@ pub fn relying_party(public_url: &str) -> Result<Webauthn, String> {
 }
 
 fn rp(app: &SharedApp) -> Result<&Webauthn, AppError> {
-    app.webauthn.as_ref().ok_or_else(|| {
-        AppError::new(
-            ErrorCode::Unavailable,
-            "passkeys need public_url to name this server by a domain name",
-        )
-    })
+    app.webauthn.as_ref().ok_or_else(unavailable)
+}
+
+/// Without a relying party (public_url names no domain) no passkey works.
+pub fn unavailable() -> AppError {
+    AppError::new(
+        ErrorCode::Unavailable,
+        "passkeys need public_url to name this server by a domain name",
+    )
 }
 
 /// The WebAuthn user handle: the user id when it is a UUID (as stepgate makes them),
@@ -208,12 +211,7 @@ pub async fn finish_registration(
         .finish_passkey_registration(&credential, &state)
         .map_err(|e| AppError::validation(refusal(&e)))?;
     let factor = credential_factor(app, caller, &record, &passkey, now)?;
-    let existing = app.store.factors_of_user(&caller.session.user_id).await?;
-    let recovery = if existing.iter().any(|f| f.status == FactorStatus::Active) {
-        None
-    } else {
-        Some(first_recovery_codes(app, caller, now)?)
-    };
+    let recovery = first_factor_codes(app, caller, now).await?;
     let mut events = vec![enrolled_event(
         caller,
         ip,
@@ -221,15 +219,7 @@ pub async fn finish_registration(
         &factor.id,
         now,
     )];
-    if let Some(codes) = &recovery {
-        events.push(enrolled_event(
-            caller,
-            ip,
-            FactorKind::RecoveryCode,
-            &codes.factor.id,
-            now,
-        ));
-    }
+    events.extend(recovery.iter().map(|c| c.event(caller, ip, now)));
     let finished = app
         .store
         .finish_webauthn_registration(

@@ -11,7 +11,7 @@ use webauthn_rs::prelude::WebauthnError;
 use crate::app::SharedApp;
 use crate::error::AppError;
 use crate::factors::email;
-use crate::factors::webauthn::{Assertion, refusal, verify_assertion};
+use crate::factors::webauthn::{self, Assertion, refusal, verify_assertion};
 
 /// A step-up answer in its checked shape.
 pub(super) enum Answer {
@@ -192,12 +192,7 @@ async fn check_assertion(
             counter_regressed(app, record, factor, None, now).await?;
             return Ok(Err(Some(refusal(&e))));
         }
-        Err(WebauthnError::Configuration) => {
-            return Err(AppError::new(
-                ErrorCode::Unavailable,
-                "passkeys need public_url to name this server by a domain name",
-            ));
-        }
+        Err(WebauthnError::Configuration) => return Err(webauthn::unavailable()),
         Err(e) => return Ok(Err(Some(refusal(&e)))),
     };
     let counter = i64::from(result.counter());
