@@ -113,6 +113,11 @@ async fn payroll_is_passed_with_a_passkey_and_only_with_one() {
         .await;
     assert_ne!(again["challenge_id"], before_passkey["challenge_id"]);
     assert!(again["webauthn_options"].is_object(), "{again}");
+    // The old challenge has no passkey ceremony: an assertion for it is refused, uncounted.
+    let options = &again["webauthn_options"];
+    answer(&s, &token, &before_passkey, key.assertion(options, 1))
+        .await
+        .assert_problem(403, "STEPUP_FACTOR_INSUFFICIENT");
 
     let c = s.challenge(&token, payroll.clone()).await;
     assert_eq!(c["allowed_factors"], json!(["webauthn"]));
@@ -582,4 +587,50 @@ async fn an_admin_resets_the_factors_of_a_user_who_lost_them() {
         .register_passkey(token, None, &SoftPasskey::synced())
         .await;
     assert_eq!(factor["recovery_codes"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn a_credential_belongs_to_one_account_and_an_ip_public_url_has_no_passkeys() {
+    let s = server().await;
+    let key = SoftPasskey::security_key();
+    passkey_user(&s, "quinn", &key).await;
+    // The same credential offered for another account is refused.
+    let token = s.user_token("rafa").await;
+    let started = s
+        .post(
+            "/v1/factors/webauthn/registrations",
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    let path = format!(
+        "/v1/factors/webauthn/registrations/{}",
+        started.body["registration_id"].as_str().unwrap()
+    );
+    s.post(
+        &path,
+        Some(&token),
+        json!({"credential": key.register(&started.body["options"])}),
+    )
+    .await
+    .assert_problem(409, "CONFLICT");
+
+    // An IP address cannot be a WebAuthn RP id: passkeys are unavailable, said plainly.
+    let ip = Server::with_config(&format!(
+        "public_url = \"http://127.0.0.1:8080\"\n{PURPOSES}"
+    ))
+    .await;
+    let token = ip.user_token("sol").await;
+    ip.post(
+        "/v1/factors/webauthn/registrations",
+        Some(&token),
+        json!({}),
+    )
+    .await
+    .assert_problem(503, "UNAVAILABLE");
+    assert!(
+        ip.logs().contains("passkeys are unavailable"),
+        "{}",
+        ip.logs()
+    );
 }
