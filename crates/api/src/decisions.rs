@@ -235,6 +235,10 @@ pub struct Decision {
     /// For `step_up`: routes that act on the challenge (`send` for an email code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<crate::stepup::ChallengeLinks>,
+    /// For `step_up`: the hosted step-up page for the challenge (see
+    /// `StepUpChallenge::stepup_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stepup_url: Option<String>,
 }
 
 /// The schema of a [`DecisionRequest`]: by purpose, or by Cedar action and resource.

@@ -49,7 +49,7 @@ pub use policy::{Policy, PurposeChange, PurposePolicy, PurposeUpdated, Requireme
 pub use risk::{Risk, RiskReason};
 pub use sessions::{CurrentSession, DeviceInfo, Login, LoginResponse, LoginStepUp};
 pub use stepup::{
-    ChallengeLinks, CodeSent, Elevation, ElevationList, ElevationMode, NewChallenge, Redeem,
+    ChallengeLinks, ChallengeProgress, ChallengeState, CodeSent, Elevation, ElevationList, ElevationMode, NewChallenge, Redeem,
     Redeemed, SendCode, StepUpChallenge, Verified, VerifyAnswer, VerifyChallenge,
 };
 pub use testing::{ClockNow, ClockOffset};

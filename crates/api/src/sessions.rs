@@ -84,6 +84,10 @@ pub struct LoginStepUp {
     /// Routes that act on the challenge (`send` for an email code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<crate::stepup::ChallengeLinks>,
+    /// The hosted step-up page for the challenge: send the person there, then collect
+    /// the session with `GET /v1/stepup/challenges/{id}` (service key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stepup_url: Option<String>,
     /// The problem document's explanation.
     #[serde(default)]
     pub detail: String,

@@ -123,6 +123,10 @@ pub struct StepUpChallenge {
     /// Routes that act on this challenge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<ChallengeLinks>,
+    /// The hosted step-up page for this challenge. It carries a secret for this one
+    /// challenge, so it opens in any browser, also on another device than the one that
+    /// asked; the page can answer the challenge, nothing else.
+    pub stepup_url: String,
 }
 
 /// Routes that act on a challenge.
@@ -208,6 +212,46 @@ pub struct Verified {
     pub expires_at: String,
     /// It is used up by its first use.
     pub single_use: bool,
+}
+
+/// How far a challenge has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeProgress {
+    /// Waiting for an answer.
+    Pending,
+    /// Answered rightly: the elevation or the session exists.
+    Passed,
+    /// Expired before it was passed.
+    Expired,
+    /// Closed by too many wrong answers.
+    Blocked,
+}
+
+/// `GET /v1/stepup/challenges/{id}`: where a challenge stands. After it was passed on
+/// the hosted page, the first read collects what it yielded (the elevation token or
+/// the `su` access token; for a login challenge the session's access token); later
+/// reads say `collected` and carry no token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengeState {
+    pub challenge_id: String,
+    pub purpose: String,
+    pub status: ChallengeProgress,
+    /// When the challenge expires (or expired).
+    pub expires_at: String,
+    /// Wrong answers left.
+    pub attempts_left: u32,
+    /// Whether what the passed challenge yielded was handed out already (by the verify
+    /// answer, or by an earlier read of this route).
+    pub collected: bool,
+    /// An action challenge passed on the page, first read: the elevation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elevation: Option<Verified>,
+    /// A login challenge passed on the page, first read: the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<LoginResponse>,
 }
 
 /// What a passed challenge yields: an elevation, or for a login challenge the session.

@@ -153,6 +153,9 @@ pub struct Purpose {
     pub name: PurposeName,
     /// Words a person understands, shown on the challenge.
     pub title: String,
+    /// What happens once it is authorized, in a sentence: the step-up page says it
+    /// under the title.
+    pub consequence: Option<String>,
     /// The platform minimum.
     pub minimum: Requirement,
     /// How much risk the action itself carries (0–100), added to every assessment of it.

@@ -211,6 +211,7 @@ pub struct SecretsKey {
     aead: aws_lc_rs::aead::LessSafeKey,
     recovery_mac: aws_lc_rs::hmac::Key,
     email_mac: aws_lc_rs::hmac::Key,
+    page_mac: aws_lc_rs::hmac::Key,
 }
 
 const NONCE_LEN: usize = 12;
@@ -247,6 +248,7 @@ impl SecretsKey {
             aead,
             recovery_mac: derive(b"stepgate recovery codes v1"),
             email_mac: derive(b"stepgate email codes v1"),
+            page_mac: derive(b"stepgate hosted pages v1"),
         }
     }
 
@@ -296,12 +298,35 @@ impl SecretsKey {
             .to_vec()
     }
 
+    /// A keyed secret for one thing a hosted page acts on (`scope`: e.g. `stepup`, and
+    /// `id`: the challenge or the page session). Nothing is stored: any node with the
+    /// secrets key derives the same secret, and none can be derived without it.
+    pub fn page_secret(&self, scope: &str, id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&self.page_mac, &page_message(scope, id)))
+    }
+
+    /// Whether `given` is [`Self::page_secret`] of `scope` and `id`, compared in
+    /// constant time.
+    pub fn page_secret_matches(&self, scope: &str, id: &str, given: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(given) else {
+            return false;
+        };
+        aws_lc_rs::hmac::verify(&self.page_mac, &page_message(scope, id), &tag).is_ok()
+    }
+
     /// The stored form of a recovery code.
     pub fn recovery_code_hash(&self, normalized_code: &str) -> Vec<u8> {
         aws_lc_rs::hmac::sign(&self.recovery_mac, normalized_code.as_bytes())
             .as_ref()
             .to_vec()
     }
+}
+
+fn page_message(scope: &str, id: &str) -> Vec<u8> {
+    let mut message = scope.as_bytes().to_vec();
+    message.push(0);
+    message.extend_from_slice(id.as_bytes());
+    message
 }
 
 #[cfg(test)]
@@ -340,6 +365,19 @@ mod tests {
             key.recovery_code_hash("abc"),
             other.recovery_code_hash("abc")
         );
+    }
+
+    #[test]
+    fn page_secrets_belong_to_one_scope_and_id() {
+        let key = SecretsKey::from_bytes(&[7u8; 32]);
+        let secret = key.page_secret("stepup", "c1");
+        assert!(key.page_secret_matches("stepup", "c1", &secret));
+        assert!(!key.page_secret_matches("stepup", "c2", &secret));
+        assert!(!key.page_secret_matches("account", "c1", &secret));
+        assert!(!key.page_secret_matches("stepup", "c1", &secret[1..]));
+        assert!(!key.page_secret_matches("stepup", "c1", "not base64!"));
+        let other = SecretsKey::from_bytes(&[8u8; 32]);
+        assert!(!other.page_secret_matches("stepup", "c1", &secret));
     }
 
     #[test]

@@ -453,6 +453,7 @@ impl Attempt<'_> {
             login_context: Some(serde_json::to_string(pending).map_err(AppError::internal)?),
             webauthn_options,
             webauthn_state,
+            collected_at: None,
         };
         let event = AuditEvent {
             user_id: Some(pending.user_id.clone()),
@@ -474,6 +475,10 @@ impl Attempt<'_> {
         if let Some(links) = crate::stepup::challenges::links_of(&record.id, &allowed) {
             refusal = refusal.with("links", serde_json::json!(links));
         }
+        refusal = refusal.with(
+            "stepup_url",
+            crate::stepup::challenges::stepup_url(app, &record.id),
+        );
         Ok(refusal
             .with("challenge_id", record.id)
             .with("purpose", LOGIN_PURPOSE)

@@ -117,6 +117,9 @@ pub struct LoginCompletion<'a> {
     pub login: &'a LoginRecord,
     pub device: Option<&'a DeviceRecord>,
     pub audit: &'a [AuditEvent],
+    /// The answer hands the session out itself (an API verify), so no later collection
+    /// can.
+    pub collected: bool,
 }
 
 impl Store {
@@ -312,15 +315,18 @@ impl Store {
             login,
             device,
             audit,
+            collected,
         } = login;
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             let won = sqlx::query(
-                "UPDATE challenges SET status = 'verified', session_id = $3, checking = checking - 1 \
+                "UPDATE challenges SET status = 'verified', session_id = $3, checking = checking - 1, \
+                 collected_at = $4 \
                  WHERE id = $1 AND status = 'pending' AND failures < max_attempts AND expires_at > $2",
             )
             .bind(challenge_id)
             .bind(now)
             .bind(&session.id)
+            .bind(collected.then_some(now))
             .execute(&mut *tx)
             .await?
             .rows_affected()

@@ -33,6 +33,10 @@ pub struct ChallengeRecord {
     /// webauthn-rs's state that checks the answer (both JSON).
     pub webauthn_options: Option<String>,
     pub webauthn_state: Option<String>,
+    /// When what the passed challenge yielded was handed out (see
+    /// [`Store::collect_challenge`]); never set on insert.
+    #[sqlx(default)]
+    pub collected_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -189,7 +193,7 @@ impl Store {
         open_until: i64,
     ) -> Result<Option<ChallengeRecord>> {
         let sql = format!(
-            "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE session_id = $1 AND purpose = $2 \
+            "SELECT {CHALLENGE_COLUMNS}, collected_at FROM challenges WHERE session_id = $1 AND purpose = $2 \
              AND status = 'pending' AND mode = $3 AND policy_version = $4 \
              AND action_digest IS NOT DISTINCT FROM $5 AND action_summary IS NOT DISTINCT FROM $6 \
              AND expires_at >= $7 AND failures + checking < max_attempts \
@@ -208,7 +212,7 @@ impl Store {
     }
 
     pub async fn challenge(&self, id: &str) -> Result<Option<ChallengeRecord>> {
-        let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1");
+        let sql = format!("SELECT {CHALLENGE_COLUMNS}, collected_at FROM challenges WHERE id = $1");
         Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(p)
@@ -378,7 +382,8 @@ impl Store {
 
     /// Completes an action challenge: spends the answer's code, marks the challenge
     /// verified, gives the answer's `reservation` in the failure budget back and makes
-    /// the elevation, with the audit event, in one transaction.
+    /// the elevation, with the audit event, in one transaction. `collected`: the answer
+    /// hands the elevation out itself (an API verify), so no later collection can.
     pub async fn complete_challenge(
         &self,
         challenge_id: &str,
@@ -387,14 +392,16 @@ impl Store {
         reservation: &str,
         elevation: &ElevationRecord,
         audit: &AuditEvent,
+        collected: bool,
     ) -> Result<Completion> {
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             let won = sqlx::query(
-                "UPDATE challenges SET status = 'verified', checking = checking - 1 \
+                "UPDATE challenges SET status = 'verified', checking = checking - 1, collected_at = $3 \
                  WHERE id = $1 AND status = 'pending' AND failures < max_attempts AND expires_at > $2",
             )
             .bind(challenge_id)
             .bind(now)
+            .bind(collected.then_some(now))
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -427,6 +434,53 @@ impl Store {
             append!(tx, audit_lock, audit);
             Completion::Completed
         }))
+    }
+
+    /// Collects, once, what a challenge passed on the hosted page yielded: marks it
+    /// collected and, for a token-mode elevation, stores the hash of the token being
+    /// handed out now. False when it is not passed or was collected already. Single
+    /// collection: the UPDATE's WHERE is the lock.
+    pub async fn collect_challenge(
+        &self,
+        challenge_id: &str,
+        now: i64,
+        elevation_token_hash: Option<&[u8]>,
+    ) -> Result<bool> {
+        Ok(with_tx!(&self.db, |tx, _audit_lock| {
+            let won = sqlx::query(
+                "UPDATE challenges SET collected_at = $2 \
+                 WHERE id = $1 AND status = 'verified' AND collected_at IS NULL",
+            )
+            .bind(challenge_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if won && let Some(hash) = elevation_token_hash {
+                sqlx::query(
+                    "UPDATE elevations SET token_hash = $2 \
+                     WHERE challenge_id = $1 AND token_hash IS NULL",
+                )
+                .bind(challenge_id)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+            }
+            won
+        }))
+    }
+
+    /// The elevation a passed action challenge made.
+    pub async fn elevation_of_challenge(
+        &self,
+        challenge_id: &str,
+    ) -> Result<Option<ElevationRecord>> {
+        let sql = format!("SELECT {ELEVATION_COLUMNS} FROM elevations WHERE challenge_id = $1");
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(challenge_id)
+            .fetch_optional(p)
+            .await)?)
     }
 
     pub async fn elevation(&self, id: &str) -> Result<Option<ElevationRecord>> {

@@ -21,6 +21,7 @@ access_token_ttl_seconds = 900
 [[purposes]]
 name = "admin:resources:delete"
 title = "Delete a production resource"
+consequence = "The resource and its data are deleted for good."
 factor = "any"
 ttl_seconds = 300
 single_use = true
@@ -31,6 +32,7 @@ sensitivity = 60                    # destructive: high risk on its own
 [[purposes]]
 name = "factors:delete"
 title = "Remove a sign-in factor"
+consequence = "The factor stops working for this account at once."
 factor = "any"
 ttl_seconds = 300
 single_use = true
@@ -40,6 +42,7 @@ approvals = 0
 [[purposes]]
 name = "payroll:transmit"
 title = "Transmit payroll"
+consequence = "Real money moves: the payroll file goes to the bank."
 factor = "phishing_resistant"
 ttl_seconds = 120
 single_use = true

@@ -124,9 +124,17 @@ impl Config {
             .iter()
             .filter_map(|p| p.to_purpose().ok())
             .collect();
-        for (name, title) in [
-            (FACTORS_DELETE, "Remove a sign-in factor"),
-            (FACTORS_ENROLL, "Add a sign-in factor"),
+        for (name, title, consequence) in [
+            (
+                FACTORS_DELETE,
+                "Remove a sign-in factor",
+                "The factor stops working for this account at once.",
+            ),
+            (
+                FACTORS_ENROLL,
+                "Add a sign-in factor",
+                "The new factor can sign in and pass step-ups for this account.",
+            ),
         ] {
             if purposes.iter().any(|p| p.name.as_str() == name) {
                 continue;
@@ -134,6 +142,7 @@ impl Config {
             purposes.push(Purpose {
                 name: PurposeName::parse(name).expect("a valid name"),
                 title: title.into(),
+                consequence: Some(consequence.into()),
                 minimum: Requirement {
                     factor: FactorClass::Any,
                     ttl_seconds: 300,

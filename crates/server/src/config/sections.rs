@@ -357,6 +357,9 @@ impl Default for SessionConfig {
 pub struct PurposeConfig {
     pub name: String,
     pub title: String,
+    /// What happens once it is authorized, shown under the title on the step-up page.
+    #[serde(default)]
+    pub consequence: Option<String>,
     pub factor: String,
     pub ttl_seconds: i64,
     #[serde(default = "yes")]
@@ -381,6 +384,16 @@ impl PurposeConfig {
         if self.title.trim().is_empty() {
             return Err(("title", "must not be empty".into()));
         }
+        if self.title.chars().count() > 120 {
+            return Err(("title", "must be at most 120 characters".into()));
+        }
+        if self
+            .consequence
+            .as_ref()
+            .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 300)
+        {
+            return Err(("consequence", "must be 1 to 300 characters".into()));
+        }
         let minimum = Requirement {
             factor: FactorClass::parse(&self.factor)
                 .map_err(|e| ("factor", e.detail.into_owned()))?,
@@ -398,6 +411,7 @@ impl PurposeConfig {
         Ok(Purpose {
             name,
             title: self.title.clone(),
+            consequence: self.consequence.clone(),
             minimum,
             sensitivity: self.sensitivity,
         })

@@ -306,6 +306,7 @@ fn answer_of(
         policy_version,
         webauthn_options: None,
         links: None,
+        stepup_url: None,
     }
 }
 
@@ -548,6 +549,7 @@ async fn step_up(
         Ok(challenge) => {
             answer.webauthn_options = challenge.webauthn_options();
             answer.links = challenges::links_of(&challenge.record.id, &challenge.allowed_factors);
+            answer.stepup_url = Some(challenges::stepup_url(app, &challenge.record.id));
             answer.challenge_id = Some(challenge.record.id);
             answer.allowed_factors = Some(challenge.allowed_factors);
             Ok(None)

@@ -25,7 +25,7 @@ use crate::caller::UserCaller;
 use crate::devices::remember_session_device;
 use crate::error::AppError;
 use crate::limits::{limit_per_minute, rate_limit};
-use crate::stepup::answers::answering_caller;
+use crate::stepup::answers::{Answerer, admitted};
 use crate::stepup::challenges::window_exhausted;
 use crate::time_format::rfc3339;
 
@@ -158,7 +158,7 @@ async fn confirmation_code(
 /// replaces the earlier code.
 pub async fn send_for_challenge(
     app: &SharedApp,
-    caller: Option<UserCaller>,
+    answerer: Answerer,
     ip: IpAddr,
     challenge_id: &str,
     factor: &str,
@@ -173,7 +173,7 @@ pub async fn send_for_challenge(
         .challenge(challenge_id)
         .await?
         .ok_or_else(not_found)?;
-    answering_caller(&record, caller)?;
+    admitted(app, &record, answerer).await?;
     let challenge = record
         .to_domain()
         .map_err(|e| AppError::internal(format!("corrupt challenge: {e}")))?;

@@ -461,6 +461,9 @@ pub async fn require_elevation(
             if let Some(links) = answer.links {
                 refusal = refusal.with("links", serde_json::json!(links));
             }
+            if let Some(url) = answer.stepup_url {
+                refusal = refusal.with("stepup_url", url);
+            }
             Err(refusal.with(
                 "allowed_factors",
                 answer.allowed_factors.unwrap_or_default(),

@@ -53,6 +53,7 @@ fn api_routes() -> OpenApiRouter<SharedApp> {
         .routes(routes!(factors::delete))
         .routes(routes!(stepup::create))
         .routes(routes!(stepup::verify))
+        .routes(routes!(stepup::state))
         .routes(routes!(stepup::send_code))
         .routes(routes!(stepup::redeem))
         .routes(routes!(stepup::list))

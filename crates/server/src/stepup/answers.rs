@@ -12,7 +12,7 @@ use stepgate_core::factor::{FactorKind, FactorStatus, Proof};
 use stepgate_core::stepup::{Challenge, ElevationMode};
 use stepgate_store::{
     AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
-    FailureOutcome, LoginCompletion, Reserved, SpentCode,
+    FailureOutcome, LoginCompletion, Reserved, SessionRecord, SpentCode,
 };
 
 use crate::app::SharedApp;
@@ -33,17 +33,30 @@ pub struct AnswerRequest {
     pub credential: Option<serde_json::Value>,
 }
 
+/// Who answers a challenge.
+pub enum Answerer {
+    /// An API caller: an action challenge answers only to its own session's access
+    /// token, a login challenge to whoever holds its id. The answer carries what the
+    /// challenge yields.
+    Api(Option<UserCaller>),
+    /// The hosted step-up page, its page secret checked by `http/`: it answers for the
+    /// challenge's own session, possibly on another device. The answer carries no
+    /// token; the asking side collects them once ([`collect`](super::collect)).
+    Page,
+}
+
 /// What a passed challenge yields.
 pub enum Passed {
     /// An action challenge: the elevation, its token (token mode, shown once) or a fresh
-    /// `su` access token (session mode).
+    /// `su` access token (session mode); neither when passed on the page.
     Elevation {
         record: Box<ElevationRecord>,
         token: Option<String>,
         access_token: Option<String>,
     },
-    /// A login challenge: the new session's first token.
-    Login(LoginResponse),
+    /// A login challenge: the new session's first token (none when passed on the
+    /// page).
+    Login(Option<Box<LoginResponse>>),
 }
 
 fn corrupt(e: stepgate_core::Error) -> AppError {
@@ -55,7 +68,7 @@ fn corrupt(e: stepgate_core::Error) -> AppError {
 /// factor (nothing is counted when any of these fails), then the code.
 pub async fn answer(
     app: &SharedApp,
-    caller: Option<UserCaller>,
+    answerer: Answerer,
     ip: IpAddr,
     id: &str,
     body: AnswerRequest,
@@ -69,7 +82,7 @@ pub async fn answer(
         answer,
         factor,
         completing,
-    } = check(app, caller, id, body, now).await?;
+    } = check(app, answerer, id, body, now).await?;
     let event = |kind_name: EventType| AuditEvent {
         user_id: Some(challenge.user_id.clone()),
         session_id: challenge.session_id.clone(),
@@ -117,12 +130,17 @@ pub async fn answer(
     let code = right.code(&factor.id, now);
     let verified = event(EventType::AccountStepupVerified);
     match completing {
-        Completing::Login(pending) => {
-            complete_login(app, &record, *pending, proof, code, verified, attempt).await
+        Completing::Login { pending, via_page } => {
+            let passed = PassedLogin {
+                pending: *pending,
+                proof,
+                via_page,
+            };
+            complete_login(app, &record, passed, code, verified, attempt).await
         }
-        Completing::Action { caller, token } => {
+        Completing::Action { asker, token } => {
             let passed = PassedAction {
-                caller: &caller,
+                asker: &asker,
                 token,
                 proof,
                 ip,
@@ -148,13 +166,13 @@ struct Checked {
 /// that factor; and what can fail on our side (a login's pending state, a new token).
 async fn check(
     app: &SharedApp,
-    caller: Option<UserCaller>,
+    answerer: Answerer,
     id: &str,
     body: AnswerRequest,
     now: i64,
 ) -> Result<Checked, AppError> {
     let record = app.store.challenge(id).await?.ok_or_else(not_found)?;
-    let caller = answering_caller(&record, caller)?;
+    let asker = admitted(app, &record, answerer).await?;
     let challenge = record.to_domain().map_err(corrupt)?;
     challenge.check_live(now)?;
     challenge.requirement.issuable()?;
@@ -177,13 +195,17 @@ async fn check(
                 format!("you have no active {} factor", kind.as_str()),
             ),
         })?;
-    let completing = match caller {
-        None => Completing::Login(Box::new(pending_login(&record)?)),
-        Some(caller) => Completing::Action {
-            token: (challenge.mode == ElevationMode::Token)
+    let completing = match asker {
+        Asker::Login { via_page } => Completing::Login {
+            pending: Box::new(pending_login(&record)?),
+            via_page,
+        },
+        Asker::Session { caller, session } => Completing::Action {
+            // On the page the token is made when it is collected, never before.
+            token: (challenge.mode == ElevationMode::Token && caller.is_some())
                 .then(new_elevation_token)
                 .transpose()?,
-            caller: Box::new(caller),
+            asker: Box::new(AskingSession { caller, session }),
         },
     };
     Ok(Checked {
@@ -200,20 +222,67 @@ fn not_found() -> AppError {
     AppError::new(ErrorCode::NotFound, "no such challenge for this session")
 }
 
-/// An action challenge answers only to its own session; a login challenge (no session
-/// yet) to whoever holds its id, which only the password's owner was given.
-pub(crate) fn answering_caller(
+/// The side a challenge was opened for, as an answer reaches it.
+pub(crate) enum Asker {
+    /// A login challenge (no session yet).
+    Login { via_page: bool },
+    /// An action challenge's session: its access token's caller when answered over the
+    /// API, none on the page.
+    Session {
+        caller: Option<UserCaller>,
+        session: SessionRecord,
+    },
+}
+
+/// An action challenge answers only to its own session: over the API to its access
+/// token, on the page (secret checked) for that session while it is live. A login
+/// challenge (no session yet) answers to whoever holds its id, which only the
+/// password's owner was given.
+pub(crate) async fn admitted(
+    app: &SharedApp,
     record: &ChallengeRecord,
-    caller: Option<UserCaller>,
-) -> Result<Option<UserCaller>, AppError> {
-    match (&record.session_id, caller) {
-        (Some(sid), Some(caller)) if *sid == caller.session.id => Ok(Some(caller)),
-        (Some(_), Some(_)) => Err(not_found()),
-        (Some(_), None) => Err(AppError::unauthenticated(
+    answerer: Answerer,
+) -> Result<Asker, AppError> {
+    match (&record.session_id, answerer) {
+        (Some(sid), Answerer::Api(Some(caller))) if *sid == caller.session.id => {
+            Ok(Asker::Session {
+                session: caller.session.clone(),
+                caller: Some(caller),
+            })
+        }
+        (Some(_), Answerer::Api(Some(_))) => Err(not_found()),
+        (Some(_), Answerer::Api(None)) => Err(AppError::unauthenticated(
             "this challenge needs the access token of its session",
         )),
-        (None, _) => Ok(None),
+        (Some(sid), Answerer::Page) => {
+            let now = app.now();
+            let session = app
+                .store
+                .session(sid)
+                .await?
+                .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
+                .ok_or_else(|| {
+                    AppError::new(
+                        ErrorCode::ChallengeExpired,
+                        "the session that asked for this step-up has ended",
+                    )
+                })?;
+            Ok(Asker::Session {
+                caller: None,
+                session,
+            })
+        }
+        (None, answerer) => Ok(Asker::Login {
+            via_page: matches!(answerer, Answerer::Page),
+        }),
     }
+}
+
+/// The session an action challenge elevates.
+struct AskingSession {
+    /// Over the API: the caller, whose answer carries the tokens.
+    caller: Option<UserCaller>,
+    session: SessionRecord,
 }
 
 /// Takes one of the challenge's attempts and a place in the user's failure budget for
@@ -270,7 +339,7 @@ async fn reserve(
 
 /// A right answer to an action challenge, before its elevation exists.
 struct PassedAction<'a> {
-    caller: &'a UserCaller,
+    asker: &'a AskingSession,
     /// Token mode: the elevation token to hand out (its hash is stored).
     token: Option<String>,
     proof: Proof,
@@ -289,18 +358,19 @@ async fn complete_action(
 ) -> Result<Passed, AppError> {
     let (challenge, now) = (attempt.challenge, attempt.now);
     let PassedAction {
-        caller,
+        asker,
         token,
         proof,
         ip,
     } = passed;
+    let session = &asker.session;
     let elevation = ElevationRecord {
         id: uuid::Uuid::new_v4().to_string(),
         token_hash: token.as_deref().map(token_hash),
         challenge_id: challenge.id.clone(),
         policy_version: challenge.policy_version,
         user_id: challenge.user_id.clone(),
-        session_id: caller.session.id.clone(),
+        session_id: session.id.clone(),
         purpose: challenge.purpose.as_str().to_owned(),
         factor: proof.kind.as_str().to_owned(),
         factor_class: proof.class().as_str().to_owned(),
@@ -312,7 +382,7 @@ async fn complete_action(
         consumed_at: None,
         revoked_at: None,
         action_digest: challenge.action_digest.clone(),
-        jkt: caller.session.jkt.clone(),
+        jkt: session.jkt.clone(),
     };
     let verified = AuditEvent {
         elevation_id: Some(elevation.id.clone()),
@@ -331,13 +401,14 @@ async fn complete_action(
             attempt.reservation,
             &elevation,
             &verified,
+            asker.caller.is_some(),
         )
         .await;
-    app.decider.forget_session(&caller.session.id);
+    app.decider.forget_session(&session.id);
     attempt.settle(completion).await?;
-    let access_token = match challenge.mode {
-        ElevationMode::Token => None,
-        ElevationMode::Session => Some(su_token(app, caller, &elevation, proof, now)?),
+    let access_token = match (challenge.mode, &asker.caller) {
+        (ElevationMode::Session, Some(_)) => Some(su_token(app, session, &elevation, proof, now)?),
+        _ => None,
     };
     Ok(Passed::Elevation {
         record: Box::new(elevation),
@@ -348,9 +419,9 @@ async fn complete_action(
 
 /// Session mode: a fresh access token for the session announcing the elevation
 /// (`su: true`), living no longer than the elevation.
-fn su_token(
+pub(crate) fn su_token(
     app: &SharedApp,
-    caller: &UserCaller,
+    session: &SessionRecord,
     elevation: &ElevationRecord,
     proof: Proof,
     now: i64,
@@ -359,33 +430,36 @@ fn su_token(
     amr.extend(proof.amr().iter().map(|m| (*m).to_owned()));
     Ok(app.tokens.sign(&AccessClaims {
         iss: app.tokens.issuer().to_owned(),
-        sub: caller.session.user_id.clone(),
-        sid: caller.session.id.clone(),
+        sub: session.user_id.clone(),
+        sid: session.id.clone(),
         iat: now,
         exp: app
             .lifetimes
-            .access_token_expiry(now, caller.session.expires_at)
+            .access_token_expiry(now, session.expires_at)
             .min(elevation.expires_at),
-        auth_time: caller.session.auth_time,
+        auth_time: session.auth_time,
         acr: proof.acr().into(),
         amr,
         su: Some(true),
         su_time: Some(now),
         su_purpose: Some(elevation.purpose.clone()),
-        cnf: Confirmation::of(caller.session.jkt.as_ref()),
+        cnf: Confirmation::of(session.jkt.as_ref()),
     })?)
 }
 
 enum Completing {
-    Login(Box<PendingLogin>),
+    Login {
+        pending: Box<PendingLogin>,
+        via_page: bool,
+    },
     Action {
-        caller: Box<UserCaller>,
+        asker: Box<AskingSession>,
         token: Option<String>,
     },
 }
 
 /// The login a login challenge holds until it is passed.
-fn pending_login(record: &ChallengeRecord) -> Result<PendingLogin, AppError> {
+pub(crate) fn pending_login(record: &ChallengeRecord) -> Result<PendingLogin, AppError> {
     record
         .login_context
         .as_deref()
@@ -393,18 +467,29 @@ fn pending_login(record: &ChallengeRecord) -> Result<PendingLogin, AppError> {
         .ok_or_else(|| AppError::internal("login challenge without its pending login"))
 }
 
+/// A right answer to a login challenge, before its session exists.
+struct PassedLogin {
+    pending: PendingLogin,
+    proof: Proof,
+    via_page: bool,
+}
+
 /// A passed login challenge: the pending login becomes a session, its device is
-/// remembered (a login that completed a step-up from it), and the answer carries the
-/// session's access token.
+/// remembered (a login that completed a step-up from it), and an API answer carries
+/// the session's access token.
 async fn complete_login(
     app: &SharedApp,
     record: &ChallengeRecord,
-    pending: PendingLogin,
-    proof: Proof,
+    passed: PassedLogin,
     code: SpentCode<'_>,
     verified: AuditEvent,
     attempt: Attempt<'_>,
 ) -> Result<Passed, AppError> {
+    let PassedLogin {
+        pending,
+        proof,
+        via_page,
+    } = passed;
     let now = attempt.now;
     let session = new_session(app, &pending, Some(proof), now);
     let device = pending.device_hash.as_ref().map(|hash| DeviceRecord {
@@ -441,16 +526,20 @@ async fn complete_login(
                 login: &login_record(&pending, now),
                 device: device.as_ref(),
                 audit: &events,
+                collected: !via_page,
             },
         )
         .await;
     attempt.settle(completion).await?;
-    Ok(Passed::Login(session_granted(
+    if via_page {
+        return Ok(Passed::Login(None));
+    }
+    Ok(Passed::Login(Some(Box::new(session_granted(
         app,
         &session,
         pending.risk,
         now,
-    )?))
+    )?))))
 }
 
 fn device_remembered(user_id: &str, session_id: &str, ip: &str, now: i64) -> AuditEvent {

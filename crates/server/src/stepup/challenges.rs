@@ -56,6 +56,20 @@ impl OpenChallenge {
     }
 }
 
+/// The page-secret scope of the hosted step-up page (see [`stepup_url`]).
+pub const PAGE_SCOPE: &str = "stepup";
+
+/// The hosted step-up page of challenge `id`. The link carries the challenge's page
+/// secret (derived from the secrets key, never stored), so it works in any browser and
+/// on any node, and for this one challenge only.
+pub fn stepup_url(app: &crate::app::App, id: &str) -> String {
+    format!(
+        "{}/stepup/{id}?secret={}",
+        app.config.public_url.trim_end_matches('/'),
+        app.secrets.page_secret(PAGE_SCOPE, id)
+    )
+}
+
 /// The routes that act on challenge `id`: where to have a code sent, when a factor
 /// that is sent one may answer.
 pub fn links_of(id: &str, allowed_factors: &[String]) -> Option<stepgate_api::ChallengeLinks> {
@@ -186,6 +200,7 @@ pub async fn open(
         login_context: None,
         webauthn_options,
         webauthn_state,
+        collected_at: None,
     };
     let event = AuditEvent {
         challenge_id: Some(record.id.clone()),

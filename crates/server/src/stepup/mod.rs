@@ -1,6 +1,8 @@
-//! Step-up below HTTP: opening challenges, answering them, and the elevations they yield.
+//! Step-up below HTTP: opening challenges, answering them, where they stand, and the
+//! elevations they yield.
 
 pub mod answers;
 pub mod challenges;
 pub mod elevations;
+pub mod progress;
 mod proofs;

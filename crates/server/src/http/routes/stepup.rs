@@ -6,18 +6,20 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use stepgate_api::Problem;
+use stepgate_store::ElevationRecord;
 use stepgate_api::{
-    CodeSent, Elevation, ElevationList, ElevationMode, NewChallenge, Redeem, Redeemed, SendCode,
+    ChallengeState, CodeSent, Elevation, ElevationList, ElevationMode, NewChallenge, Redeem, Redeemed, SendCode,
     StepUpChallenge, Verified, VerifyAnswer, VerifyChallenge,
 };
 
-use crate::app::SharedApp;
+use crate::app::{App, SharedApp};
 use crate::caller::UserCaller;
 use crate::error::AppError;
 use crate::factors::email;
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserOrService};
 use crate::http::rfc3339;
-use crate::stepup::answers::{self, AnswerRequest, Passed};
+use crate::stepup::answers::{self, AnswerRequest, Answerer, Passed};
+use crate::stepup::progress::{self, Collector, Yielded};
 use crate::stepup::challenges::{
     self, ChallengeRequest, MAX_ACTION_SUMMARY, OpenChallenge, parse_digest,
 };
@@ -42,8 +44,9 @@ fn challenge_request(body: NewChallenge) -> Result<ChallengeRequest, AppError> {
     })
 }
 
-fn shown_challenge(c: OpenChallenge) -> Result<StepUpChallenge, AppError> {
+fn shown_challenge(app: &App, c: OpenChallenge) -> Result<StepUpChallenge, AppError> {
     let attempts_left = c.attempts_left();
+    let stepup_url = challenges::stepup_url(app, &c.record.id);
     let webauthn_options = c.webauthn_options();
     let links = challenges::links_of(&c.record.id, &c.allowed_factors);
     Ok(StepUpChallenge {
@@ -60,6 +63,7 @@ fn shown_challenge(c: OpenChallenge) -> Result<StepUpChallenge, AppError> {
         risk: c.risk,
         webauthn_options,
         links,
+        stepup_url,
     })
 }
 
@@ -100,7 +104,7 @@ pub async fn create(
     ApiJson(body): ApiJson<NewChallenge>,
 ) -> Result<(StatusCode, Json<StepUpChallenge>), AppError> {
     let opened = challenges::open(&app, &caller, ip, challenge_request(body)?).await?;
-    Ok((StatusCode::CREATED, Json(shown_challenge(opened)?)))
+    Ok((StatusCode::CREATED, Json(shown_challenge(&app, opened)?)))
 }
 
 /// Send a one-time code for a challenge (`email_otp`: to the user's address). Codes are
@@ -128,7 +132,7 @@ pub async fn send_code(
     ApiJson(body): ApiJson<SendCode>,
 ) -> Result<Json<CodeSent>, AppError> {
     Ok(Json(
-        email::send_for_challenge(&app, caller, ip, &id, &body.factor).await?,
+        email::send_for_challenge(&app, Answerer::Api(caller), ip, &id, &body.factor).await?,
     ))
 }
 
@@ -160,23 +164,79 @@ pub async fn verify(
         credential: body.credential,
     };
     Ok(Json(
-        match answers::answer(&app, caller, ip, &id, answer).await? {
-            Passed::Login(session) => VerifyAnswer::Login(session),
+        match answers::answer(&app, Answerer::Api(caller), ip, &id, answer).await? {
+            Passed::Login(Some(session)) => VerifyAnswer::Login(*session),
+            Passed::Login(None) => {
+                return Err(AppError::internal("an API answer without its session"));
+            }
             Passed::Elevation {
                 record,
                 token,
                 access_token,
-            } => VerifyAnswer::Elevation(Verified {
-                elevation_id: record.id,
-                elevation_token: token,
-                access_token,
-                purpose: record.purpose,
-                mode: record.mode,
-                expires_at: rfc3339(record.expires_at),
-                single_use: record.single_use,
-            }),
+            } => VerifyAnswer::Elevation(verified(&record, token, access_token)),
         },
     ))
+}
+
+fn verified(
+    record: &ElevationRecord,
+    elevation_token: Option<String>,
+    access_token: Option<String>,
+) -> Verified {
+    Verified {
+        elevation_id: record.id.clone(),
+        elevation_token,
+        access_token,
+        purpose: record.purpose.clone(),
+        mode: record.mode,
+        expires_at: rfc3339(record.expires_at),
+        single_use: record.single_use,
+    }
+}
+
+/// Where a challenge stands. After it was passed on the hosted step-up page, the first
+/// read collects what it yielded: an action challenge's elevation token (or session
+/// mode's `su` access token) with its session's access token, a login challenge's
+/// session with a service key. Later reads say `collected` and carry no token.
+#[utoipa::path(get, path = "/v1/stepup/challenges/{id}", tag = "stepup", operation_id = "getChallenge",
+    params(("id" = String, Path, description = "The challenge id")),
+    responses(
+        (status = 200, body = ChallengeState),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "UNAUTHENTICATED"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "NOT_FOUND: no such challenge for this caller (another session's, or a login challenge read with an access token)"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "CHALLENGE_EXPIRED: the session a passed login challenge made has ended"),
+    ),
+    security(("access_token" = []), ("service_key" = [])))]
+pub async fn state(
+    State(app): State<SharedApp>,
+    caller: UserOrService,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ChallengeState>, AppError> {
+    let by = match &caller {
+        UserOrService::User(user) => Collector::User(user),
+        UserOrService::Service => Collector::Service,
+    };
+    let view = progress::collect(&app, by, &id).await?;
+    let (mut elevation, mut session) = (None, None);
+    match view.yielded {
+        Some(Yielded::Elevation {
+            record,
+            token,
+            access_token,
+        }) => elevation = Some(verified(&record, token, access_token)),
+        Some(Yielded::Login(granted)) => session = Some(*granted),
+        None => {}
+    }
+    Ok(Json(ChallengeState {
+        challenge_id: view.record.id,
+        purpose: view.record.purpose,
+        status: view.progress,
+        expires_at: rfc3339(view.record.expires_at),
+        attempts_left: view.attempts_left,
+        collected: view.collected,
+        elevation,
+        session,
+    }))
 }
 
 /// Redeem an elevation token (the RP's backend, just before the action).
