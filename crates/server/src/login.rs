@@ -454,6 +454,7 @@ impl Attempt<'_> {
             webauthn_options,
             webauthn_state,
             collected_at: None,
+            ip: Some(pending.ip.clone()),
         };
         let event = AuditEvent {
             user_id: Some(pending.user_id.clone()),

@@ -37,6 +37,8 @@ pub struct ChallengeRecord {
     /// [`Store::collect_challenge`]); never set on insert.
     #[sqlx(default)]
     pub collected_at: Option<i64>,
+    /// The client IP it was opened for.
+    pub ip: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -144,7 +146,7 @@ pub enum FailureOutcome {
 
 const CHALLENGE_COLUMNS: &str = "id, user_id, session_id, purpose, policy_version, factor_class, \
     ttl_seconds, single_use, bind_ip, approvals, mode, status, failures, max_attempts, created_at, \
-    expires_at, action_digest, action_summary, login_context, webauthn_options, webauthn_state";
+    expires_at, action_digest, action_summary, login_context, webauthn_options, webauthn_state, ip";
 
 pub(crate) const ELEVATION_COLUMNS: &str = "id, token_hash, challenge_id, policy_version, user_id, session_id, purpose, factor, \
     factor_class, mode, created_at, expires_at, ip, single_use, consumed_at, revoked_at, action_digest, jkt";
@@ -154,7 +156,7 @@ impl Store {
         with_tx!(&self.db, |tx, audit_lock| {
             sqlx::query(&format!(
                 "INSERT INTO challenges ({CHALLENGE_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
             ))
             .bind(&c.id)
             .bind(&c.user_id)
@@ -177,6 +179,7 @@ impl Store {
             .bind(&c.login_context)
             .bind(&c.webauthn_options)
             .bind(&c.webauthn_state)
+            .bind(&c.ip)
             .execute(&mut *tx)
             .await?;
             append!(tx, audit_lock, audit);

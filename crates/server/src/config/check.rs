@@ -10,7 +10,22 @@ impl Config {
         self.check_places()?;
         self.check_email()?;
         self.check_purposes()?;
-        self.check_forward_routes()
+        self.check_forward_routes()?;
+        self.check_pages()
+    }
+
+    fn check_pages(&self) -> Result<(), String> {
+        for entry in &self.pages.return_to {
+            let ok = url::Url::parse(entry).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.username().is_empty()
+            });
+            if !ok {
+                return Err(format!(
+                    "pages.return_to: {entry:?} must be an http:// or https:// URL with a host"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Lifetimes, attempts and windows: positive.

@@ -58,6 +58,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "forward_auth",
     "smtp",
     "email",
+    "pages",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,6 +114,7 @@ pub struct Config {
     /// Absent: mails go to `DATA_DIR/mail/`.
     pub smtp: Option<SmtpConfig>,
     pub email: EmailConfig,
+    pub pages: PagesConfig,
 }
 
 impl Config {
@@ -203,6 +205,7 @@ impl Default for Config {
             forward_auth: ForwardAuthConfig::default(),
             smtp: None,
             email: EmailConfig::default(),
+            pages: PagesConfig::default(),
         }
     }
 }

@@ -475,3 +475,41 @@ impl Default for EmailConfig {
         }
     }
 }
+
+/// `[pages]`: the hosted pages (`/stepup/{id}`, `/account`, `/admin`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesConfig {
+    /// Where the step-up page may send the person back to once they pass (its
+    /// `return_to` parameter): URL prefixes, each an `http(s)://host[:port]/path`. A
+    /// `return_to` must have the same origin as one of them and a path under its path;
+    /// any other is refused. Empty: the page never redirects.
+    pub return_to: Vec<String>,
+}
+
+impl PagesConfig {
+    /// `raw` as a `return_to` the allow-list admits, normalised (the URL the page
+    /// redirects to), or why not.
+    pub fn return_target(&self, raw: &str) -> Result<url::Url, &'static str> {
+        let target = url::Url::parse(raw).map_err(|_| "return_to is not an absolute URL")?;
+        if !target.username().is_empty() || target.password().is_some() {
+            return Err("return_to must not carry credentials");
+        }
+        let admitted = self.return_to.iter().filter_map(|e| url::Url::parse(e).ok()).any(|entry| {
+            entry.origin() == target.origin() && path_under(entry.path(), target.path())
+        });
+        if admitted {
+            Ok(target)
+        } else {
+            Err("return_to is not in this server's allow-list ([pages] return_to)")
+        }
+    }
+}
+
+/// Whether `path` is `prefix` or below it (`/app` admits `/app` and `/app/x`, never
+/// `/application`).
+fn path_under(prefix: &str, path: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    path == prefix || path.starts_with(&format!("{prefix}/"))
+}
+

@@ -41,8 +41,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "the body must be sent with Content-Type: application/json",
             ));
         }
-        // The whole body must arrive by the connection's deadline for it: a client
-        // that sends it a byte at a time does not hold the connection for ever.
+        let bytes = read_body(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| AppError::validation(format!("the JSON body is not valid: {e}")))
+    }
+}
+
+/// The request body, read whole by the connection's deadline for it (a client that
+/// sends it a byte at a time does not hold the connection for ever) and within the body
+/// limit.
+pub async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, AppError> {
         let deadline = req.extensions().get::<BodyDeadline>().copied();
         let read = axum::body::Bytes::from_request(req, state);
         let read = match deadline {
@@ -54,17 +66,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             })?,
             None => read.await,
         };
-        let bytes = read.map_err(|rejection| {
+        read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 AppError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
             } else {
                 AppError::validation(rejection.body_text())
             }
-        })?;
-        serde_json::from_slice(&bytes)
-            .map(Self)
-            .map_err(|e| AppError::validation(format!("the JSON body is not valid: {e}")))
-    }
+        })
 }
 
 /// `application/json`, or any `application/…+json`, with or without parameters.

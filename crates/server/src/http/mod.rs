@@ -24,6 +24,7 @@ pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod pages;
 pub mod routes;
 
 pub use crate::time_format::rfc3339;
@@ -97,6 +98,7 @@ pub fn router(app: SharedApp) -> Router {
         .into();
     let max_body = app.config.max_body_bytes;
     routes
+        .merge(pages::router(app.clone()))
         .route(
             "/openapi.json",
             axum::routing::get(move || async move {

@@ -139,11 +139,17 @@ pub async fn answer(
             complete_login(app, &record, passed, code, verified, attempt).await
         }
         Completing::Action { asker, token } => {
+            // On the page (perhaps a phone on another network) the elevation is bound
+            // to the network that asked, not to the page's.
+            let bound_ip = match (&asker.caller, &record.ip) {
+                (None, Some(asked_from)) => asked_from.clone(),
+                _ => ip.to_string(),
+            };
             let passed = PassedAction {
                 asker: &asker,
                 token,
                 proof,
-                ip,
+                bound_ip,
             };
             complete_action(app, passed, code, verified, attempt).await
         }
@@ -343,8 +349,8 @@ struct PassedAction<'a> {
     /// Token mode: the elevation token to hand out (its hash is stored).
     token: Option<String>,
     proof: Proof,
-    /// The verify request's client IP, to which an IP-bound elevation is bound.
-    ip: IpAddr,
+    /// The IP an IP-bound elevation is bound to.
+    bound_ip: String,
 }
 
 /// A passed action challenge: the elevation is stored and the code spent in the
@@ -361,7 +367,7 @@ async fn complete_action(
         asker,
         token,
         proof,
-        ip,
+        bound_ip,
     } = passed;
     let session = &asker.session;
     let elevation = ElevationRecord {
@@ -377,7 +383,7 @@ async fn complete_action(
         mode: challenge.mode,
         created_at: now,
         expires_at: challenge.elevation_expiry(now),
-        ip: challenge.requirement.bind_ip.then(|| ip.to_string()),
+        ip: challenge.requirement.bind_ip.then_some(bound_ip),
         single_use: challenge.requirement.single_use,
         consumed_at: None,
         revoked_at: None,

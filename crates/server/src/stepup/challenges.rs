@@ -201,6 +201,7 @@ pub async fn open(
         webauthn_options,
         webauthn_state,
         collected_at: None,
+        ip: Some(ip.to_string()),
     };
     let event = AuditEvent {
         challenge_id: Some(record.id.clone()),

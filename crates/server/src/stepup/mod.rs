@@ -5,4 +5,5 @@ pub mod answers;
 pub mod challenges;
 pub mod elevations;
 pub mod progress;
+pub mod prompt;
 mod proofs;

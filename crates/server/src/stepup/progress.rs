@@ -6,7 +6,7 @@
 use stepgate_api::{ChallengeProgress, LoginResponse};
 use stepgate_core::ErrorCode;
 use stepgate_core::factor::{FactorKind, Proof};
-use stepgate_core::stepup::ElevationMode;
+use stepgate_core::stepup::{Challenge, ElevationMode};
 use stepgate_store::{ChallengeRecord, ElevationRecord};
 
 use crate::app::SharedApp;
@@ -72,15 +72,7 @@ pub async fn collect(
         .to_domain()
         .map_err(|e| AppError::internal(format!("corrupt challenge: {e}")))?;
     let now = app.now();
-    let progress = if record.status == "verified" {
-        ChallengeProgress::Passed
-    } else {
-        match challenge.check_live(now) {
-            Ok(()) => ChallengeProgress::Pending,
-            Err(e) if e.code == ErrorCode::StepupBlocked => ChallengeProgress::Blocked,
-            Err(_) => ChallengeProgress::Expired,
-        }
-    };
+    let progress = progress_of(&record, &challenge, now);
     let yielded = match (progress, record.collected_at, caller) {
         (ChallengeProgress::Passed, None, None) => collect_login(app, &record, now).await?,
         (ChallengeProgress::Passed, None, Some(caller)) => {
@@ -95,6 +87,18 @@ pub async fn collect(
         record,
         yielded,
     })
+}
+
+/// How far a challenge has got at `now`.
+pub fn progress_of(record: &ChallengeRecord, challenge: &Challenge, now: i64) -> ChallengeProgress {
+    if record.status == "verified" {
+        return ChallengeProgress::Passed;
+    }
+    match challenge.check_live(now) {
+        Ok(()) => ChallengeProgress::Pending,
+        Err(e) if e.code == ErrorCode::StepupBlocked => ChallengeProgress::Blocked,
+        Err(_) => ChallengeProgress::Expired,
+    }
 }
 
 /// A login challenge passed on the page: the session it made, with a first access
