@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod smtp;
 pub mod webauthn;
 
@@ -25,6 +26,7 @@ pub const PURPOSES: &str = r#"
 [[purposes]]
 name = "admin:resources:delete"
 title = "Delete a production resource"
+consequence = "The resource and its data are deleted for good."
 factor = "any"
 ttl_seconds = 300
 single_use = true
@@ -41,6 +43,7 @@ single_use = true
 [[purposes]]
 name = "payroll:transmit"
 title = "Transmit payroll"
+consequence = "Real money moves: the payroll file goes to the bank."
 factor = "phishing_resistant"
 ttl_seconds = 120
 single_use = true
@@ -178,6 +181,26 @@ impl Server {
         Self::on_database(extra, None).await
     }
 
+    /// A server a browser can use passkeys with: on a free port, with `public_url`
+    /// `http://localhost:PORT` (a domain, so a WebAuthn RP id, and a secure context).
+    pub async fn for_browser(extra: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::with_config(&format!(
+            "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\"\n{extra}"
+        ))
+        .await
+    }
+
+    /// The server's address as the browser uses it (`public_url`).
+    pub fn page_url(&self, path: &str) -> String {
+        let port = self.base.rsplit(':').next().unwrap();
+        format!("http://localhost:{port}{path}")
+    }
+
     /// Like `with_config`, on an existing database (a second node beside another server).
     pub async fn on_database(extra: &str, database_url: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -187,8 +210,13 @@ impl Server {
         };
         let config_path = dir.path().join("stepgate.toml");
         let config = format!(
-            "data_dir = {dir:?}\nlisten = \"127.0.0.1:0\"\ndatabase_url = {database_url:?}\n{reload}{extra}\n",
+            "data_dir = {dir:?}\n{listen}database_url = {database_url:?}\n{reload}{extra}\n",
             dir = dir.path().display().to_string(),
+            listen = if extra.contains("listen =") {
+                ""
+            } else {
+                "listen = \"127.0.0.1:0\"\n"
+            },
             reload = if extra.contains("keys_reload_seconds") {
                 ""
             } else {

@@ -49,8 +49,9 @@ pub use policy::{Policy, PurposeChange, PurposePolicy, PurposeUpdated, Requireme
 pub use risk::{Risk, RiskReason};
 pub use sessions::{CurrentSession, DeviceInfo, Login, LoginResponse, LoginStepUp};
 pub use stepup::{
-    ChallengeLinks, ChallengeProgress, ChallengeState, CodeSent, Elevation, ElevationList, ElevationMode, NewChallenge, Redeem,
-    Redeemed, SendCode, StepUpChallenge, Verified, VerifyAnswer, VerifyChallenge,
+    ChallengeLinks, ChallengeProgress, ChallengeState, CodeSent, Elevation, ElevationList,
+    ElevationMode, NewChallenge, Redeem, Redeemed, SendCode, StepUpChallenge, Verified,
+    VerifyAnswer, VerifyChallenge,
 };
 pub use testing::{ClockNow, ClockOffset};
 pub use users::{CreateUser, CreatedUser, FactorsReset};

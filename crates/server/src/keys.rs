@@ -302,7 +302,10 @@ impl SecretsKey {
     /// `id`: the challenge or the page session). Nothing is stored: any node with the
     /// secrets key derives the same secret, and none can be derived without it.
     pub fn page_secret(&self, scope: &str, id: &str) -> String {
-        URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&self.page_mac, &page_message(scope, id)))
+        URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(
+            &self.page_mac,
+            &page_message(scope, id),
+        ))
     }
 
     /// Whether `given` is [`Self::page_secret`] of `scope` and `id`, compared in

@@ -39,7 +39,8 @@ pub use policy::PolicyVersionRecord;
 pub use risk::{DeviceRecord, LoginCompletion, LoginRecord, Prune};
 pub use sessions::SessionRecord;
 pub use stepup::{
-    ChallengeRecord, Completion, ElevationRecord, FailureOutcome, Reserved, StepupAttempt,
+    ActionCompletion, ChallengeRecord, Completion, ElevationRecord, FailureOutcome, Reserved,
+    StepupAttempt,
 };
 pub use users::UserRecord;
 pub use webauthn::RegistrationRecord;

@@ -109,6 +109,17 @@ macro_rules! claim_with_code {
 }
 pub(crate) use claim_with_code;
 
+/// What completing an action challenge writes besides the challenge's own row.
+pub struct ActionCompletion<'a> {
+    /// The answer's place in the failure budget, given back.
+    pub reservation: &'a str,
+    pub elevation: &'a ElevationRecord,
+    pub audit: &'a AuditEvent,
+    /// The answer hands the elevation out itself (an API verify), so no later
+    /// collection can.
+    pub collected: bool,
+}
+
 /// How an attempt to complete a challenge with a right answer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
@@ -385,18 +396,20 @@ impl Store {
 
     /// Completes an action challenge: spends the answer's code, marks the challenge
     /// verified, gives the answer's `reservation` in the failure budget back and makes
-    /// the elevation, with the audit event, in one transaction. `collected`: the answer
-    /// hands the elevation out itself (an API verify), so no later collection can.
+    /// the elevation, with the audit event, in one transaction.
     pub async fn complete_challenge(
         &self,
         challenge_id: &str,
         now: i64,
         code: SpentCode<'_>,
-        reservation: &str,
-        elevation: &ElevationRecord,
-        audit: &AuditEvent,
-        collected: bool,
+        completion: ActionCompletion<'_>,
     ) -> Result<Completion> {
+        let ActionCompletion {
+            reservation,
+            elevation,
+            audit,
+            collected,
+        } = completion;
         Ok(with_tx!(&self.db, |tx, audit_lock| {
             let won = sqlx::query(
                 "UPDATE challenges SET status = 'verified', checking = checking - 1, collected_at = $3 \

@@ -17,7 +17,9 @@ impl Config {
     fn check_pages(&self) -> Result<(), String> {
         for entry in &self.pages.return_to {
             let ok = url::Url::parse(entry).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.username().is_empty()
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.username().is_empty()
             });
             if !ok {
                 return Err(format!(

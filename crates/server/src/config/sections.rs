@@ -495,9 +495,13 @@ impl PagesConfig {
         if !target.username().is_empty() || target.password().is_some() {
             return Err("return_to must not carry credentials");
         }
-        let admitted = self.return_to.iter().filter_map(|e| url::Url::parse(e).ok()).any(|entry| {
-            entry.origin() == target.origin() && path_under(entry.path(), target.path())
-        });
+        let admitted = self
+            .return_to
+            .iter()
+            .filter_map(|e| url::Url::parse(e).ok())
+            .any(|entry| {
+                entry.origin() == target.origin() && path_under(entry.path(), target.path())
+            });
         if admitted {
             Ok(target)
         } else {
@@ -512,4 +516,3 @@ fn path_under(prefix: &str, path: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
     path == prefix || path.starts_with(&format!("{prefix}/"))
 }
-

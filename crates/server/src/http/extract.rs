@@ -55,24 +55,24 @@ pub async fn read_body<S: Send + Sync>(
     req: Request,
     state: &S,
 ) -> Result<axum::body::Bytes, AppError> {
-        let deadline = req.extensions().get::<BodyDeadline>().copied();
-        let read = axum::body::Bytes::from_request(req, state);
-        let read = match deadline {
-            Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| {
-                AppError::new(
-                    ErrorCode::RequestTimeout,
-                    "the request body did not arrive in time",
-                )
-            })?,
-            None => read.await,
-        };
-        read.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
-            } else {
-                AppError::validation(rejection.body_text())
-            }
-        })
+    let deadline = req.extensions().get::<BodyDeadline>().copied();
+    let read = axum::body::Bytes::from_request(req, state);
+    let read = match deadline {
+        Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| {
+            AppError::new(
+                ErrorCode::RequestTimeout,
+                "the request body did not arrive in time",
+            )
+        })?,
+        None => read.await,
+    };
+    read.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+        } else {
+            AppError::validation(rejection.body_text())
+        }
+    })
 }
 
 /// `application/json`, or any `application/…+json`, with or without parameters.

@@ -11,8 +11,8 @@ use stepgate_core::audit::EventType;
 use stepgate_core::factor::{FactorKind, FactorStatus, Proof};
 use stepgate_core::stepup::{Challenge, ElevationMode};
 use stepgate_store::{
-    AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord, FactorRecord,
-    FailureOutcome, LoginCompletion, Reserved, SessionRecord, SpentCode,
+    ActionCompletion, AuditEvent, ChallengeRecord, Completion, DeviceRecord, ElevationRecord,
+    FactorRecord, FailureOutcome, LoginCompletion, Reserved, SessionRecord, SpentCode,
 };
 
 use crate::app::SharedApp;
@@ -38,7 +38,7 @@ pub enum Answerer {
     /// An API caller: an action challenge answers only to its own session's access
     /// token, a login challenge to whoever holds its id. The answer carries what the
     /// challenge yields.
-    Api(Option<UserCaller>),
+    Api(Option<Box<UserCaller>>),
     /// The hosted step-up page, its page secret checked by `http/`: it answers for the
     /// challenge's own session, possibly on another device. The answer carries no
     /// token; the asking side collects them once ([`collect`](super::collect)).
@@ -206,12 +206,12 @@ async fn check(
             pending: Box::new(pending_login(&record)?),
             via_page,
         },
-        Asker::Session { caller, session } => Completing::Action {
+        Asker::Session(asker) => Completing::Action {
             // On the page the token is made when it is collected, never before.
-            token: (challenge.mode == ElevationMode::Token && caller.is_some())
+            token: (challenge.mode == ElevationMode::Token && asker.caller.is_some())
                 .then(new_elevation_token)
                 .transpose()?,
-            asker: Box::new(AskingSession { caller, session }),
+            asker,
         },
     };
     Ok(Checked {
@@ -234,10 +234,7 @@ pub(crate) enum Asker {
     Login { via_page: bool },
     /// An action challenge's session: its access token's caller when answered over the
     /// API, none on the page.
-    Session {
-        caller: Option<UserCaller>,
-        session: SessionRecord,
-    },
+    Session(Box<AskingSession>),
 }
 
 /// An action challenge answers only to its own session: over the API to its access
@@ -251,10 +248,10 @@ pub(crate) async fn admitted(
 ) -> Result<Asker, AppError> {
     match (&record.session_id, answerer) {
         (Some(sid), Answerer::Api(Some(caller))) if *sid == caller.session.id => {
-            Ok(Asker::Session {
+            Ok(Asker::Session(Box::new(AskingSession {
                 session: caller.session.clone(),
                 caller: Some(caller),
-            })
+            })))
         }
         (Some(_), Answerer::Api(Some(_))) => Err(not_found()),
         (Some(_), Answerer::Api(None)) => Err(AppError::unauthenticated(
@@ -273,10 +270,10 @@ pub(crate) async fn admitted(
                         "the session that asked for this step-up has ended",
                     )
                 })?;
-            Ok(Asker::Session {
+            Ok(Asker::Session(Box::new(AskingSession {
                 caller: None,
                 session,
-            })
+            })))
         }
         (None, answerer) => Ok(Asker::Login {
             via_page: matches!(answerer, Answerer::Page),
@@ -285,9 +282,9 @@ pub(crate) async fn admitted(
 }
 
 /// The session an action challenge elevates.
-struct AskingSession {
+pub(crate) struct AskingSession {
     /// Over the API: the caller, whose answer carries the tokens.
-    caller: Option<UserCaller>,
+    caller: Option<Box<UserCaller>>,
     session: SessionRecord,
 }
 
@@ -404,10 +401,12 @@ async fn complete_action(
             &challenge.id,
             now,
             code,
-            attempt.reservation,
-            &elevation,
-            &verified,
-            asker.caller.is_some(),
+            ActionCompletion {
+                reservation: attempt.reservation,
+                elevation: &elevation,
+                audit: &verified,
+                collected: asker.caller.is_some(),
+            },
         )
         .await;
     app.decider.forget_session(&session.id);

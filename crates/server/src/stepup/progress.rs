@@ -114,7 +114,9 @@ async fn collect_login(
         .as_deref()
         .ok_or_else(|| AppError::internal("a passed login challenge without its session"))?;
     let Some(session) = app.store.session(session_id).await? else {
-        return Err(AppError::internal("a passed login challenge's session is gone"));
+        return Err(AppError::internal(
+            "a passed login challenge's session is gone",
+        ));
     };
     if session.revoked_at.is_some() || session.expires_at <= now {
         return Err(AppError::new(

@@ -63,7 +63,9 @@ pub async fn prompt(app: &SharedApp, id: &str) -> Result<Prompt, AppError> {
     };
     let consequence = match purpose {
         Some(p) => p.consequence.clone(),
-        None if login => Some("You are signing in from a device or place we did not expect.".into()),
+        None if login => {
+            Some("You are signing in from a device or place we did not expect.".into())
+        }
         None => None,
     };
     let required = challenge.requirement.factor;

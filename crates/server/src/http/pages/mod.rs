@@ -79,7 +79,10 @@ async fn secure_headers(State(app): State<SharedApp>, req: Request, next: Next) 
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -103,7 +106,9 @@ pub fn html(status: StatusCode, page: &impl Template) -> Response {
             body,
         )
             .into_response(),
-        Err(e) => PageError::from(AppError::internal(format!("rendering a page: {e}"))).into_response(),
+        Err(e) => {
+            PageError::from(AppError::internal(format!("rendering a page: {e}"))).into_response()
+        }
     }
 }
 

@@ -151,7 +151,13 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let link = checked(&app, &id, link)?;
     let prompt = prompt::prompt(&app, &id).await?;
-    Ok(render(StatusCode::OK, &id, &link, &prompt, Shown::default()))
+    Ok(render(
+        StatusCode::OK,
+        &id,
+        &link,
+        &prompt,
+        Shown::default(),
+    ))
 }
 
 /// An answer form.
@@ -203,7 +209,13 @@ pub async fn answer(
             Some(target) => Ok(see_other(target)),
             None => {
                 let prompt = prompt::prompt(&app, &id).await?;
-                Ok(render(StatusCode::OK, &id, &link, &prompt, Shown::default()))
+                Ok(render(
+                    StatusCode::OK,
+                    &id,
+                    &link,
+                    &prompt,
+                    Shown::default(),
+                ))
             }
         },
         Err(e) => again(&app, &id, &link, field, e).await,

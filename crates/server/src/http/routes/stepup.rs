@@ -6,11 +6,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use stepgate_api::Problem;
-use stepgate_store::ElevationRecord;
 use stepgate_api::{
-    ChallengeState, CodeSent, Elevation, ElevationList, ElevationMode, NewChallenge, Redeem, Redeemed, SendCode,
-    StepUpChallenge, Verified, VerifyAnswer, VerifyChallenge,
+    ChallengeState, CodeSent, Elevation, ElevationList, ElevationMode, NewChallenge, Redeem,
+    Redeemed, SendCode, StepUpChallenge, Verified, VerifyAnswer, VerifyChallenge,
 };
+use stepgate_store::ElevationRecord;
 
 use crate::app::{App, SharedApp};
 use crate::caller::UserCaller;
@@ -19,11 +19,11 @@ use crate::factors::email;
 use crate::http::extract::{ApiJson, ApiPath, ClientIp, MaybeUser, ServiceCaller, UserOrService};
 use crate::http::rfc3339;
 use crate::stepup::answers::{self, AnswerRequest, Answerer, Passed};
-use crate::stepup::progress::{self, Collector, Yielded};
 use crate::stepup::challenges::{
     self, ChallengeRequest, MAX_ACTION_SUMMARY, OpenChallenge, parse_digest,
 };
 use crate::stepup::elevations::{self, RedeemRequest, Revoker};
+use crate::stepup::progress::{self, Collector, Yielded};
 
 /// A new challenge's fields, checked.
 fn challenge_request(body: NewChallenge) -> Result<ChallengeRequest, AppError> {
@@ -132,7 +132,14 @@ pub async fn send_code(
     ApiJson(body): ApiJson<SendCode>,
 ) -> Result<Json<CodeSent>, AppError> {
     Ok(Json(
-        email::send_for_challenge(&app, Answerer::Api(caller), ip, &id, &body.factor).await?,
+        email::send_for_challenge(
+            &app,
+            Answerer::Api(caller.map(Box::new)),
+            ip,
+            &id,
+            &body.factor,
+        )
+        .await?,
     ))
 }
 
@@ -164,7 +171,7 @@ pub async fn verify(
         credential: body.credential,
     };
     Ok(Json(
-        match answers::answer(&app, Answerer::Api(caller), ip, &id, answer).await? {
+        match answers::answer(&app, Answerer::Api(caller.map(Box::new)), ip, &id, answer).await? {
             Passed::Login(Some(session)) => VerifyAnswer::Login(*session),
             Passed::Login(None) => {
                 return Err(AppError::internal("an API answer without its session"));
