@@ -1,5 +1,6 @@
 //! Remembered devices below HTTP.
 
+use stepgate_api::{Device, DeviceList};
 use stepgate_core::ErrorCode;
 use stepgate_core::audit::EventType;
 use stepgate_store::{AuditEvent, DeviceRecord};
@@ -7,6 +8,7 @@ use stepgate_store::{AuditEvent, DeviceRecord};
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
+use crate::time_format::rfc3339;
 
 /// Remembers the calling session's device for its user (after it enrolled a factor or
 /// passed a login step-up), raising `DEVICE_REMEMBERED` the first time.
@@ -62,4 +64,23 @@ pub async fn forget(app: &SharedApp, caller: &UserCaller, device_id: &str) -> Re
     } else {
         Err(AppError::new(ErrorCode::NotFound, "no such device"))
     }
+}
+
+/// The caller's remembered devices, the one the calling session signed in from marked.
+pub async fn list(app: &SharedApp, caller: &UserCaller) -> Result<DeviceList, AppError> {
+    let devices = app
+        .store
+        .devices_of_user(&caller.session.user_id)
+        .await?
+        .into_iter()
+        .map(|d| Device {
+            current: caller.session.device_hash.as_deref() == Some(d.device_hash.as_str()),
+            device_id: d.id,
+            trust: d.trust.as_str().to_owned(),
+            user_agent: d.user_agent,
+            created_at: rfc3339(d.created_at),
+            last_seen_at: rfc3339(d.last_seen_at),
+        })
+        .collect();
+    Ok(DeviceList { devices })
 }

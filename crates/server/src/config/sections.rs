@@ -489,16 +489,19 @@ pub struct PagesConfig {
 
 impl PagesConfig {
     /// `raw` as a `return_to` the allow-list admits, normalised (the URL the page
-    /// redirects to), or why not.
-    pub fn return_target(&self, raw: &str) -> Result<url::Url, &'static str> {
+    /// redirects to), or why not. This server's own account page (`/account` under
+    /// `public_url`) is always admitted.
+    pub fn return_target(&self, public_url: &str, raw: &str) -> Result<url::Url, &'static str> {
         let target = url::Url::parse(raw).map_err(|_| "return_to is not an absolute URL")?;
         if !target.username().is_empty() || target.password().is_some() {
             return Err("return_to must not carry credentials");
         }
-        let admitted = self
-            .return_to
-            .iter()
-            .filter_map(|e| url::Url::parse(e).ok())
+        let own_account = url::Url::parse(public_url)
+            .ok()
+            .and_then(|u| u.join("/account").ok());
+        let admitted = own_account
+            .into_iter()
+            .chain(self.return_to.iter().filter_map(|e| url::Url::parse(e).ok()))
             .any(|entry| {
                 entry.origin() == target.origin() && path_under(entry.path(), target.path())
             });

@@ -48,7 +48,7 @@ fn checked(app: &SharedApp, id: &str, link: Link) -> Result<CheckedLink, PageErr
         Some(raw) => Some(
             app.config
                 .pages
-                .return_target(&raw)
+                .return_target(&app.config.public_url, &raw)
                 .map_err(|why| {
                     PageError::new(
                         StatusCode::BAD_REQUEST,

@@ -4,13 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use stepgate_api::Problem;
-use stepgate_api::{Device, DeviceList};
+use stepgate_api::DeviceList;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
 use crate::error::AppError;
 use crate::http::extract::ApiPath;
-use crate::http::rfc3339;
 
 /// The caller's remembered devices.
 #[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "listDevices",
@@ -20,21 +19,7 @@ pub async fn list(
     State(app): State<SharedApp>,
     caller: UserCaller,
 ) -> Result<Json<DeviceList>, AppError> {
-    let devices = app
-        .store
-        .devices_of_user(&caller.session.user_id)
-        .await?
-        .into_iter()
-        .map(|d| Device {
-            current: caller.session.device_hash.as_deref() == Some(d.device_hash.as_str()),
-            device_id: d.id,
-            trust: d.trust.as_str().to_owned(),
-            user_agent: d.user_agent,
-            created_at: rfc3339(d.created_at),
-            last_seen_at: rfc3339(d.last_seen_at),
-        })
-        .collect();
-    Ok(Json(DeviceList { devices }))
+    Ok(Json(crate::devices::list(&app, &caller).await?))
 }
 
 /// Forget a device: its next login is a new device again.
