@@ -501,7 +501,11 @@ impl PagesConfig {
             .and_then(|u| u.join("/account").ok());
         let admitted = own_account
             .into_iter()
-            .chain(self.return_to.iter().filter_map(|e| url::Url::parse(e).ok()))
+            .chain(
+                self.return_to
+                    .iter()
+                    .filter_map(|e| url::Url::parse(e).ok()),
+            )
             .any(|entry| {
                 entry.origin() == target.origin() && path_under(entry.path(), target.path())
             });

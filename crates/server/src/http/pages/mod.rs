@@ -23,6 +23,7 @@ use crate::error::AppError;
 use crate::http::error::status_of;
 use crate::http::extract::read_body;
 
+pub mod account;
 pub mod stepup;
 
 /// The pages' routes, with their security headers.
@@ -30,6 +31,23 @@ pub fn router(app: SharedApp) -> axum::Router<SharedApp> {
     axum::Router::new()
         .route("/stepup/{id}", get(stepup::show).post(stepup::answer))
         .route("/stepup/{id}/send", post(stepup::send_code))
+        .route("/account", get(account::show))
+        .route("/account/signin", post(account::sign_in))
+        .route("/account/continue", get(account::continue_sign_in))
+        .route("/account/signout", post(account::sign_out))
+        .route("/account/passkeys", post(account::start_passkey))
+        .route("/account/passkeys/{id}", post(account::finish_passkey))
+        .route("/account/totp", post(account::start_totp))
+        .route("/account/totp/{id}", post(account::confirm_totp))
+        .route("/account/email", post(account::start_email))
+        .route("/account/email/{id}", post(account::confirm_email))
+        .route("/account/recovery-codes", post(account::new_recovery_codes))
+        .route("/account/factors/{id}/remove", post(account::remove_factor))
+        .route("/account/devices/{id}/forget", post(account::forget_device))
+        .route(
+            "/account/elevations/{id}/revoke",
+            post(account::revoke_elevation),
+        )
         .route("/assets/stepgate.css", get(stylesheet))
         .route("/assets/stepgate.js", get(script))
         .layer(middleware::from_fn_with_state(app, secure_headers))

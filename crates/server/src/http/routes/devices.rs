@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use stepgate_api::Problem;
 use stepgate_api::DeviceList;
+use stepgate_api::Problem;
 
 use crate::app::SharedApp;
 use crate::caller::UserCaller;

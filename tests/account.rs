@@ -1,0 +1,195 @@
+//! The account page in a real browser: from a fresh server a person signs in, enrolls a
+//! passkey with Chromium's virtual authenticator, and passes `payroll:transmit` on the
+//! step-up page; sign-in with the risk engine's step-up; removing a factor behind its
+//! own step-up; the cookie's flags; CSRF refused with nothing changed.
+
+mod common;
+
+use std::time::Instant;
+
+use common::browser::Browser;
+use common::*;
+use serde_json::json;
+
+async fn server() -> Server {
+    Server::for_browser(&format!("{PURPOSES}\n")).await
+}
+
+/// Signs `name` in on the account page (a user without factors gets straight in).
+fn sign_in(b: &mut Browser, s: &Server, name: &str) {
+    b.goto(&s.page_url("/account"));
+    b.fill("#username", name);
+    b.fill("#password", PASSWORD);
+    b.press("Enter");
+}
+
+#[tokio::test]
+async fn a_person_enrolls_a_passkey_on_the_account_page_and_passes_payroll_on_the_step_up_page() {
+    let s = server().await;
+    s.create_user("pat").await;
+    let mut b = Browser::launch();
+    let authenticator = b.add_virtual_authenticator();
+    sign_in(&mut b, &s, "pat");
+    b.wait_for("#factors-heading");
+    assert!(b.text(".bar").contains("pat"));
+    b.screenshot("account-new");
+
+    b.fill("#passkey-name", "laptop passkey");
+    b.click("#add-passkey");
+    b.wait_for("#create-passkey");
+    b.click("#create-passkey");
+    b.wait_for("#recovery-codes");
+    assert_eq!(b.text("#notice"), "Passkey added.");
+    // The first factor comes with recovery codes, shown once.
+    assert_eq!(b.text("#recovery-codes").lines().count(), 10);
+    assert!(
+        b.text(".factor-row[data-kind=webauthn]")
+            .contains("laptop passkey")
+    );
+    b.screenshot("account-passkey-added");
+    let held = b.credentials(&authenticator);
+    assert_eq!(held.len(), 1);
+    let count_before = held[0]["signCount"].as_u64().unwrap();
+
+    // The RP asks for payroll:transmit (phishing-resistant): the page offers only the
+    // passkey, and the person passes it.
+    let token = s.session_token("pat").await;
+    let challenge = s
+        .challenge(&token, json!({"purpose": "payroll:transmit", "action_summary": "Payroll run 2026-12, 412 payees"}))
+        .await;
+    assert_eq!(challenge["allowed_factors"], json!(["webauthn"]));
+    let started = Instant::now();
+    b.goto(challenge["stepup_url"].as_str().unwrap());
+    assert_eq!(b.text("h1"), "Transmit payroll");
+    assert_eq!(b.count("#passkey-button"), 1);
+    assert_eq!(b.count("#totp-code"), 0);
+    assert_eq!(b.count("details.recovery"), 0);
+    b.screenshot("stepup-passkey-prompt");
+    b.click("#passkey-button");
+    b.wait_for(".outcome.ok");
+    let took = started.elapsed();
+    eprintln!("one passkey step-up in the browser (page load to done): {took:?}");
+    b.screenshot("stepup-passkey-done");
+
+    let id = challenge["challenge_id"].as_str().unwrap();
+    let state = s
+        .get(&format!("/v1/stepup/challenges/{id}"), Some(&token))
+        .await;
+    let elevation = state.body["elevation"]["elevation_token"].as_str().unwrap();
+    let redeemed = s
+        .redeem(
+            json!({"elevation_token": elevation, "purpose": "payroll:transmit", "ip": "127.0.0.1"}),
+        )
+        .await;
+    assert_eq!(redeemed.status, 200, "{}", redeemed.text);
+    assert_eq!(redeemed.body["factor_class"], "phishing_resistant");
+    // The authenticator signed once more, and the server took its counter.
+    assert!(
+        b.credentials(&authenticator)[0]["signCount"]
+            .as_u64()
+            .unwrap()
+            > count_before
+    );
+}
+
+#[tokio::test]
+async fn signing_in_with_a_step_up_and_removing_a_factor_behind_its_own() {
+    let s = server().await;
+    let api = s.user_token("quinn").await;
+    let secret = s.enroll_totp(&api, totp_step_now() - 1).await;
+
+    // This browser is a new device: the password leads to the step-up page, and back.
+    let mut b = Browser::launch();
+    sign_in(&mut b, &s, "quinn");
+    b.wait_for("#totp-code");
+    assert_eq!(b.text("h1"), "Sign in");
+    b.fill("#totp-code", &oathtool(&secret, totp_step_now()));
+    b.press("Enter");
+    b.wait_for("#factors-heading");
+    assert!(b.url().ends_with("/account"), "{}", b.url());
+    assert_no_secret_cookie_leaks(&b.cookies());
+    b.screenshot("account-after-step-up-sign-in");
+
+    // Removing the authenticator needs factors:delete: the step-up page, back, again.
+    b.click(".factor-row[data-kind=totp] button");
+    b.wait_for("#totp-code");
+    assert_eq!(b.text("h1"), "Remove a sign-in factor");
+    b.fill("#totp-code", &oathtool(&secret, totp_step_now() + 1));
+    b.press("Enter");
+    b.wait_for("#notice");
+    assert!(b.text("#notice").contains("Step-up passed"));
+    assert_eq!(b.count(".elevation-row"), 1, "the live step-up is listed");
+    b.click(".factor-row[data-kind=totp] button");
+    b.wait_for("#notice");
+    assert_eq!(b.text("#notice"), "Factor removed.");
+    assert_eq!(b.count(".factor-row[data-kind=totp]"), 0);
+    b.screenshot("account-factor-removed");
+}
+
+/// The sign-in cookie: HttpOnly, SameSite=Strict, only for /account.
+fn assert_no_secret_cookie_leaks(cookies: &[serde_json::Value]) {
+    let account = cookies
+        .iter()
+        .find(|c| c["name"] == "sg_account")
+        .expect("the sign-in cookie");
+    assert_eq!(account["httpOnly"], true);
+    assert_eq!(account["sameSite"], "Strict");
+    assert_eq!(account["path"], "/account");
+    assert_eq!(account["secure"], false, "public_url is http here");
+    assert!(
+        account["expires"].as_f64().unwrap() > 0.0,
+        "short-lived, not a session cookie"
+    );
+    assert!(
+        cookies.iter().all(|c| c["name"] != "sg_login"),
+        "the login cookie is cleared once used"
+    );
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let s = server().await;
+    s.create_user("rob").await;
+    let mut b = Browser::launch();
+    sign_in(&mut b, &s, "rob");
+    b.wait_for("#factors-heading");
+    assert_no_secret_cookie_leaks(&b.cookies());
+    let csrf = b.attribute("input[name=csrf]", "value").unwrap();
+
+    let before = s.db_snapshot().await;
+    for body in ["", "csrf=", "csrf=AAAA", &format!("csrf={}", &csrf[1..])] {
+        let r = b.fetch(
+            &s.page_url("/account/recovery-codes"),
+            "POST",
+            Some(body),
+            Some("application/x-www-form-urlencoded"),
+        );
+        assert_eq!(r["status"], 403, "{body}: {r}");
+    }
+    assert_eq!(s.db_snapshot().await, before);
+
+    // The same form with its token works (the browser's cookie, this page's token).
+    let r = b.fetch(
+        &s.page_url("/account/recovery-codes"),
+        "POST",
+        Some(&format!("csrf={csrf}")),
+        Some("application/x-www-form-urlencoded"),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert!(r["text"].as_str().unwrap().contains("recovery-codes"));
+
+    // Without the cookie (another browser), the token alone is nothing.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = s
+        .send(
+            plain
+                .post(s.page_url("/account/recovery-codes"))
+                .form(&[("csrf", csrf.as_str())]),
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.headers["location"], "/account");
+}
