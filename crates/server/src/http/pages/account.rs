@@ -2,25 +2,19 @@
 //! asks for, on the hosted step-up page), then the person's factors, remembered
 //! devices and live step-ups, each with its action.
 //!
-//! The sign-in cookie holds the session's access token (so it is as short-lived as the
-//! token and ends with the server-side session): `HttpOnly`, `SameSite=Strict`, path
-//! `/account`, `Secure` when `public_url` is https. Every form carries a CSRF token
-//! derived from the session id with the secrets key, checked before anything is done.
-//! Actions that need a step-up (a second factor, removing one) send the person to the
+//! Signing in, the cookie and CSRF tokens are the [`Portal`]'s. Actions that need a step-up (a second factor, removing one) send the person to the
 //! step-up page and back; the session-mode elevation they earn there is used when
 //! they repeat the action.
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::Deserialize;
 use stepgate_core::ErrorCode;
 use stepgate_core::factor::FactorKind;
-use stepgate_core::identity::{Password, Username, check_device_field};
 
+use super::portal::{CsrfForm, Portal, SignInForm, see_other, step_up_then};
 use super::{PageError, PageForm, PagePath, PageQuery, html};
 use crate::app::SharedApp;
 use crate::caller::UserCaller;
@@ -28,136 +22,20 @@ use crate::error::AppError;
 use crate::factors::{self, email, webauthn};
 use crate::http::error::status_of;
 use crate::http::extract::ClientIp;
-use crate::login::{self, SignIn};
 use crate::stepup::elevations::{self, Revoker};
-use crate::stepup::progress::{self, Collector, Yielded};
 
-const ACCOUNT_COOKIE: &str = "sg_account";
-const LOGIN_COOKIE: &str = "sg_login";
-const DEVICE_COOKIE: &str = "sg_device";
-const CSRF_SCOPE: &str = "account-csrf";
-const LOGIN_SCOPE: &str = "account-login";
-
-// --- cookies and the signed-in caller ---
-
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-/// A `Set-Cookie` for the account page; `max_age` 0 clears it.
-fn set_cookie(
-    app: &SharedApp,
-    name: &str,
-    value: &str,
-    max_age: i64,
-) -> (header::HeaderName, HeaderValue) {
-    let secure = if app.config.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let text = format!(
-        "{name}={value}; Path=/account; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    );
-    (
-        header::SET_COOKIE,
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("")),
-    )
-}
-
-/// The person the sign-in cookie names: its token verifies, is not bound to a key a
-/// browser form cannot prove, and its session is live.
-async fn signed_in(app: &SharedApp, headers: &HeaderMap) -> Option<UserCaller> {
-    let token = cookie_value(headers, ACCOUNT_COOKIE)?;
-    let claims = app.tokens.verify(token).ok()?;
-    if claims.cnf.is_some() {
-        return None;
-    }
-    let session = app
-        .store
-        .session(&claims.sid)
-        .await
-        .ok()
-        .flatten()
-        .filter(|s| s.user_id == claims.sub && s.to_domain().is_live(app.now()))?;
-    Some(UserCaller { claims, session })
-}
-
-/// The signed-in caller of a form, its CSRF token checked: otherwise the sign-in page
-/// (no cookie) or a 403 page, and nothing is done.
-async fn acting(
-    app: &SharedApp,
-    headers: &HeaderMap,
-    csrf: Option<&str>,
-) -> Result<UserCaller, Response> {
-    let Some(caller) = signed_in(app, headers).await else {
-        return Err(see_other("/account"));
-    };
-    let valid = csrf.is_some_and(|c| {
-        app.secrets
-            .page_secret_matches(CSRF_SCOPE, &caller.session.id, c)
-    });
-    if !valid {
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "This form cannot be used",
-            "It did not come from your account page. Nothing was changed; open the account page and try again.",
-        )
-        .into_response());
-    }
-    Ok(caller)
-}
-
-fn see_other(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(l) => (StatusCode::SEE_OTHER, [(header::LOCATION, l)]).into_response(),
-        Err(_) => PageError::from(AppError::internal("an unsendable location")).into_response(),
-    }
-}
-
-fn own_url(app: &SharedApp, path: &str) -> String {
-    format!("{}{path}", app.config.public_url.trim_end_matches('/'))
-}
-
-/// The step-up page for a refused action, coming back to `back` (a path).
-fn step_up_then(app: &SharedApp, e: &AppError, back: &str) -> Option<Response> {
-    let url = e.extensions.get("stepup_url")?.as_str()?;
-    let return_to: String =
-        url::form_urlencoded::byte_serialize(own_url(app, back).as_bytes()).collect();
-    Some(see_other(&format!("{url}&return_to={return_to}")))
-}
+/// The account page as a portal people sign in to.
+pub const ACCOUNT: Portal = Portal {
+    path: "/account",
+    cookie: "sg_account",
+    login_cookie: "sg_login",
+    csrf_scope: "account-csrf",
+    login_scope: "account-login",
+    heading: "Sign in to your account",
+    lead: "Manage your passkeys, authenticator app, email codes, recovery codes and devices.",
+};
 
 // --- rendering ---
-
-#[derive(Template)]
-#[template(path = "signin.html")]
-struct SignInPage<'a> {
-    heading: &'a str,
-    lead: &'a str,
-    action: &'a str,
-    username: &'a str,
-    error: Option<String>,
-}
-
-fn sign_in_page(status: StatusCode, username: &str, error: Option<String>) -> Response {
-    html(
-        status,
-        &SignInPage {
-            heading: "Sign in to your account",
-            lead: "Manage your passkeys, authenticator app, email codes, recovery codes and devices.",
-            action: "/account/signin",
-            username,
-            error,
-        },
-    )
-}
 
 struct FactorRow {
     id: String,
@@ -313,7 +191,7 @@ async fn dashboard(
         .collect();
     let page = AccountPage {
         username: user.username,
-        csrf: app.secrets.page_secret(CSRF_SCOPE, &caller.session.id),
+        csrf: ACCOUNT.csrf(app, caller),
         notice: extras.notice,
         error: extras.error,
         factors,
@@ -385,7 +263,7 @@ pub async fn show(
     headers: HeaderMap,
     PageQuery(done): PageQuery<Done>,
 ) -> Result<Response, PageError> {
-    match signed_in(&app, &headers).await {
+    match ACCOUNT.signed_in(&app, &headers).await {
         Some(caller) => {
             let extras = Extras {
                 notice: notice_of(done.done.as_deref()),
@@ -393,146 +271,26 @@ pub async fn show(
             };
             dashboard(&app, &caller, extras).await
         }
-        None => Ok(sign_in_page(StatusCode::OK, "", None)),
+        None => Ok(ACCOUNT.sign_in_page(StatusCode::OK, "", None)),
     }
 }
 
-#[derive(Deserialize)]
-pub struct SignInForm {
-    username: Option<String>,
-    password: Option<String>,
-}
-
-/// `POST /account/signin`: a password; then a session, or the step-up page for the
-/// login challenge the risk engine asked for (coming back to `/account/continue`).
+/// `POST /account/signin`.
 pub async fn sign_in(
     State(app): State<SharedApp>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     PageForm(form): PageForm<SignInForm>,
 ) -> Result<Response, PageError> {
-    let raw_name = form.username.unwrap_or_default();
-    let password = form.password.unwrap_or_default();
-    let username = match Username::parse(&raw_name) {
-        Ok(u) => u,
-        Err(e) => {
-            return Ok(sign_in_page(
-                StatusCode::BAD_REQUEST,
-                &raw_name,
-                Some(e.detail.into_owned()),
-            ));
-        }
-    };
-    if password.is_empty() || password.chars().count() > Password::MAX_CHARS {
-        let e = "The password must be 1 to 256 characters.".to_owned();
-        return Ok(sign_in_page(StatusCode::BAD_REQUEST, &raw_name, Some(e)));
-    }
-    // This browser's own id (a random cookie) names its device to the risk engine.
-    let (device, new_device) = match cookie_value(&headers, DEVICE_COOKIE)
-        .filter(|d| d.len() == 43 && check_device_field("device", d).is_ok())
-    {
-        Some(d) => (d.to_owned(), false),
-        None => {
-            let mut bytes = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut bytes)
-                .map_err(|_| AppError::internal("random source failed"))?;
-            (URL_SAFE_NO_PAD.encode(bytes), true)
-        }
-    };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| check_device_field("User-Agent", v).is_ok())
-        .map(str::to_owned);
-    let request = SignIn {
-        username,
-        password,
-        fingerprint: Some(device.clone()),
-        user_agent,
-        dpop_proof: None,
-    };
-    let mut response = match login::sign_in(&app, ip, request).await {
-        Ok(granted) => {
-            let mut r = see_other("/account");
-            let (k, v) = set_cookie(
-                &app,
-                ACCOUNT_COOKIE,
-                &granted.access_token,
-                granted.expires_in,
-            );
-            r.headers_mut().append(k, v);
-            r
-        }
-        Err(e) if e.code == ErrorCode::StepupRequired => {
-            let Some(id) = e.extensions.get("challenge_id").and_then(|v| v.as_str()) else {
-                return Err(AppError::internal("a login challenge without its id").into());
-            };
-            // Only this browser may collect the session the challenge makes.
-            let pass = format!("{id}.{}", app.secrets.page_secret(LOGIN_SCOPE, id));
-            let mut r = step_up_then(&app, &e, "/account/continue")
-                .ok_or_else(|| AppError::internal("a login challenge without its page"))?;
-            let (k, v) = set_cookie(&app, LOGIN_COOKIE, &pass, app.limits.challenge_ttl_seconds);
-            r.headers_mut().append(k, v);
-            r
-        }
-        Err(e) if e.code == ErrorCode::Internal => return Err(e.into()),
-        Err(e) => {
-            let text = match e.code {
-                ErrorCode::InvalidCredentials => {
-                    "The username or password is not right.".to_owned()
-                }
-                _ => e.detail.into_owned(),
-            };
-            sign_in_page(status_of(e.code), &raw_name, Some(text))
-        }
-    };
-    if new_device {
-        let (k, v) = set_cookie(&app, DEVICE_COOKIE, &device, 400 * 24 * 3600);
-        response.headers_mut().append(k, v);
-    }
-    Ok(response)
+    ACCOUNT.sign_in(&app, ip, &headers, form).await
 }
 
-/// `GET /account/continue`: back from the step-up page with a passed login challenge,
-/// this browser (its login cookie) collects the session, once.
+/// `GET /account/continue`.
 pub async fn continue_sign_in(
     State(app): State<SharedApp>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let id = cookie_value(&headers, LOGIN_COOKIE)
-        .and_then(|v| v.split_once('.'))
-        .filter(|(id, mac)| app.secrets.page_secret_matches(LOGIN_SCOPE, id, mac))
-        .map(|(id, _)| id.to_owned());
-    let Some(id) = id else {
-        return Ok(see_other("/account"));
-    };
-    let view = progress::collect(&app, Collector::Service, &id).await?;
-    let mut response = match view.yielded {
-        Some(Yielded::Login(granted)) => {
-            let mut r = see_other("/account");
-            let (k, v) = set_cookie(
-                &app,
-                ACCOUNT_COOKIE,
-                &granted.access_token,
-                granted.expires_in,
-            );
-            r.headers_mut().append(k, v);
-            r
-        }
-        _ => sign_in_page(
-            StatusCode::OK,
-            "",
-            Some("That sign-in was not completed. Sign in again.".into()),
-        ),
-    };
-    let (k, v) = set_cookie(&app, LOGIN_COOKIE, "", 0);
-    response.headers_mut().append(k, v);
-    Ok(response)
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: Option<String>,
+    ACCOUNT.continue_sign_in(&app, &headers).await
 }
 
 /// `POST /account/signout`.
@@ -541,15 +299,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    login::sign_out(&app, &caller).await?;
-    let mut r = see_other("/account");
-    let (k, v) = set_cookie(&app, ACCOUNT_COOKIE, "", 0);
-    r.headers_mut().append(k, v);
-    Ok(r)
+    ACCOUNT.sign_out(&app, &headers, form.csrf.as_deref()).await
 }
 
 #[derive(Deserialize)]
@@ -565,7 +315,7 @@ pub async fn start_passkey(
     headers: HeaderMap,
     PageForm(form): PageForm<PasskeyForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -599,7 +349,7 @@ pub async fn finish_passkey(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CredentialForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -655,7 +405,7 @@ pub async fn start_totp(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -690,7 +440,7 @@ pub async fn confirm_totp(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -736,7 +486,7 @@ pub async fn start_email(
     headers: HeaderMap,
     PageForm(form): PageForm<EmailForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -765,7 +515,7 @@ pub async fn confirm_email(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -804,7 +554,7 @@ pub async fn new_recovery_codes(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -829,7 +579,7 @@ pub async fn remove_factor(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -846,7 +596,7 @@ pub async fn forget_device(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -864,7 +614,7 @@ pub async fn revoke_elevation(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match acting(&app, &headers, form.csrf.as_deref()).await {
+    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };

@@ -24,6 +24,7 @@ use crate::http::error::status_of;
 use crate::http::extract::read_body;
 
 pub mod account;
+pub mod portal;
 pub mod stepup;
 
 /// The pages' routes, with their security headers.
