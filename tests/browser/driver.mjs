@@ -33,6 +33,7 @@ const ops = {
   async url() { return page.url(); },
   async fill({ selector, value }) { await page.fill(selector, value); return null; },
   async click({ selector }) { await page.click(selector); return null; },
+  async select({ selector, value }) { await page.selectOption(selector, value); return null; },
   async press({ key }) { await page.keyboard.press(key); return null; },
   async type({ text }) { await page.keyboard.type(text); return null; },
   async text({ selector }) { return (await page.textContent(selector)) ?? null; },

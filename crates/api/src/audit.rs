@@ -24,6 +24,15 @@ pub struct AuditQuery {
     /// Only events about this purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
+    /// Only events of this severity: `info`, `warning` or `critical`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Only events at or after this time (RFC 3339, or a date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339, or a date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 /// An audit event.

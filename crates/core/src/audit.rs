@@ -79,6 +79,58 @@ impl EventType {
     }
 }
 
+/// How much an event matters to the people who watch the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    /// Worth a look: failures, removals, policy changes.
+    Warning,
+    /// Act now: a replayed elevation, a lockout, a cloned credential, a factor reset.
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Self::Info, Self::Warning, Self::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// The event types of this severity.
+    pub fn types(self) -> impl Iterator<Item = EventType> {
+        EventType::ALL
+            .into_iter()
+            .filter(move |t| t.severity() == self)
+    }
+}
+
+impl EventType {
+    pub fn severity(self) -> Severity {
+        match self {
+            Self::AccountStepupReused
+            | Self::AccountLocked
+            | Self::FactorCounterRegressed
+            | Self::FactorsReset => Severity::Critical,
+            Self::AccountLoginFailed
+            | Self::AccountStepupFailed
+            | Self::AccountStepupBlocked
+            | Self::FactorRemoved
+            | Self::ApiKeyRevoked
+            | Self::AccountStepupRevoked
+            | Self::PolicyUpdated => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+}
+
 impl std::fmt::Display for EventType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -89,6 +141,18 @@ impl std::fmt::Display for EventType {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn every_type_has_one_severity_and_replay_is_critical() {
+        let counted: usize = Severity::ALL.iter().map(|s| s.types().count()).sum();
+        assert_eq!(counted, EventType::ALL.len());
+        assert_eq!(
+            EventType::AccountStepupReused.severity(),
+            Severity::Critical
+        );
+        assert_eq!(Severity::parse("warning"), Some(Severity::Warning));
+        assert_eq!(Severity::parse("loud"), None);
+    }
 
     #[test]
     fn wire_names_are_unique_and_screaming_snake_case() {

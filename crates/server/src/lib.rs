@@ -1,7 +1,7 @@
 //! stepgate's shell around the core, in two layers. `http/` (axum) authenticates the
 //! caller, extracts the request into typed input, calls one application service and
 //! renders its answer (the wire types are `stepgate-api`'s). The services (`login`,
-//! `stepup`, `decisions`, `factors`, `devices`, `users`, `api_keys`, `policy`) take that
+//! `stepup`, `decisions`, `factors`, `devices`, `users`, `api_keys`, `policy`, `audit`) take that
 //! input and `now`, ask the core, have the store persist, and return an `AppError` that
 //! `http/` maps in one place. Beside them: configuration, keys and tokens, the risk
 //! engine's signal sources, background work, telemetry and the CLI.
@@ -10,6 +10,7 @@
 
 pub mod api_keys;
 pub mod app;
+pub mod audit;
 pub mod background;
 pub mod caller;
 pub mod cli;

@@ -196,6 +196,26 @@ fn snapshot(record: &PolicyVersionRecord) -> Result<PolicySnapshot, AppError> {
     })
 }
 
+/// A purpose with the requirement the policy in force gives it.
+pub struct InForce<'a> {
+    pub purpose: &'a Purpose,
+    pub requirement: Requirement,
+}
+
+/// The policy in force: its version, and every purpose with its requirement.
+pub async fn in_force(app: &App) -> Result<(i64, Vec<InForce<'_>>), AppError> {
+    let snapshot = app.policy.current(&app.store).await?;
+    let purposes = app
+        .policy
+        .purposes()
+        .map(|purpose| InForce {
+            purpose,
+            requirement: app.policy.requirement(&snapshot, purpose),
+        })
+        .collect();
+    Ok((snapshot.version, purposes))
+}
+
 /// An admin's change to a purpose's requirement, as given: omitted fields keep their
 /// values.
 pub struct PurposeEdit<'a> {

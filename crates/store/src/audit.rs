@@ -66,6 +66,12 @@ pub struct AuditFilter {
     pub kind: Option<String>,
     pub user_id: Option<String>,
     pub purpose: Option<String>,
+    /// Only events of these types (a severity's), when set.
+    pub types: Option<Vec<&'static str>>,
+    /// Only events at or after this time.
+    pub since: Option<i64>,
+    /// Only events before this time.
+    pub until: Option<i64>,
 }
 
 /// Appends one event on an open transaction (`$audit_lock` from `with_tx!`).
@@ -123,18 +129,36 @@ impl Store {
 
     /// Events in `seq` order matching the filter.
     pub async fn audit_events(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(
+        // The type list is the core's own constant names, never caller text.
+        let types = match &f.types {
+            Some(types) if types.is_empty() => " AND FALSE".to_owned(),
+            Some(types) => format!(
+                " AND type IN ({})",
+                types
+                    .iter()
+                    .filter(|t| t.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+                    .map(|t| format!("'{t}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
+        };
+        let sql = format!(
             "SELECT seq, type, at, user_id, session_id, purpose, ip, factor, policy_version, \
              challenge_id, elevation_id, data FROM audit_events \
              WHERE seq > $1 AND ($2 IS NULL OR type = $2) AND ($3 IS NULL OR user_id = $3) \
-             AND ($4 IS NULL OR purpose = $4) ORDER BY seq LIMIT $5"
-        )
-        .bind(f.after_seq)
-        .bind(&f.kind)
-        .bind(&f.user_id)
-        .bind(&f.purpose)
-        .bind(f.limit)
-        .fetch_all(p)
-        .await)?)
+             AND ($4 IS NULL OR purpose = $4) AND ($6 IS NULL OR at >= $6) \
+             AND ($7 IS NULL OR at < $7){types} ORDER BY seq LIMIT $5"
+        );
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(f.after_seq)
+            .bind(&f.kind)
+            .bind(&f.user_id)
+            .bind(&f.purpose)
+            .bind(f.limit)
+            .bind(f.since)
+            .bind(f.until)
+            .fetch_all(p)
+            .await)?)
     }
 }

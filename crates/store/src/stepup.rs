@@ -533,6 +533,20 @@ impl Store {
             .await)?)
     }
 
+    /// Every user's live elevations, newest first, at most `limit`.
+    pub async fn live_elevations(&self, now: i64, limit: i64) -> Result<Vec<ElevationRecord>> {
+        let sql = format!(
+            "SELECT {ELEVATION_COLUMNS} FROM elevations WHERE revoked_at IS NULL \
+             AND expires_at > $1 AND NOT (single_use AND consumed_at IS NOT NULL) \
+             ORDER BY created_at DESC, id LIMIT $2"
+        );
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(&sql)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(p)
+            .await)?)
+    }
+
     /// Uses elevations, all of them or none, in one transaction with their audit
     /// events. For a single-use one this is the atomic consume: of any number of
     /// concurrent callers on any number of nodes exactly one uses it, because the

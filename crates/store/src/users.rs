@@ -55,4 +55,24 @@ impl Store {
         .fetch_optional(p)
         .await)?)
     }
+
+    /// Users whose name starts with `prefix` (no wildcards of its own), by name, at
+    /// most `limit`.
+    pub async fn users_named_like(&self, prefix: &str, limit: i64) -> Result<Vec<UserRecord>> {
+        let escaped: String = prefix
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        Ok(with_pool!(&self.db, read, |p| sqlx::query_as(
+            "SELECT id, username, email, password_hash, created_at, roles FROM users \
+             WHERE username LIKE $1 ESCAPE '\\' ORDER BY username LIMIT $2"
+        )
+        .bind(format!("{escaped}%"))
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
 }

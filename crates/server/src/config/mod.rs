@@ -126,16 +126,32 @@ impl Config {
             .iter()
             .filter_map(|p| p.to_purpose().ok())
             .collect();
-        for (name, title, consequence) in [
+        let built_in = |ttl_seconds, single_use, bind_ip| Requirement {
+            factor: FactorClass::Any,
+            ttl_seconds,
+            single_use,
+            bind_ip,
+            approvals: 0,
+        };
+        for (name, title, consequence, minimum) in [
             (
                 FACTORS_DELETE,
                 "Remove a sign-in factor",
                 "The factor stops working for this account at once.",
+                built_in(300, true, false),
             ),
             (
                 FACTORS_ENROLL,
                 "Add a sign-in factor",
                 "The new factor can sign in and pass step-ups for this account.",
+                built_in(300, true, false),
+            ),
+            (
+                ADMIN_CONSOLE,
+                "Open the admin console",
+                "For the next 15 minutes you can change the step-up policy, read the audit \
+                 log, reset users' factors and revoke step-ups.",
+                built_in(900, false, true),
             ),
         ] {
             if purposes.iter().any(|p| p.name.as_str() == name) {
@@ -145,13 +161,7 @@ impl Config {
                 name: PurposeName::parse(name).expect("a valid name"),
                 title: title.into(),
                 consequence: Some(consequence.into()),
-                minimum: Requirement {
-                    factor: FactorClass::Any,
-                    ttl_seconds: 300,
-                    single_use: true,
-                    bind_ip: false,
-                    approvals: 0,
-                },
+                minimum,
                 sensitivity: 30,
             });
         }
@@ -172,6 +182,9 @@ impl Config {
 pub const FACTORS_DELETE: &str = "factors:delete";
 /// The purpose that guards adding a factor when the user already has one.
 pub const FACTORS_ENROLL: &str = "factors:enroll";
+/// The purpose an admin steps up for to use the admin console (a session-mode
+/// elevation that lasts its TTL).
+pub const ADMIN_CONSOLE: &str = "admin:console";
 
 impl Default for Config {
     fn default() -> Self {

@@ -489,17 +489,20 @@ pub struct PagesConfig {
 
 impl PagesConfig {
     /// `raw` as a `return_to` the allow-list admits, normalised (the URL the page
-    /// redirects to), or why not. This server's own account page (`/account` under
-    /// `public_url`) is always admitted.
+    /// redirects to), or why not. This server's own account page and admin console
+    /// (`/account`, `/admin` under `public_url`) are always admitted.
     pub fn return_target(&self, public_url: &str, raw: &str) -> Result<url::Url, &'static str> {
         let target = url::Url::parse(raw).map_err(|_| "return_to is not an absolute URL")?;
         if !target.username().is_empty() || target.password().is_some() {
             return Err("return_to must not carry credentials");
         }
-        let own_account = url::Url::parse(public_url)
-            .ok()
-            .and_then(|u| u.join("/account").ok());
-        let admitted = own_account
+        let own_pages = url::Url::parse(public_url).ok().map_or_else(Vec::new, |u| {
+            ["/account", "/admin"]
+                .into_iter()
+                .filter_map(|p| u.join(p).ok())
+                .collect()
+        });
+        let admitted = own_pages
             .into_iter()
             .chain(
                 self.return_to

@@ -298,10 +298,12 @@ pub async fn list(app: &SharedApp, caller: &UserCaller) -> Result<Vec<LiveElevat
     Ok(live)
 }
 
-/// Who ends an elevation early: its user (only their own), or a relying party's backend.
+/// Who ends an elevation early: its user (only their own), a relying party's backend,
+/// or an admin in the console (any; their user id is recorded).
 pub enum Revoker<'a> {
     User(&'a UserCaller),
     Service,
+    Admin(&'a str),
 }
 
 /// Revokes a live elevation (`ACCOUNT_STEPUP_REVOKED`). Another user's elevation is as
@@ -324,13 +326,14 @@ pub async fn revoke(
     {
         return Err(not_found());
     }
-    let by = match by {
-        Revoker::User(_) => "user",
-        Revoker::Service => "service",
+    let data = match by {
+        Revoker::User(_) => serde_json::json!({ "by": "user" }),
+        Revoker::Service => serde_json::json!({ "by": "service" }),
+        Revoker::Admin(admin) => serde_json::json!({ "by": "admin", "admin_user_id": admin }),
     };
     let ip = ip.to_string();
     let event = AuditEvent {
-        data: Some(serde_json::json!({ "by": by }).to_string()),
+        data: Some(data.to_string()),
         ..event(&record, Some(&ip), EventType::AccountStepupRevoked, now)
     };
     let revoked = app.store.revoke_elevation(&record.id, now, &event).await?;

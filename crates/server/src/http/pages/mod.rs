@@ -24,6 +24,7 @@ use crate::http::error::status_of;
 use crate::http::extract::read_body;
 
 pub mod account;
+pub mod admin;
 pub mod portal;
 pub mod stepup;
 
@@ -48,6 +49,20 @@ pub fn router(app: SharedApp) -> axum::Router<SharedApp> {
         .route(
             "/account/elevations/{id}/revoke",
             post(account::revoke_elevation),
+        )
+        .route("/admin", get(admin::show))
+        .route("/admin/signin", post(admin::sign_in))
+        .route("/admin/continue", get(admin::continue_sign_in))
+        .route("/admin/signout", post(admin::sign_out))
+        .route("/admin/policy", post(admin::save_purpose))
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}", get(admin::user))
+        .route("/admin/users/{id}/reset", post(admin::reset_factors))
+        .route("/admin/elevations", get(admin::elevations))
+        .route(
+            "/admin/elevations/{id}/revoke",
+            post(admin::revoke_elevation),
         )
         .route("/assets/stepgate.css", get(stylesheet))
         .route("/assets/stepgate.js", get(script))

@@ -19,19 +19,18 @@ pub async fn show(
     State(app): State<SharedApp>,
     _caller: AdminCaller,
 ) -> Result<Json<Policy>, AppError> {
-    let snapshot = app.policy.current(&app.store).await?;
-    let purposes = app
-        .policy
-        .purposes()
+    let (version, in_force) = crate::policy::in_force(&app).await?;
+    let purposes = in_force
+        .into_iter()
         .map(|p| PurposePolicy {
-            name: p.name.as_str().to_owned(),
-            title: p.title.clone(),
-            minimum: shown(p.minimum),
-            requirement: shown(app.policy.requirement(&snapshot, p)),
+            name: p.purpose.name.as_str().to_owned(),
+            title: p.purpose.title.clone(),
+            minimum: shown(p.purpose.minimum),
+            requirement: shown(p.requirement),
         })
         .collect();
     Ok(Json(Policy {
-        policy_version: snapshot.version,
+        policy_version: version,
         purposes,
     }))
 }
