@@ -32,6 +32,7 @@ async fn a_person_enrolls_a_passkey_on_the_account_page_and_passes_payroll_on_th
     sign_in(&mut b, &s, "pat");
     b.wait_for("#factors-heading");
     assert!(b.text(".bar").contains("pat"));
+    b.assert_weight("account page");
     b.screenshot("account-new");
 
     b.fill("#passkey-name", "laptop passkey");
@@ -192,4 +193,23 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.headers["location"], "/account");
+}
+
+#[tokio::test]
+async fn an_authenticator_app_is_added_on_the_account_page_from_its_qr_code() {
+    let s = server().await;
+    s.create_user("tia").await;
+    let mut b = Browser::launch();
+    sign_in(&mut b, &s, "tia");
+    b.wait_for("#add-totp");
+    b.click("#add-totp");
+    b.wait_for(".qr svg");
+    let secret = b.text("#totp-secret");
+    b.screenshot("account-totp-qr");
+    b.fill("#totp-confirm", &oathtool(&secret, totp_step_now()));
+    b.press("Enter");
+    b.wait_for("#recovery-codes");
+    assert_eq!(b.text("#notice"), "Authenticator app added.");
+    assert_eq!(b.count(".factor-row[data-kind=totp]"), 1);
+    assert_eq!(b.count("#add-totp"), 0, "one authenticator at a time");
 }

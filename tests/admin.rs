@@ -47,6 +47,7 @@ async fn an_admin_saves_a_tightening_and_cannot_loosen_below_the_minimum() {
     open_console(&mut b, &s, "ada", &secret);
     pass_console_step_up(&mut b, &secret);
     assert_eq!(b.text("#policy-version"), "1");
+    b.assert_weight("admin policy page");
     // payroll:transmit's minimum is phishing-resistant: the weaker option is disabled.
     assert!(
         b.attribute("#factor-payroll-transmit option[value=any]", "disabled")
@@ -132,6 +133,7 @@ async fn the_console_filters_and_pages_the_audit_log_resets_a_user_and_revokes_a
     // Audit: every USER_CREATED, 50 a page, then the rest.
     b.goto(&s.page_url("/admin/audit?type=USER_CREATED"));
     assert_eq!(b.count("#audit tbody tr"), 50);
+    b.assert_weight("admin audit page");
     b.screenshot("admin-audit");
     b.click("#next-page");
     b.wait_for("#audit");

@@ -8,6 +8,7 @@ mod common;
 
 use common::browser::Browser;
 use common::smtp::{SmtpSink, code_in};
+use common::webauthn::SoftPasskey;
 use common::*;
 use serde_json::{Value, json};
 
@@ -83,6 +84,7 @@ async fn a_totp_step_up_on_the_page_elevates_and_the_rp_collects_the_token_once(
     assert_eq!(b.count("#email-code"), 0);
     assert_eq!(b.count("form[action$='/send']"), 0);
     assert_eq!(b.count("details.recovery summary"), 1);
+    b.assert_weight("step-up page");
     b.screenshot("stepup-totp-prompt");
 
     // A wrong code: the error is tied to its field, and one attempt is gone.
@@ -452,4 +454,73 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[tokio::test]
+async fn a_session_mode_step_up_passed_on_another_device_elevates_the_asking_session() {
+    let s = server("").await;
+    let (token, secret) = totp_user(&s, "sia").await;
+    let challenge = s
+        .challenge(
+            &token,
+            json!({"purpose": "reports:export", "mode": "session"}),
+        )
+        .await;
+    let ask = json!({"access_token": token, "purpose": "reports:export"});
+    let before = s
+        .post("/v1/decisions", Some(&s.service_key), ask.clone())
+        .await;
+    assert_eq!(before.body["decision"], "step_up", "{}", before.text);
+
+    // Another device: a fresh browser with no cookie and no token, only the link.
+    let mut b = Browser::launch();
+    b.goto(challenge["stepup_url"].as_str().unwrap());
+    b.fill("#totp-code", &oathtool(&secret, totp_step_now()));
+    b.press("Enter");
+    b.wait_for(".outcome.ok");
+
+    // The asking session is elevated with no other action: its next decision allows.
+    let after = s.post("/v1/decisions", Some(&s.service_key), ask).await;
+    assert_eq!(after.body["decision"], "allow", "{}", after.text);
+    // Its RP may also collect, once, a fresh access token that says so.
+    let id = challenge["challenge_id"].as_str().unwrap();
+    let state = s
+        .get(&format!("/v1/stepup/challenges/{id}"), Some(&token))
+        .await;
+    let su = state.body["elevation"]["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(su)["su"], true);
+    assert_eq!(jwt_claims(su)["su_purpose"], "reports:export");
+    assert!(state.body["elevation"]["elevation_token"].is_null());
+}
+
+#[tokio::test]
+async fn a_phishing_resistant_step_up_for_a_user_without_a_passkey_says_to_enroll_one() {
+    let s = server("").await;
+    let token = s.user_token("pia").await;
+    let mut key = SoftPasskey::security_key();
+    key.origin = s.page_url("");
+    s.register_passkey(&token, None, &key).await;
+    let challenge = s
+        .challenge(&token, json!({"purpose": "payroll:transmit"}))
+        .await;
+    // The passkey is gone meanwhile (an admin's reset).
+    let user = jwt_claims(&token)["sub"].as_str().unwrap().to_owned();
+    let reset = s
+        .delete(&format!("/v1/users/{user}/factors"), Some(&s.admin_key))
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.text);
+
+    let mut b = Browser::launch();
+    b.goto(challenge["stepup_url"].as_str().unwrap());
+    assert!(
+        b.text("#enroll-passkey")
+            .contains("passkey or a hardware security key")
+    );
+    assert_eq!(
+        b.attribute("#enroll-passkey a", "href").as_deref(),
+        Some("/account")
+    );
+    assert_eq!(b.count("#passkey-button"), 0);
+    assert_eq!(b.count("#totp-code"), 0);
+    b.screenshot("stepup-needs-passkey");
 }

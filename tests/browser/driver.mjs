@@ -52,6 +52,12 @@ const ops = {
     });
   },
   async content() { return await page.content(); },
+  // Bytes the current page took over the network: the document and what it loaded.
+  async weight() {
+    return await page.evaluate(() => performance.getEntries()
+      .filter((e) => e.entryType === "navigation" || e.entryType === "resource")
+      .reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0));
+  },
   // Every response since the last call: url, status, Location.
   async responses() { return responses.splice(0); },
   async cookies() { return await context.cookies(); },

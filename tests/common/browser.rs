@@ -136,6 +136,15 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Bytes the current page took over the network (document and assets), asserted
+    /// under 60 KB and printed.
+    pub fn assert_weight(&mut self, name: &str) -> u64 {
+        let bytes = self.call(json!({"op": "weight"})).as_u64().unwrap();
+        eprintln!("page weight {name}: {bytes} bytes");
+        assert!(bytes > 0 && bytes < 60 * 1024, "{name}: {bytes} bytes");
+        bytes
+    }
+
     /// Saves `<name>-phone.png` (360 px wide) and `<name>-desktop.png`.
     pub fn screenshot(&mut self, name: &str) {
         self.call(json!({"op": "screenshot", "name": name}));

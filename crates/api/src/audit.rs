@@ -26,12 +26,15 @@ pub struct AuditQuery {
     pub purpose: Option<String>,
     /// Only events of this severity: `info`, `warning` or `critical`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<crate::schemas::SeverityName>))]
     pub severity: Option<String>,
-    /// Only events at or after this time (RFC 3339, or a date).
+    /// Only events at or after this time (RFC 3339; a bare date means its midnight UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, format = DateTime))]
     pub since: Option<String>,
-    /// Only events before this time (RFC 3339, or a date).
+    /// Only events before this time (RFC 3339; a bare date means its midnight UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, format = DateTime))]
     pub until: Option<String>,
 }
 

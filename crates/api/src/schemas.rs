@@ -73,6 +73,15 @@ pub struct Fingerprint(String);
 #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,64}$")]
 pub struct CredentialName(String);
 
+/// An audit event's severity.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SeverityName {
+    Info,
+    Warning,
+    Critical,
+}
+
 /// The factors a challenge can send a code for.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]

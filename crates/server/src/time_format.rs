@@ -25,3 +25,26 @@ pub fn parse_time(raw: &str) -> Option<i64> {
     .ok()?;
     Some(date.midnight().assume_utc().unix_timestamp())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_as_rfc_3339_allows_them_and_dates_as_midnight() {
+        assert_eq!(parse_time("1970-01-01T00:01:00Z"), Some(60));
+        assert_eq!(parse_time("1970-01-01t00:01:00z"), Some(60));
+        assert_eq!(parse_time("1970-01-01T01:01:00.5+01:00"), Some(60));
+        assert_eq!(parse_time("1970-01-02"), Some(86_400));
+        assert!(
+            parse_time("2016-12-31T23:59:60Z").is_some(),
+            "a leap second"
+        );
+        assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(
+            parse_time("1970-01-01T00:01:00"),
+            None,
+            "an offset is required"
+        );
+    }
+}
