@@ -315,10 +315,7 @@ pub async fn start_passkey(
     headers: HeaderMap,
     PageForm(form): PageForm<PasskeyForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     let name = form.name.filter(|n| !n.trim().is_empty());
     match webauthn::start_registration(&app, &caller, ip, None, name).await {
         Ok(started) => {
@@ -349,10 +346,7 @@ pub async fn finish_passkey(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CredentialForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     let credential = match form.credential.as_deref().map(serde_json::from_str) {
         Some(Ok(value)) => value,
         _ => {
@@ -405,10 +399,7 @@ pub async fn start_totp(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     match factors::enroll_totp(&app, &caller, ip, None).await {
         Ok(enrollment) => {
             let extras = Extras {
@@ -440,10 +431,7 @@ pub async fn confirm_totp(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     let code = form.code.unwrap_or_default();
     match factors::confirm_totp(&app, &caller, ip, &id, code.trim()).await {
         Ok(factor) => {
@@ -486,10 +474,7 @@ pub async fn start_email(
     headers: HeaderMap,
     PageForm(form): PageForm<EmailForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     let address = form.email.unwrap_or_default();
     match email::enroll(&app, &caller, ip, None, address.trim()).await {
         Ok(enrollment) => {
@@ -515,10 +500,7 @@ pub async fn confirm_email(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     let code = form.code.unwrap_or_default();
     match email::confirm(&app, &caller, ip, &id, code.trim()).await {
         Ok(factor) => {
@@ -554,10 +536,7 @@ pub async fn new_recovery_codes(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     match factors::create_recovery_codes(&app, &caller, ip, None).await {
         Ok(codes) => {
             let extras = Extras {
@@ -579,10 +558,7 @@ pub async fn remove_factor(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     match factors::delete(&app, &caller, ip, None, &id).await {
         Ok(()) => Ok(see_other("/account?done=removed")),
         Err(e) => refused(&app, &caller, e).await,
@@ -596,10 +572,7 @@ pub async fn forget_device(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     match crate::devices::forget(&app, &caller, &id).await {
         Ok(()) => Ok(see_other("/account?done=forgotten")),
         Err(e) => refused(&app, &caller, e).await,
@@ -614,10 +587,7 @@ pub async fn revoke_elevation(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = match ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = ACCOUNT.acting(&app, &headers, form.csrf.as_deref()).await?;
     match elevations::revoke(&app, Revoker::User(&caller), ip, &id).await {
         Ok(()) => Ok(see_other("/account?done=revoked")),
         Err(e) => refused(&app, &caller, e).await,

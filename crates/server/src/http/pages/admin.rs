@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use stepgate_core::ErrorCode;
 use stepgate_core::audit::{EventType, Severity};
@@ -57,11 +57,14 @@ async fn admitted(
     app: &SharedApp,
     ip: std::net::IpAddr,
     caller: UserCaller,
-) -> Result<Admin, Response> {
-    let user = match app.store.user_by_id(&caller.session.user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return Err(see_other("/admin")),
-        Err(e) => return Err(PageError::from(AppError::from(e)).into_response()),
+) -> Result<Admin, PageError> {
+    let Some(user) = app
+        .store
+        .user_by_id(&caller.session.user_id)
+        .await
+        .map_err(AppError::from)?
+    else {
+        return Err(PageError::elsewhere(see_other("/admin")));
     };
     let roles: Vec<String> = serde_json::from_str(&user.roles).unwrap_or_default();
     if !roles.iter().any(|r| r == ADMIN_ROLE) {
@@ -69,23 +72,22 @@ async fn admitted(
             StatusCode::FORBIDDEN,
             "This account is not an admin",
             "The admin console is for users with the admin role.",
-        )
-        .into_response());
+        ));
     }
     let summary = "Open the admin console".to_owned();
     match crate::factors::require_elevation(app, &caller, ip, None, ADMIN_CONSOLE, summary).await {
         Ok(_) => {}
         Err(e) if e.code == ErrorCode::StepupRequired => {
-            return Err(step_up_then(app, &e, "/admin").unwrap_or_else(|| {
-                PageError::new(
+            return Err(match step_up_then(app, &e, "/admin") {
+                Some(go) => PageError::elsewhere(go),
+                None => PageError::new(
                     StatusCode::FORBIDDEN,
                     "Add a factor first",
                     "The admin console needs a step-up, and this account has no second factor. Add one on the account page.",
-                )
-                .into_response()
-            }));
+                ),
+            });
         }
-        Err(e) => return Err(PageError::from(e).into_response()),
+        Err(e) => return Err(e.into()),
     }
     Ok(Admin {
         csrf: ADMIN.csrf(app, &caller),
@@ -99,10 +101,14 @@ async fn viewing(
     app: &SharedApp,
     ip: std::net::IpAddr,
     headers: &HeaderMap,
-) -> Result<Admin, Response> {
+) -> Result<Admin, PageError> {
     match ADMIN.signed_in(app, headers).await {
         Some(caller) => admitted(app, ip, caller).await,
-        None => Err(ADMIN.sign_in_page(StatusCode::OK, "", None)),
+        None => Err(PageError::elsewhere(ADMIN.sign_in_page(
+            StatusCode::OK,
+            "",
+            None,
+        ))),
     }
 }
 
@@ -112,7 +118,7 @@ async fn acting(
     ip: std::net::IpAddr,
     headers: &HeaderMap,
     csrf: Option<&str>,
-) -> Result<Admin, Response> {
+) -> Result<Admin, PageError> {
     let caller = ADMIN.acting(app, headers, csrf).await?;
     admitted(app, ip, caller).await
 }
@@ -281,10 +287,8 @@ pub async fn show(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    match viewing(&app, ip, &headers).await {
-        Ok(admin) => policy_page(&app, &admin, StatusCode::OK, None, None).await,
-        Err(r) => Ok(r),
-    }
+    let admin = viewing(&app, ip, &headers).await?;
+    policy_page(&app, &admin, StatusCode::OK, None, None).await
 }
 
 /// `POST /admin/signin`.
@@ -340,10 +344,7 @@ pub async fn save_purpose(
     headers: HeaderMap,
     PageForm(form): PageForm<PurposeForm>,
 ) -> Result<Response, PageError> {
-    let admin = match acting(&app, ip, &headers, form.csrf.as_deref()).await {
-        Ok(a) => a,
-        Err(r) => return Ok(r),
-    };
+    let admin = acting(&app, ip, &headers, form.csrf.as_deref()).await?;
     let name = form.purpose.unwrap_or_default();
     let edit = (|| {
         let ttl_seconds = form
@@ -413,10 +414,7 @@ pub async fn audit(
     headers: HeaderMap,
     PageQuery(q): PageQuery<AuditForm>,
 ) -> Result<Response, PageError> {
-    let admin = match viewing(&app, ip, &headers).await {
-        Ok(a) => a,
-        Err(r) => return Ok(r),
-    };
+    let admin = viewing(&app, ip, &headers).await?;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let filter = Filter {
         kind: text(&q.kind),
@@ -496,10 +494,7 @@ pub async fn users(
     headers: HeaderMap,
     PageQuery(q): PageQuery<UserQuery>,
 ) -> Result<Response, PageError> {
-    let admin = match viewing(&app, ip, &headers).await {
-        Ok(a) => a,
-        Err(r) => return Ok(r),
-    };
+    let admin = viewing(&app, ip, &headers).await?;
     let query = q.q.unwrap_or_default();
     let prefix: String = query.chars().take(64).collect();
     let users = app
@@ -585,10 +580,8 @@ pub async fn user(
     headers: HeaderMap,
     PagePath(id): PagePath,
 ) -> Result<Response, PageError> {
-    match viewing(&app, ip, &headers).await {
-        Ok(admin) => user_page(&app, &admin, &id, None).await,
-        Err(r) => Ok(r),
-    }
+    let admin = viewing(&app, ip, &headers).await?;
+    user_page(&app, &admin, &id, None).await
 }
 
 /// `POST /admin/users/{id}/reset`: remove every factor of the user (critical).
@@ -599,10 +592,7 @@ pub async fn reset_factors(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let admin = match acting(&app, ip, &headers, form.csrf.as_deref()).await {
-        Ok(a) => a,
-        Err(r) => return Ok(r),
-    };
+    let admin = acting(&app, ip, &headers, form.csrf.as_deref()).await?;
     let by = format!("admin user {}", admin.caller.session.user_id);
     let reset = crate::factors::reset(&app, &id, &by).await?;
     let notice = format!(
@@ -618,10 +608,7 @@ pub async fn elevations(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let admin = match viewing(&app, ip, &headers).await {
-        Ok(a) => a,
-        Err(r) => return Ok(r),
-    };
+    let admin = viewing(&app, ip, &headers).await?;
     elevations_page(&app, &admin, None).await
 }
 
@@ -669,10 +656,7 @@ pub async fn revoke_elevation(
     PagePath(id): PagePath,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let admin = match acting(&app, ip, &headers, form.csrf.as_deref()).await {
-        Ok(a) => a,
-        Err(r) => return Ok(r),
-    };
+    let admin = acting(&app, ip, &headers, form.csrf.as_deref()).await?;
     let by = Revoker::Admin(&admin.caller.session.user_id);
     crate::stepup::elevations::revoke(&app, by, ip, &id).await?;
     elevations_page(&app, &admin, Some("Step-up revoked.".into())).await

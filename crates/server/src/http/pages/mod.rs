@@ -154,21 +154,31 @@ struct Message<'a> {
     text: &'a str,
 }
 
-/// An error as a page: its status, a heading and a sentence for a person.
+/// Why a page handler did not render its own page: an error page with its status, a
+/// heading and a sentence for a person, or another page to go to first (the sign-in
+/// page, the step-up page).
 #[derive(Debug)]
-pub struct PageError {
-    pub status: StatusCode,
-    pub heading: Cow<'static, str>,
-    pub text: Cow<'static, str>,
+pub enum PageError {
+    Message {
+        status: StatusCode,
+        heading: Cow<'static, str>,
+        text: Cow<'static, str>,
+    },
+    /// Somewhere else to go (a redirect to sign in, or to step up).
+    Elsewhere(Box<Response>),
 }
 
 impl PageError {
+    pub fn elsewhere(response: Response) -> Self {
+        Self::Elsewhere(Box::new(response))
+    }
+
     pub fn new(
         status: StatusCode,
         heading: impl Into<Cow<'static, str>>,
         text: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self {
+        Self::Message {
             status,
             heading: heading.into(),
             text: text.into(),
@@ -202,13 +212,20 @@ impl From<AppError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        html(
-            self.status,
-            &Message {
-                heading: &self.heading,
-                text: &self.text,
-            },
-        )
+        match self {
+            Self::Message {
+                status,
+                heading,
+                text,
+            } => html(
+                status,
+                &Message {
+                    heading: &heading,
+                    text: &text,
+                },
+            ),
+            Self::Elsewhere(response) => *response,
+        }
     }
 }
 

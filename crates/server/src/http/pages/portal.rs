@@ -92,9 +92,9 @@ impl Portal {
         app: &SharedApp,
         headers: &HeaderMap,
         csrf: Option<&str>,
-    ) -> Result<UserCaller, Response> {
+    ) -> Result<UserCaller, PageError> {
         let Some(caller) = self.signed_in(app, headers).await else {
-            return Err(see_other(self.path));
+            return Err(PageError::elsewhere(see_other(self.path)));
         };
         let valid = csrf.is_some_and(|c| {
             app.secrets
@@ -105,8 +105,7 @@ impl Portal {
                 StatusCode::FORBIDDEN,
                 "This form cannot be used",
                 "It did not come from this page. Nothing was changed; open the page again and retry.",
-            )
-            .into_response());
+            ));
         }
         Ok(caller)
     }
@@ -257,10 +256,7 @@ impl Portal {
         headers: &HeaderMap,
         csrf: Option<&str>,
     ) -> Result<Response, PageError> {
-        let caller = match self.acting(app, headers, csrf).await {
-            Ok(c) => c,
-            Err(r) => return Ok(r),
-        };
+        let caller = self.acting(app, headers, csrf).await?;
         login::sign_out(app, &caller).await?;
         let mut r = see_other(self.path);
         r.headers_mut()
