@@ -8,6 +8,7 @@ mod common;
 use std::time::Instant;
 
 use common::browser::Browser;
+use common::smtp::{SmtpSink, code_in};
 use common::*;
 use serde_json::json;
 
@@ -212,4 +213,89 @@ async fn an_authenticator_app_is_added_on_the_account_page_from_its_qr_code() {
     assert_eq!(b.text("#notice"), "Authenticator app added.");
     assert_eq!(b.count(".factor-row[data-kind=totp]"), 1);
     assert_eq!(b.count("#add-totp"), 0, "one authenticator at a time");
+}
+
+#[tokio::test]
+async fn a_revoked_step_up_is_asked_again_and_a_forgotten_device_is_new_again() {
+    let s = server().await;
+    let api = s.user_token("uma").await;
+    let secret = s.enroll_totp(&api, totp_step_now() - 1).await;
+    let mut b = Browser::launch();
+    sign_in(&mut b, &s, "uma");
+    b.wait_for("#totp-code");
+    b.fill("#totp-code", &oathtool(&secret, totp_step_now()));
+    b.press("Enter");
+    b.wait_for("#factors-heading");
+    // Passing the sign-in step-up remembered this browser.
+    assert_eq!(b.count(".device-row"), 1, "{}", b.text("main"));
+
+    b.click(".factor-row[data-kind=totp] button");
+    b.wait_for("#totp-code");
+    b.fill("#totp-code", &oathtool(&secret, totp_step_now() + 1));
+    b.press("Enter");
+    b.wait_for("#notice");
+    assert_eq!(b.count(".elevation-row"), 1);
+    b.click(".elevation-row button");
+    b.wait_for("#notice");
+    assert_eq!(b.text("#notice"), "Step-up revoked.");
+    assert_eq!(b.count(".elevation-row"), 0);
+    b.screenshot("account-step-up-revoked");
+    // The revoked step-up no longer removes the factor: the step-up page asks again.
+    b.click(".factor-row[data-kind=totp] button");
+    b.wait_for("#totp-code");
+    assert_eq!(b.text("h1"), "Remove a sign-in factor");
+
+    b.goto(&s.page_url("/account"));
+    b.wait_for(".device-row button");
+    b.click(".device-row button");
+    b.wait_for("#notice");
+    assert!(b.text("#notice").starts_with("Device forgotten"));
+    assert_eq!(b.count(".device-row"), 0);
+    assert_eq!(
+        b.count(".factor-row[data-kind=totp]"),
+        1,
+        "nothing else changed"
+    );
+    b.screenshot("account-device-forgotten");
+}
+
+#[tokio::test]
+async fn an_email_address_is_added_with_the_code_from_a_real_smtp_sink() {
+    let sink = SmtpSink::start();
+    let s = Server::for_browser(&format!("{PURPOSES}\n{}", sink.config())).await;
+    s.create_user("val").await;
+    let mut b = Browser::launch();
+    sign_in(&mut b, &s, "val");
+    b.wait_for("#email-address");
+    b.fill("#email-address", "val@example.test");
+    b.press("Enter");
+    b.wait_for("#email-confirm");
+    // The page shows the address masked, as every page and response does.
+    assert!(b.text("#email-confirm-sent").contains("v***@example.test"));
+    b.screenshot("account-email-confirm");
+    // A wrong code is tied to its field and adds nothing.
+    b.fill("#email-confirm", "000000");
+    b.press("Enter");
+    b.wait_for("#email-confirm-error");
+    assert_eq!(
+        b.attribute("#email-confirm", "aria-invalid").as_deref(),
+        Some("true")
+    );
+    b.fill("#email-confirm", &code_in(sink.mails().last().unwrap()));
+    b.press("Enter");
+    b.wait_for("#recovery-codes");
+    assert_eq!(b.text("#notice"), "Email address added.");
+    assert_eq!(b.count(".factor-row[data-kind=email_otp]"), 1);
+    assert_eq!(b.count("#email-address"), 0, "one address at a time");
+    // The recovery codes come with a download of exactly what is shown.
+    let link = "a[download='stepgate-recovery-codes.txt']";
+    let href = b.attribute(link, "href").unwrap();
+    assert!(href.starts_with("data:text/plain"), "{href}");
+    let shown = b.text("#recovery-codes");
+    let first = shown.lines().next().unwrap().trim().to_owned();
+    assert!(
+        href.contains(&first) || href.contains(&first.replace('-', "%2D")),
+        "{href}"
+    );
+    b.screenshot("account-email-added");
 }

@@ -185,6 +185,7 @@ async fn a_user_without_the_admin_role_is_refused_the_console() {
     open_console(&mut b, &s, "eve", &secret);
     b.wait_for("h1");
     assert_eq!(b.text("h1"), "This account is not an admin");
+    b.screenshot("admin-refused-not-an-admin");
     let r = b.fetch(&s.page_url("/admin/audit"), "GET", None, None);
     assert_eq!(r["status"], 403);
 }
