@@ -24,6 +24,17 @@ fn sign_in(b: &mut Browser, s: &Server, name: &str) {
     b.press("Enter");
 }
 
+/// Signs `name` in from this browser, a new device: the password leads to the step-up
+/// page ("Sign in"), the authenticator app's code back to the account page.
+fn sign_in_with_totp(b: &mut Browser, s: &Server, name: &str, secret: &str) {
+    sign_in(b, s, name);
+    b.wait_for("#totp-code");
+    assert_eq!(b.text("h1"), "Sign in");
+    b.fill("#totp-code", &oathtool(secret, totp_step_now()));
+    b.press("Enter");
+    b.wait_for("#factors-heading");
+}
+
 #[tokio::test]
 async fn a_person_enrolls_a_passkey_on_the_account_page_and_passes_payroll_on_the_step_up_page() {
     let s = server().await;
@@ -100,14 +111,8 @@ async fn signing_in_with_a_step_up_and_removing_a_factor_behind_its_own() {
     let api = s.user_token("quinn").await;
     let secret = s.enroll_totp(&api, totp_step_now() - 1).await;
 
-    // This browser is a new device: the password leads to the step-up page, and back.
     let mut b = Browser::launch();
-    sign_in(&mut b, &s, "quinn");
-    b.wait_for("#totp-code");
-    assert_eq!(b.text("h1"), "Sign in");
-    b.fill("#totp-code", &oathtool(&secret, totp_step_now()));
-    b.press("Enter");
-    b.wait_for("#factors-heading");
+    sign_in_with_totp(&mut b, &s, "quinn", &secret);
     assert!(b.url().ends_with("/account"), "{}", b.url());
     assert_no_secret_cookie_leaks(&b.cookies());
     b.screenshot("account-after-step-up-sign-in");
@@ -221,11 +226,7 @@ async fn a_revoked_step_up_is_asked_again_and_a_forgotten_device_is_new_again() 
     let api = s.user_token("uma").await;
     let secret = s.enroll_totp(&api, totp_step_now() - 1).await;
     let mut b = Browser::launch();
-    sign_in(&mut b, &s, "uma");
-    b.wait_for("#totp-code");
-    b.fill("#totp-code", &oathtool(&secret, totp_step_now()));
-    b.press("Enter");
-    b.wait_for("#factors-heading");
+    sign_in_with_totp(&mut b, &s, "uma", &secret);
     // Passing the sign-in step-up remembered this browser.
     assert_eq!(b.count(".device-row"), 1, "{}", b.text("main"));
 
