@@ -109,7 +109,7 @@ async fn a_person_enrolls_a_passkey_on_the_account_page_and_passes_payroll_on_th
 async fn signing_in_with_a_step_up_and_removing_a_factor_behind_its_own() {
     let s = server().await;
     let api = s.user_token("quinn").await;
-    let secret = s.enroll_totp(&api, totp_step_now() - 1).await;
+    let secret = s.enroll_totp(&api, previous_totp_step()).await;
 
     let mut b = Browser::launch();
     sign_in_with_totp(&mut b, &s, "quinn", &secret);
@@ -224,7 +224,7 @@ async fn an_authenticator_app_is_added_on_the_account_page_from_its_qr_code() {
 async fn a_revoked_step_up_is_asked_again_and_a_forgotten_device_is_new_again() {
     let s = server().await;
     let api = s.user_token("uma").await;
-    let secret = s.enroll_totp(&api, totp_step_now() - 1).await;
+    let secret = s.enroll_totp(&api, previous_totp_step()).await;
     let mut b = Browser::launch();
     sign_in_with_totp(&mut b, &s, "uma", &secret);
     // Passing the sign-in step-up remembered this browser.

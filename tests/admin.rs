@@ -16,7 +16,7 @@ async fn server() -> Server {
 /// An admin (or not) with TOTP; returns the TOTP secret.
 async fn user_with_totp(s: &Server, name: &str, roles: &[&str]) -> String {
     let token = s.user_token_with_roles(name, roles).await;
-    s.enroll_totp(&token, totp_step_now() - 1).await
+    s.enroll_totp(&token, previous_totp_step()).await
 }
 
 /// Signs in on /admin from a new browser: the login step-up, then the console's own.

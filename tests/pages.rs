@@ -25,7 +25,7 @@ async fn server(extra: &str) -> Server {
 /// secret.
 async fn totp_user(s: &Server, name: &str) -> (String, String) {
     let token = s.user_token(name).await;
-    let secret = s.enroll_totp(&token, totp_step_now() - 1).await;
+    let secret = s.enroll_totp(&token, previous_totp_step()).await;
     (token, secret)
 }
 
@@ -217,7 +217,7 @@ async fn a_login_challenge_passed_on_the_page_gives_the_rp_the_session_once() {
     let secret = s
         .enroll_totp(
             first.body["access_token"].as_str().unwrap(),
-            totp_step_now() - 1,
+            previous_totp_step(),
         )
         .await;
 

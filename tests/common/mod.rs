@@ -76,6 +76,19 @@ pub fn totp_step_now() -> i64 {
     unix_now() / 30
 }
 
+/// The step before the current one, for a code that must be accepted right away and
+/// leave the current and next steps unused. The server accepts one step either side, so
+/// a code for the previous step fails if a step boundary passes before the server checks
+/// it: when fewer than five seconds of the current step remain, this first waits for the
+/// next step to begin.
+pub fn previous_totp_step() -> i64 {
+    let into_step = unix_now() % 30;
+    if into_step >= 25 {
+        std::thread::sleep(std::time::Duration::from_secs((31 - into_step) as u64));
+    }
+    totp_step_now() - 1
+}
+
 /// The TOTP code for a time step, from oathtool (an independent implementation).
 pub fn oathtool(secret_base32: &str, step: i64) -> String {
     let out = Command::new("oathtool")
