@@ -593,48 +593,86 @@ impl Server {
 
     /// Row counts of every table (migration bookkeeping and the per-IP request counters
     /// aside: refused requests count against rate limits too), to prove a refused request
-    /// stored nothing.
+    /// stored nothing. The audit inbox and the chained log count as one
+    /// (`audit_events`): the appender moves events from one to the other at any moment,
+    /// and signs checkpoints on its own schedule (not counted).
     pub async fn db_snapshot(&self) -> BTreeMap<String, i64> {
-        let mut counts = BTreeMap::new();
-        if self.database_url.starts_with("sqlite") {
-            let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
-                .await
-                .unwrap();
-            let tables: Vec<String> = sqlx::query_scalar(
+        let tables: Vec<String> = self
+            .sql_strings(if self.database_url.starts_with("sqlite") {
                 "SELECT name FROM sqlite_master WHERE type = 'table' \
-                 AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' AND name <> 'rate_counters'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            for t in tables {
-                let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
-                    .fetch_one(&mut conn)
-                    .await
-                    .unwrap();
-                counts.insert(t, n);
-            }
-        } else {
-            let mut conn = sqlx::PgConnection::connect(&self.database_url)
-                .await
-                .unwrap();
-            let tables: Vec<String> = sqlx::query_scalar(
+                 AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'"
+            } else {
                 "SELECT table_name::text FROM information_schema.tables \
-                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%' \
-                 AND table_name <> 'rate_counters'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            for t in tables {
-                let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
-                    .fetch_one(&mut conn)
-                    .await
-                    .unwrap();
-                counts.insert(t, n);
-            }
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'"
+            })
+            .await;
+        let mut counts = BTreeMap::new();
+        for t in tables {
+            let count = match t.as_str() {
+                "rate_counters" | "audit_inbox" | "audit_checkpoints" => continue,
+                // One statement, so one snapshot of both tables.
+                "audit_events" => "SELECT (SELECT COUNT(*) FROM audit_events) \
+                                   + (SELECT COUNT(*) FROM audit_inbox)"
+                    .to_owned(),
+                _ => format!("SELECT COUNT(*) FROM {t}"),
+            };
+            counts.insert(t, self.sql_i64(&count).await);
         }
         counts
+    }
+
+    /// Runs one statement on the server's database, behind its back (as an attacker
+    /// with database access would); the rows it changed.
+    pub async fn sql(&self, statement: &str) -> u64 {
+        if self.database_url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query(statement)
+                .execute(&mut c)
+                .await
+                .unwrap()
+                .rows_affected()
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query(statement)
+                .execute(&mut c)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+    }
+
+    /// One integer from the server's database.
+    pub async fn sql_i64(&self, query: &str) -> i64 {
+        if self.database_url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(query).fetch_one(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(query).fetch_one(&mut c).await.unwrap()
+        }
+    }
+
+    /// A column of text from the server's database.
+    pub async fn sql_strings(&self, query: &str) -> Vec<String> {
+        if self.database_url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(query).fetch_all(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(query).fetch_all(&mut c).await.unwrap()
+        }
     }
 }
 

@@ -68,6 +68,11 @@ pub struct AuditEvent {
     /// Event-specific fields.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub data: Option<serde_json::Value>,
+    /// The hash of the event before it (hex SHA-256; 64 zeros before the first).
+    pub prev_hash: String,
+    /// SHA-256 of `prev_hash` and this event's canonical encoding (ARCHITECTURE.md,
+    /// "The audit chain").
+    pub hash: String,
 }
 
 /// `GET /v1/audit`.
@@ -76,4 +81,23 @@ pub struct AuditEvent {
 pub struct AuditList {
     /// Events, oldest first.
     pub events: Vec<AuditEvent>,
+}
+
+/// `GET /v1/audit/verify` and `stepgate audit verify`: the chain is intact
+/// (`{"ok": true, "checked": N}`) or broken at its first bad event
+/// (`{"ok": false, "first_bad_seq": N, "reason": "…"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditVerification {
+    pub ok: bool,
+    /// Events checked (when intact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked: Option<u64>,
+    /// The first event that is altered, missing, out of order or cut off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bad_seq: Option<i64>,
+    /// What is wrong there: `altered: …`, `deleted: …`, `reordered: …`,
+    /// `truncated after checkpoint K: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

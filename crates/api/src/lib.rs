@@ -33,7 +33,7 @@ pub mod testing;
 pub mod users;
 
 pub use api_keys::{ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey};
-pub use audit::{AuditEvent, AuditList, AuditQuery};
+pub use audit::{AuditEvent, AuditList, AuditQuery, AuditVerification};
 pub use claims::{AccessClaims, Confirmation};
 pub use decisions::{
     Decision, DecisionContext, DecisionKind, DecisionRequest, DpopProof, TokenScheme,

@@ -1,6 +1,7 @@
 //! The server's background work, started in one place when it serves: the metrics
 //! exporter's upkeep, reloading file-backed state (signing keys, IP lists, GeoIP) and
-//! pruning what is past its retention, and the writer of decision records.
+//! pruning what is past its retention, the writer of decision records, and the audit
+//! appender (chaining the inbox, signing checkpoints).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ impl Background {
             }
         });
         tokio::spawn(reload_files(app.clone()));
+        tokio::spawn(chain_audit(app.clone()));
         let stop_records = Arc::new(Notify::new());
         let records = app.decider.take_record_receiver().map(|rx| {
             tokio::spawn(crate::decisions::write_records(
@@ -48,6 +50,42 @@ impl Background {
         self.stop_records.notify_one();
         if let Some(writer) = self.records {
             let _ = writer.await;
+        }
+    }
+}
+
+/// How often the appender looks into the audit inbox: the delay before an event has its
+/// place in the chain (readers of the log chain what waits first, so they never miss one).
+const APPEND_EVERY: Duration = Duration::from_millis(25);
+/// How often a time-based checkpoint is considered when nothing was appended.
+const CHECKPOINT_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The audit appender of this node: chains what requests wrote into the inbox (on
+/// PostgreSQL every node's appender takes one lock, so they take turns), then signs the
+/// head when a checkpoint is due. A crash loses nothing: the inbox is in the store.
+async fn chain_audit(app: SharedApp) {
+    let mut checked_at = Instant::now();
+    loop {
+        tokio::time::sleep(APPEND_EVERY).await;
+        let mut appended = 0;
+        match app.store.audit_inbox_waiting().await {
+            Ok(false) => {}
+            Ok(true) => match crate::audit::chain::append_pending(&app.store).await {
+                Ok((n, _)) => appended = n,
+                Err(e) => tracing::warn!(error = %e, "chaining audit events failed; retrying"),
+            },
+            Err(e) => tracing::warn!(error = %e, "reading the audit inbox failed"),
+        }
+        if appended == 0 && checked_at.elapsed() < CHECKPOINT_CHECK_EVERY {
+            continue;
+        }
+        checked_at = Instant::now();
+        let keys = app.tokens.keys();
+        if let Err(e) =
+            crate::audit::chain::checkpoint_if_due(&app.store, &keys, &app.config.audit, app.now())
+                .await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "signing an audit checkpoint failed");
         }
     }
 }

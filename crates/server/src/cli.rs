@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::app::{App, now, open_store};
+use crate::audit::chain;
 use crate::config::{Config, ConfigSource, write_dev_config_if_missing};
 use crate::keys::KeySet;
 use crate::passwords::Passwords;
@@ -56,10 +57,26 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// The Cedar authorization policies.
     Policy {
         #[command(subcommand)]
         action: PolicyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check the hash chain (the database's, or an NDJSON export's with --file); print
+    /// `{"ok": true, "checked": N}` or the first bad seq and why, and exit 1 when broken.
+    Verify {
+        /// An export (`GET /v1/audit?format=ndjson` or `stepgate audit export`).
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
 }
 
@@ -160,6 +177,9 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
         Command::Policy {
             action: PolicyAction::Check,
         } => check_policy(&config),
+        Command::Audit {
+            action: AuditAction::Verify { file },
+        } => verify_audit(&config, file.as_deref()).await,
         Command::Config {
             action: ConfigAction::Check,
         } => check_config(&config, source),
@@ -184,6 +204,32 @@ async fn run(command: Command, config: Config, source: &ConfigSource) -> anyhow:
             println!("{kid}");
             Ok(())
         }
+    }
+}
+
+/// `stepgate audit verify [--file]`: the verdict on standard output; an error (exit 1)
+/// when the chain is broken.
+async fn verify_audit(config: &Config, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let verdict = match file {
+        Some(path) => {
+            let f =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            chain::verify_lines(std::io::BufReader::new(f))?
+        }
+        None => {
+            let path = config.signing_key_file();
+            let keys = KeySet::load(&path)
+                .with_context(|| format!("reading the signing keys {}", path.display()))?;
+            let store = open_store(config).await?;
+            let verdict = chain::verify_store(&store, &keys).await;
+            store.close().await;
+            verdict?
+        }
+    };
+    println!("{}", serde_json::to_string(&verdict)?);
+    match verdict.first_bad_seq {
+        Some(seq) if !verdict.ok => anyhow::bail!("the audit chain is broken at seq {seq}"),
+        _ => Ok(()),
     }
 }
 

@@ -17,7 +17,7 @@ pub struct ApiKeyRecord {
 impl Store {
     /// Inserts a key and its `API_KEY_CREATED` event in one transaction.
     pub async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &AuditEvent) -> Result<()> {
-        with_tx!(&self.db, |tx, audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             sqlx::query(
                 "INSERT INTO api_keys (id, scope, secret_hash, label, created_at, revoked_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -31,7 +31,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from_insert)?;
-            append!(tx, audit_lock, audit);
+            append!(tx, audit);
         });
         Ok(())
     }
@@ -67,13 +67,12 @@ impl Store {
         now: i64,
         audit: &AuditEvent,
     ) -> Result<Revocation> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
-            if let Some(lock) = audit_lock {
+        Ok(with_tx!(&self.db, |tx, pg_lock| {
+            if let Some(lock) = pg_lock {
                 sqlx::query(lock).execute(&mut *tx).await?;
             }
             let revoked = audited_change!(
                 tx,
-                audit_lock,
                 sqlx::query(
                     "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL \
                      AND (scope <> 'admin' OR EXISTS (SELECT 1 FROM api_keys o \

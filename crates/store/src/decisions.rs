@@ -25,7 +25,7 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        with_tx!(&self.db, |tx, _audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             for r in records {
                 sqlx::query(
                     "INSERT INTO decision_records (at, user_id, session_id, decision, purpose, \

@@ -64,7 +64,7 @@ impl Store {
         factor: &FactorRecord,
         code: &EmailCodeRecord,
     ) -> Result<()> {
-        with_tx!(&self.db, |tx, _audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             sqlx::query(
                 "DELETE FROM email_codes WHERE factor_id IN (SELECT id FROM factors \
                  WHERE user_id = $1 AND kind = 'email_otp' AND status = 'pending')",
@@ -118,7 +118,7 @@ impl Store {
         recovery: Option<(&FactorRecord, &[Vec<u8>])>,
         audit: &[AuditEvent],
     ) -> Result<bool> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             let spent = sqlx::query(
                 "UPDATE email_codes SET used_at = $3 WHERE owner = $1 AND code_hash = $2 \
                  AND used_at IS NULL AND expires_at > $3 AND failures <= $4",
@@ -147,7 +147,7 @@ impl Store {
                     insert_recovery_codes!(tx, codes, hashes);
                 }
                 for event in audit {
-                    append!(tx, audit_lock, event);
+                    append!(tx, event);
                 }
             }
             activated

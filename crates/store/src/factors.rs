@@ -173,10 +173,9 @@ impl Store {
         now: i64,
         audit: &AuditEvent,
     ) -> Result<bool> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             audited_change!(
                 tx,
-                audit_lock,
                 sqlx::query(
                     "UPDATE factors SET status = 'active', confirmed_at = $2, last_step = $3 \
                      WHERE id = $1 AND status = 'pending'",
@@ -319,9 +318,9 @@ impl Store {
         code_hashes: &[Vec<u8>],
         audit: &AuditEvent,
     ) -> Result<()> {
-        with_tx!(&self.db, |tx, audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             insert_recovery_codes!(tx, factor, code_hashes);
-            append!(tx, audit_lock, audit);
+            append!(tx, audit);
         });
         Ok(())
     }
@@ -337,7 +336,7 @@ impl Store {
 
     /// Deletes a user's factor. False if there was none with this id for this user.
     pub async fn delete_factor(&self, id: &str, user_id: &str, audit: &AuditEvent) -> Result<bool> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             sqlx::query("DELETE FROM recovery_codes WHERE factor_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -354,7 +353,7 @@ impl Store {
                 .rows_affected()
                 == 1;
             if done {
-                append!(tx, audit_lock, audit);
+                append!(tx, audit);
             }
             done
         }))
@@ -370,7 +369,7 @@ impl Store {
         now: i64,
         audit: &AuditEvent,
     ) -> Result<(u64, Vec<String>)> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             for sql in [
                 "DELETE FROM email_codes WHERE factor_id IN (SELECT id FROM factors WHERE user_id = $1)",
                 "DELETE FROM recovery_codes WHERE factor_id IN (SELECT id FROM factors WHERE user_id = $1)",
@@ -398,7 +397,7 @@ impl Store {
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
-            append!(tx, audit_lock, audit);
+            append!(tx, audit);
             (removed, sessions)
         }))
     }

@@ -31,7 +31,7 @@ mod users;
 mod webauthn;
 
 pub use api_keys::{ApiKeyRecord, Revocation};
-pub use audit::{AuditEvent, AuditFilter, AuditRecord};
+pub use audit::{AuditEvent, AuditFilter, AuditRecord, ChainHead, CheckpointRecord};
 pub use decisions::DecisionRecord;
 pub use email::EmailCodeRecord;
 pub use factors::{CredentialFacts, FactorRecord, SpentCode};
@@ -113,22 +113,24 @@ macro_rules! with_pool {
 pub(crate) use with_pool;
 
 /// Runs a block inside one write transaction, committing if it evaluates without error
-/// (`?` inside returns early and rolls back). `$tx` is the transaction; `$audit_lock`
-/// is the statement that serializes audit appends on this backend (SQLite's single
-/// writer already serializes them).
+/// (`?` inside returns early and rolls back). `$tx` is the transaction; `$pg_lock` is
+/// `None` on SQLite (whose single writer already serializes every write transaction)
+/// and on PostgreSQL the statement that serializes the audit chain's appenders, which a
+/// block may also take to serialize with them; a block that needs a narrower lock of its
+/// own takes it when `$pg_lock` is set.
 macro_rules! with_tx {
-    ($db:expr, |$tx:ident, $audit_lock:ident| $body:expr) => {
+    ($db:expr, |$tx:ident, $pg_lock:ident| $body:expr) => {
         match $db {
             $crate::Db::Sqlite { write, .. } => {
                 let mut $tx = write.begin().await?;
-                let $audit_lock: Option<&str> = None;
+                let $pg_lock: Option<&str> = None;
                 let out = $body;
                 $tx.commit().await?;
                 out
             }
             $crate::Db::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
-                let $audit_lock: Option<&str> = Some("SELECT pg_advisory_xact_lock(7403100)");
+                let $pg_lock: Option<&str> = Some("SELECT pg_advisory_xact_lock(7403100)");
                 let out = $body;
                 $tx.commit().await?;
                 out

@@ -39,7 +39,7 @@ impl Store {
         audit: Option<&AuditEvent>,
     ) -> Result<()> {
         let result: Result<()> = async {
-            with_tx!(&self.db, |tx, audit_lock| {
+            with_tx!(&self.db, |tx, _pg_lock| {
                 sqlx::query(
                     "INSERT INTO policy_versions (version, created_at, purposes) VALUES ($1, $2, $3)",
                 )
@@ -50,7 +50,7 @@ impl Store {
                 .await
                 .map_err(StoreError::from_insert)?;
                 if let Some(event) = audit {
-                    append!(tx, audit_lock, event);
+                    append!(tx, event);
                 }
             });
             Ok(())

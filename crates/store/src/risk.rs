@@ -146,9 +146,9 @@ impl Store {
     }
 
     pub async fn remember_device(&self, device: &DeviceRecord, audit: &AuditEvent) -> Result<()> {
-        with_tx!(&self.db, |tx, audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             upsert_device!(tx, device);
-            append!(tx, audit_lock, audit);
+            append!(tx, audit);
         });
         Ok(())
     }
@@ -212,8 +212,8 @@ impl Store {
         now: i64,
         reservation: &str,
     ) -> Result<std::result::Result<Vec<i64>, Vec<i64>>> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
-            if audit_lock.is_some() {
+        Ok(with_tx!(&self.db, |tx, pg_lock| {
+            if pg_lock.is_some() {
                 sqlx::query("SELECT pg_advisory_xact_lock(7403102, hashtext($1))")
                     .bind(username)
                     .execute(&mut *tx)
@@ -249,13 +249,13 @@ impl Store {
         reservation: &str,
         audit: &[AuditEvent],
     ) -> Result<()> {
-        with_tx!(&self.db, |tx, audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             sqlx::query("UPDATE login_failures SET reservation = NULL WHERE reservation = $1")
                 .bind(reservation)
                 .execute(&mut *tx)
                 .await?;
             for event in audit {
-                append!(tx, audit_lock, event);
+                append!(tx, event);
             }
         });
         Ok(())
@@ -317,7 +317,7 @@ impl Store {
             audit,
             collected,
         } = login;
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             let won = sqlx::query(
                 "UPDATE challenges SET status = 'verified', session_id = $3, checking = checking - 1, \
                  collected_at = $4 \
@@ -338,7 +338,7 @@ impl Store {
                 upsert_device!(tx, d);
             }
             for event in audit {
-                append!(tx, audit_lock, event);
+                append!(tx, event);
             }
             Completion::Completed
         }))

@@ -79,11 +79,11 @@ impl Store {
         login: &LoginRecord,
         audit: &[AuditEvent],
     ) -> Result<()> {
-        with_tx!(&self.db, |tx, audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             insert_session!(tx, s);
             insert_login!(tx, login);
             for event in audit {
-                append!(tx, audit_lock, event);
+                append!(tx, event);
             }
         });
         Ok(())

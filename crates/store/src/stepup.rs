@@ -164,7 +164,7 @@ pub(crate) const ELEVATION_COLUMNS: &str = "id, token_hash, challenge_id, policy
 
 impl Store {
     pub async fn insert_challenge(&self, c: &ChallengeRecord, audit: &AuditEvent) -> Result<()> {
-        with_tx!(&self.db, |tx, audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             sqlx::query(&format!(
                 "INSERT INTO challenges ({CHALLENGE_COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
@@ -193,7 +193,7 @@ impl Store {
             .bind(&c.ip)
             .execute(&mut *tx)
             .await?;
-            append!(tx, audit_lock, audit);
+            append!(tx, audit);
         });
         Ok(())
     }
@@ -246,7 +246,7 @@ impl Store {
         failed: &AuditEvent,
         blocked: &AuditEvent,
     ) -> Result<FailureOutcome> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             let confirmed =
                 sqlx::query("UPDATE stepup_failures SET reservation = NULL WHERE reservation = $1")
                     .bind(reservation)
@@ -268,11 +268,11 @@ impl Store {
             match row {
                 None => FailureOutcome::NotPending,
                 Some((failures, max_attempts, status)) => {
-                    append!(tx, audit_lock, failed);
+                    append!(tx, failed);
                     // Decided from the count this UPDATE produced, so of two concurrent
                     // last answers exactly one raises it.
                     if failures == max_attempts && status == "pending" {
-                        append!(tx, audit_lock, blocked);
+                        append!(tx, blocked);
                     }
                     if status == "pending" {
                         FailureOutcome::Counted(failures)
@@ -305,8 +305,8 @@ impl Store {
             purpose,
             at: now,
         } = *attempt;
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
-            if audit_lock.is_some() {
+        Ok(with_tx!(&self.db, |tx, pg_lock| {
+            if pg_lock.is_some() {
                 sqlx::query("SELECT pg_advisory_xact_lock(7403103, hashtext($1))")
                     .bind(user_id)
                     .execute(&mut *tx)
@@ -360,7 +360,7 @@ impl Store {
         challenge_id: &str,
         reservation: &str,
     ) -> Result<()> {
-        with_tx!(&self.db, |tx, _audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             let released = sqlx::query(RELEASE_RESERVATION)
                 .bind(reservation)
                 .execute(&mut *tx)
@@ -410,7 +410,7 @@ impl Store {
             audit,
             collected,
         } = completion;
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             let won = sqlx::query(
                 "UPDATE challenges SET status = 'verified', checking = checking - 1, collected_at = $3 \
                  WHERE id = $1 AND status = 'pending' AND failures < max_attempts AND expires_at > $2",
@@ -447,7 +447,7 @@ impl Store {
             .bind(&elevation.jkt)
             .execute(&mut *tx)
             .await?;
-            append!(tx, audit_lock, audit);
+            append!(tx, audit);
             Completion::Completed
         }))
     }
@@ -462,7 +462,7 @@ impl Store {
         now: i64,
         elevation_token_hash: Option<&[u8]>,
     ) -> Result<bool> {
-        Ok(with_tx!(&self.db, |tx, _audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             let won = sqlx::query(
                 "UPDATE challenges SET collected_at = $2 \
                  WHERE id = $1 AND status = 'verified' AND collected_at IS NULL",
@@ -563,11 +563,10 @@ impl Store {
             // the single writer).
             return Ok(None);
         }
-        with_tx!(&self.db, |tx, audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             for (i, (id, audit)) in uses.iter().enumerate() {
                 let used = audited_change!(
                     tx,
-                    audit_lock,
                     sqlx::query(
                         "UPDATE elevations SET consumed_at = $2 WHERE id = $1 \
                          AND revoked_at IS NULL AND expires_at > $2 \
@@ -588,10 +587,9 @@ impl Store {
 
     /// Revokes a live elevation. False if it was already revoked or unknown.
     pub async fn revoke_elevation(&self, id: &str, now: i64, audit: &AuditEvent) -> Result<bool> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             audited_change!(
                 tx,
-                audit_lock,
                 sqlx::query(
                     "UPDATE elevations SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
                 )

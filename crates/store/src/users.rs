@@ -17,7 +17,7 @@ impl Store {
     /// Inserts a user with its `USER_CREATED` event; [`StoreError::Conflict`] when the
     /// username is taken (and then nothing is written).
     pub async fn insert_user(&self, user: &UserRecord, audit: &AuditEvent) -> Result<()> {
-        with_tx!(&self.db, |tx, audit_lock| {
+        with_tx!(&self.db, |tx, _pg_lock| {
             sqlx::query(
                 "INSERT INTO users (id, username, email, password_hash, created_at, roles) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -31,7 +31,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from_insert)?;
-            append!(tx, audit_lock, audit);
+            append!(tx, audit);
         });
         Ok(())
     }

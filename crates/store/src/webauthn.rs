@@ -64,7 +64,7 @@ impl Store {
         recovery: Option<(&FactorRecord, &[Vec<u8>])>,
         audit: &[AuditEvent],
     ) -> Result<bool> {
-        Ok(with_tx!(&self.db, |tx, audit_lock| {
+        Ok(with_tx!(&self.db, |tx, _pg_lock| {
             let won = sqlx::query(
                 "UPDATE webauthn_registrations SET finished_at = $3 \
                  WHERE id = $1 AND session_id = $2 AND finished_at IS NULL AND expires_at > $3",
@@ -82,7 +82,7 @@ impl Store {
                     insert_recovery_codes!(tx, codes, hashes);
                 }
                 for event in audit {
-                    append!(tx, audit_lock, event);
+                    append!(tx, event);
                 }
             }
             won

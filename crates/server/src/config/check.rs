@@ -59,7 +59,17 @@ impl Config {
                 self.stepup.failure_window_seconds,
             ),
         ];
-        for (key, value) in stepup {
+        let audit = [
+            (
+                "audit.checkpoint_every",
+                i64::from(self.audit.checkpoint_every),
+            ),
+            (
+                "audit.checkpoint_seconds",
+                self.audit.checkpoint_seconds as i64,
+            ),
+        ];
+        for (key, value) in stepup.into_iter().chain(audit) {
             if value <= 0 {
                 return Err(format!("{key}: must be positive"));
             }

@@ -115,6 +115,7 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub email: EmailConfig,
     pub pages: PagesConfig,
+    pub audit: AuditConfig,
 }
 
 impl Config {
@@ -219,6 +220,7 @@ impl Default for Config {
             smtp: None,
             email: EmailConfig::default(),
             pages: PagesConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

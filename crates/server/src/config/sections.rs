@@ -526,3 +526,22 @@ fn path_under(prefix: &str, path: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
     path == prefix || path.starts_with(&format!("{prefix}/"))
 }
+
+/// `[audit]`: the hash chain's signed checkpoints. The chain head is signed with the
+/// active signing key once `checkpoint_every` events were appended since the last
+/// checkpoint, or `checkpoint_seconds` after it when any were.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    pub checkpoint_every: u32,
+    pub checkpoint_seconds: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+            checkpoint_seconds: 60,
+        }
+    }
+}

@@ -64,6 +64,7 @@ fn api_routes() -> OpenApiRouter<SharedApp> {
         .routes(routes!(policy::show))
         .routes(routes!(policy::update))
         .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
         .routes(routes!(devices::list))
         .routes(routes!(devices::forget))
         .routes(routes!(testing::set_clock))

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use stepgate_api::Problem;
-use stepgate_api::{AuditList, AuditQuery};
+use stepgate_api::{AuditList, AuditQuery, AuditVerification};
 
 use crate::app::SharedApp;
 use crate::audit::AuditSearch;
@@ -35,4 +35,18 @@ pub async fn list(
     };
     let events = crate::audit::search(&app, search).await?;
     Ok(Json(AuditList { events }))
+}
+
+/// Checks the hash chain from its first event, against the signed checkpoints: intact
+/// with the number of events checked, or the first bad `seq` and why.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", operation_id = "verifyAuditChain",
+    responses(
+        (status = 200, body = AuditVerification),
+    ),
+    security(("admin_key" = [])))]
+pub async fn verify(
+    State(app): State<SharedApp>,
+    _caller: AdminCaller,
+) -> Result<Json<AuditVerification>, AppError> {
+    Ok(Json(crate::audit::verify(&app).await?))
 }

@@ -2,6 +2,8 @@
 //! (stored in the log, listed by `GET /v1/audit`, filtered on with `type=`) never
 //! changes once shipped.
 
+pub mod chain;
+
 /// What an audit event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
