@@ -233,7 +233,10 @@ async fn a_third_party_verifies_the_listing_with_python_alone() {
     s.login("grace", "wrong password").await;
     drop(token);
     let listing = s.get("/v1/audit", Some(&s.admin_key)).await.text;
-    assert!(listing.contains("back\\\\slash ☃"), "the label is in the log: {listing}");
+    assert!(
+        listing.contains("back\\\\slash ☃"),
+        "the label is in the log: {listing}"
+    );
     let script = r#"
 import hashlib, json, sys
 events = json.load(sys.stdin)["events"]
